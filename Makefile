@@ -1,0 +1,186 @@
+# memsup: supervisor, child SDK, examples and tests.  Linux only.
+#
+#   make            build/memsup, build/libmemsup.{a,so}, examples
+#   make test       unit tests (cmocka) + integration tests on real processes
+#   make check      the same tests with memsup built under ASan+UBSan (build-san/)
+#   make valgrind   integration tests with memsup under valgrind
+#   make fuzz       libFuzzer run of the wire parser for FUZZ_SECONDS
+#   make deps       install missing Debian packages (apt-get, non-interactive)
+#   make install    PREFIX=/usr/local DESTDIR=
+
+PREFIX  ?= /usr/local
+CFLAGS  ?= -O2 -g
+CC      ?= cc
+BUILD   ?= build
+VERSION := 0.1.0
+
+WARN     = -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE
+# _FORTIFY_SOURCE needs optimisation; the sanitizer build turns it off.
+FORTIFY ?= -D_FORTIFY_SOURCE=2
+FINAL_CFLAGS = $(WARN) $(FORTIFY) $(CFLAGS) $(SAN) -fPIC -Ichild-sdk/include \
+               -Isupervisor -DMEMSUP_VERSION='"$(VERSION)"' -MMD -MP
+FINAL_LDFLAGS = $(LDFLAGS) $(SAN)
+
+DEB_PKGS = libuv1-dev libcjson-dev libjemalloc-dev libcmocka-dev pkg-config
+SUP_LIBS = -luv -lcjson -lpthread
+SDK_LIBS = -lcjson -lpthread
+TEST_LIBS = -lcmocka
+
+ifeq ($(V),1)
+Q =
+else
+Q = @
+endif
+
+SUP_SRC   := $(filter-out supervisor/main.c,$(wildcard supervisor/*.c))
+SDK_SRC   := $(wildcard child-sdk/*.c)
+EX_SRC    := $(wildcard examples/*.c)
+UNIT_SRC  := $(wildcard tests/test_*.c)
+IT_SRC    := $(wildcard tests/it_*.c)
+
+SUP_OBJ   := $(SUP_SRC:%.c=$(BUILD)/%.o)
+SDK_OBJ   := $(SDK_SRC:%.c=$(BUILD)/%.o)
+EXAMPLES  := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
+UNIT_BIN  := $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
+IT_BIN    := $(IT_SRC:tests/%.c=$(BUILD)/tests/%)
+
+# Examples that exercise jemalloc statistics link it; the others use glibc
+# malloc so both SDK code paths run for real.
+JEMALLOC_EXAMPLES := kvcache retain
+ex_libs = $(if $(filter $(1),$(JEMALLOC_EXAMPLES)),-ljemalloc)
+
+.PHONY: all test unit integration check valgrind fuzz bench deps install \
+        clean demo format
+all: $(BUILD)/memsup $(BUILD)/libmemsup.a $(BUILD)/libmemsup.so examples
+
+examples: $(EXAMPLES)
+
+$(BUILD)/%.o: %.c
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC      $<")
+	$(Q)$(CC) $(FINAL_CFLAGS) -c $< -o $@
+
+$(BUILD)/memsup: $(BUILD)/supervisor/main.o $(SUP_OBJ) $(BUILD)/child-sdk/wire.o
+	$(if $(Q),@echo "  LINK    $@")
+	$(Q)$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(SUP_LIBS)
+
+$(BUILD)/libmemsup.a: $(SDK_OBJ)
+	$(if $(Q),@echo "  AR      $@")
+	$(Q)rm -f $@ && ar rcs $@ $^
+
+$(BUILD)/libmemsup.so: $(SDK_OBJ)
+	$(if $(Q),@echo "  LINK    $@")
+	$(Q)$(CC) $(FINAL_LDFLAGS) -shared -Wl,-soname,libmemsup.so.0 -o $@ $^ $(SDK_LIBS)
+
+# Examples are workers, not memsup: they are always built normally (never
+# with sanitizers, which would fight jemalloc) into build/examples.
+build/examples/%: examples/%.c build/libmemsup.a
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC      $@")
+	$(Q)$(CC) $(WARN) -D_FORTIFY_SOURCE=2 -O2 -g -Ichild-sdk/include -o $@ $< \
+	  build/libmemsup.a $(call ex_libs,$*) $(SDK_LIBS) -lm
+
+ifneq ($(BUILD),build)
+$(BUILD)/examples/%: build/examples/%
+	@mkdir -p $(dir $@)
+	$(Q)cp $< $@
+endif
+
+# Each unit test links only the modules it tests (TEST_OBJS_<name>), so a
+# half-edited module elsewhere does not break it; unlisted tests get all.
+TEST_OBJS_config  = supervisor/config supervisor/log
+TEST_OBJS_sample  = supervisor/sample supervisor/log
+TEST_OBJS_policy  = supervisor/policy
+TEST_OBJS_wire    = supervisor/channel supervisor/log child-sdk/wire
+TEST_OBJS_sdk     = child-sdk/memsup child-sdk/wire supervisor/channel supervisor/log
+TEST_OBJS_handoff = supervisor/handoff supervisor/log child-sdk/wire
+TEST_OBJS_restartlog = supervisor/restartlog supervisor/log
+test_objs = $(if $(TEST_OBJS_$(1)),$(TEST_OBJS_$(1):%=$(BUILD)/%.o),$(SUP_OBJ) $(SDK_OBJ))
+
+.SECONDEXPANSION:
+$(BUILD)/tests/test_%: tests/test_%.c $$(call test_objs,$$*)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC      $@")
+	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $^ $(SUP_LIBS) $(TEST_LIBS)
+
+$(BUILD)/tests/it_%: tests/it_%.c tests/harness.c $(BUILD)/child-sdk/wire.o
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC      $@")
+	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $^ -lcjson $(TEST_LIBS)
+
+# Unit tests first: they are fast and pinpoint a broken module before the
+# slower end-to-end runs.
+test: unit integration
+
+unit: $(UNIT_BIN)
+	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
+	  MEMSUP_FIXTURES=tests/fixtures $$t; done
+
+integration: $(BUILD)/memsup examples $(IT_BIN)
+	$(Q)set -e; for t in $(IT_BIN); do echo "== $$t"; \
+	  MEMSUP_BIN=$(BUILD)/memsup MEMSUP_EXAMPLES=build/examples \
+	  MEMSUP_WRAPPER="$(WRAPPER)" $$t; done
+
+SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
+            -fno-sanitize-recover=all
+check:
+	$(Q)$(MAKE) --no-print-directory examples
+	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
+	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
+	  $(MAKE) --no-print-directory BUILD=build-san SAN="$(SAN_FLAGS)" \
+	  FORTIFY= CFLAGS="-O1 -g -DMEMSUP_NO_JEMALLOC" test
+
+VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
+           --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
+           --track-fds=no
+valgrind: $(BUILD)/memsup examples $(IT_BIN)
+	$(Q)$(MAKE) --no-print-directory integration WRAPPER="$(VALGRIND)" \
+	  MEMSUP_SLOW=1
+
+FUZZ_SECONDS ?= 30
+fuzz:
+	@mkdir -p build-fuzz
+	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
+	  -Ichild-sdk/include -Isupervisor -o build-fuzz/fuzz_wire \
+	  tests/fuzz/fuzz_wire.c child-sdk/wire.c supervisor/channel.c -lcjson -luv
+	@mkdir -p build-fuzz/corpus
+	build-fuzz/fuzz_wire -max_total_time=$(FUZZ_SECONDS) -max_len=70000 \
+	  build-fuzz/corpus tests/fuzz/corpus
+
+bench: all
+	bash bench/run
+
+demo: all
+	$(BUILD)/memsup --limit 48M --log build/demo.jsonl --state-dir build/demo-state \
+	  -- build/examples/kvcache --leak-mib-per-s 24 --run-for 25
+
+deps:
+	@missing=""; for p in $(DEB_PKGS); do \
+	  dpkg-query -W -f='$${Status}' $$p 2>/dev/null | grep -q 'ok installed' \
+	  || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "memsup: installing Debian packages:$$missing"; \
+	  echo "+ apt-get update && apt-get install -y$$missing"; \
+	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	else echo "memsup: all Debian packages present ($(DEB_PKGS))"; fi
+
+install: all
+	install -D -m 0755 $(BUILD)/memsup $(DESTDIR)$(PREFIX)/bin/memsup
+	install -D -m 0644 $(BUILD)/libmemsup.a $(DESTDIR)$(PREFIX)/lib/libmemsup.a
+	install -D -m 0755 $(BUILD)/libmemsup.so $(DESTDIR)$(PREFIX)/lib/libmemsup.so.0
+	ln -sf libmemsup.so.0 $(DESTDIR)$(PREFIX)/lib/libmemsup.so
+	install -D -m 0644 child-sdk/include/memsup.h $(DESTDIR)$(PREFIX)/include/memsup.h
+	install -D -m 0644 child-sdk/include/memsup_wire.h $(DESTDIR)$(PREFIX)/include/memsup_wire.h
+	@mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
+	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
+	  child-sdk/memsup.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/memsup.pc
+
+format:
+	clang-format -i supervisor/*.[ch] child-sdk/*.c child-sdk/include/*.h \
+	  examples/*.c tests/*.[ch]
+
+clean:
+	rm -rf build build-san build-fuzz
+
+-include $(shell find build build-san -name '*.d' 2>/dev/null)

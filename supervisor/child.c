@@ -1,0 +1,162 @@
+/* child.c: spawning and ending one worker.  The worker runs in its own
+ * session (UV_PROCESS_DETACHED calls setsid), so its pid is also its
+ * process group id and a stop can reach grandchildren too. */
+#include "child.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+#include "memsup_wire.h"
+
+extern char** environ;
+
+static void exit_cb(uv_process_t* proc, int64_t exit_status, int term_signal) {
+  ms_child_t* c = proc->data;
+  c->exited = 1;
+  c->cb->on_exit(c, exit_status, term_signal);
+}
+
+static void chan_message_cb(ms_channel_t* ch, const ms_msg_t* msg, int fd,
+                            void* arg) {
+  (void)ch;
+  ms_child_t* c = arg;
+  c->cb->on_message(c, msg, fd);
+}
+
+static void chan_eof_cb(ms_channel_t* ch, void* arg) {
+  (void)ch;
+  ms_child_t* c = arg;
+  c->cb->on_eof(c);
+}
+
+static const ms_channel_cb_t chan_cb = {chan_message_cb, chan_eof_cb};
+
+static void closed_one(ms_child_t* c) {
+  if (--c->pending_close > 0) return;
+  void (*cb)(void*) = c->closed_cb;
+  void* arg = c->closed_arg;
+  if (c->sampler_ok) ms_sampler_free(&c->sampler);
+  free(c);
+  if (cb) cb(arg);
+}
+
+static void proc_close_cb(uv_handle_t* h) { closed_one(h->data); }
+static void chan_closed_cb(void* arg) { closed_one(arg); }
+
+
+int ms_child_spawn(uv_loop_t* loop, char** argv, char** env, unsigned gen,
+                   int tree, uint64_t interval_ns, const ms_child_cb_t* cb,
+                   void* data, ms_child_t** out) {
+  int parent_fd = -1, child_fd = -1, err;
+  ms_child_t* c = calloc(1, sizeof(*c));
+  if (c == NULL) return UV_ENOMEM;
+  c->cb = cb;
+  c->data = data;
+  c->gen = gen;
+
+  err = ms_channel_pair(&parent_fd, &child_fd);
+  if (err < 0) goto fail;
+
+  uv_stdio_container_t stdio[4];
+  for (int i = 0; i < 3; i++) {
+    stdio[i].flags = UV_INHERIT_FD;
+    stdio[i].data.fd = i;
+  }
+  stdio[3].flags = UV_INHERIT_FD;
+  stdio[3].data.fd = child_fd;
+
+  uv_process_options_t opt;
+  memset(&opt, 0, sizeof(opt));
+  opt.file = argv[0];
+  opt.args = argv;
+  opt.env = env;
+  opt.exit_cb = exit_cb;
+  opt.flags = UV_PROCESS_DETACHED;
+  opt.stdio = stdio;
+  opt.stdio_count = 4;
+  c->proc.data = c;
+  err = uv_spawn(loop, &c->proc, &opt);
+  close(child_fd); /* the worker has its copy (or never will) */
+  child_fd = -1;
+  if (err < 0) {
+    /* uv_spawn needs uv_close even when it fails, and the handle's memory
+     * must stay valid until the close callback, which frees c. */
+    close(parent_fd);
+    c->pending_close = 1;
+    uv_close((uv_handle_t*)&c->proc, proc_close_cb);
+    return err;
+  }
+  c->pid = c->proc.pid;
+  c->started_ns = uv_hrtime();
+  ms_sampler_init(&c->sampler, c->pid, tree, interval_ns);
+  c->sampler_ok = 1;
+  err = ms_channel_open(loop, parent_fd, &chan_cb, c, &c->chan);
+  parent_fd = -1; /* the channel owns it now, even on failure */
+  if (err < 0) {
+    ms_warn("open channel to pid %d: %s (worker runs without SDK)", c->pid,
+            strerror(-err));
+    c->chan = NULL;
+  }
+  *out = c;
+  return 0;
+
+fail:
+  if (parent_fd >= 0) close(parent_fd);
+  if (child_fd >= 0) close(child_fd);
+  free(c);
+  return err;
+}
+
+int ms_child_kill_group(ms_child_t* c, int sig) {
+  if (kill(-c->pid, sig) < 0 && errno != ESRCH) return -errno;
+  return 0;
+}
+
+int ms_child_kill(ms_child_t* c, int sig) {
+  if (c->exited) return 0;
+  if (kill(c->pid, sig) < 0 && errno != ESRCH) return -errno;
+  return 0;
+}
+
+void ms_child_close(ms_child_t* c, void (*closed_cb)(void* arg), void* arg) {
+  c->closed_cb = closed_cb;
+  c->closed_arg = arg;
+  c->pending_close = 1;
+  if (c->chan) {
+    c->pending_close++;
+    ms_channel_close(c->chan, chan_closed_cb, c);
+    c->chan = NULL;
+  }
+  uv_close((uv_handle_t*)&c->proc, proc_close_cb);
+}
+
+char** ms_child_env(void) {
+  size_t n = 0, k = 0;
+  while (environ[n]) n++;
+  char** env = calloc(n + 2, sizeof(*env));
+  if (env == NULL) return NULL;
+  size_t plen = strlen(MEMSUP_FD_ENV);
+  for (size_t i = 0; i < n; i++) {
+    if (strncmp(environ[i], MEMSUP_FD_ENV, plen) == 0 && environ[i][plen] == '=')
+      continue;
+    env[k++] = environ[i];
+  }
+  env[k] = strdup(MEMSUP_FD_ENV "=3");
+  if (env[k] == NULL) {
+    free(env);
+    return NULL;
+  }
+  return env;
+}
+
+void ms_child_env_free(char** env) {
+  if (env == NULL) return;
+  size_t n = 0;
+  while (env[n + 1]) n++;
+  free(env[n]); /* only the last entry is ours */
+  free(env);
+}

@@ -1,0 +1,62 @@
+/* reaper.c: orphan reaping.  waitpid(-1) would also collect the worker's
+ * status before libuv's SIGCHLD handler sees it, and libuv would then never
+ * report the exit; waitid(P_ALL, WNOWAIT) only shows the first zombie, so a
+ * zombie worker would hide the orphans behind it.  Instead we list our
+ * children from /proc/self/task/<tid>/children and reap each one that is
+ * not the worker by pid. */
+#include "reaper.h"
+
+#include <dirent.h>
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <sys/prctl.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+int ms_reaper_enable(void) {
+  if (prctl(PR_SET_CHILD_SUBREAPER, 1, 0, 0, 0) < 0) return -errno;
+  return 0;
+}
+
+static int reap_listed(const char* path, pid_t keep) {
+  char buf[4096];
+  int n = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return 0;
+  ssize_t len = read(fd, buf, sizeof(buf) - 1);
+  close(fd);
+  if (len <= 0) return 0;
+  buf[len] = '\0';
+  /* A longer list is cut here; the next SIGCHLD or the periodic sweep
+   * continues where this one stopped. */
+  for (char* p = buf; *p;) {
+    char* end;
+    long pid = strtol(p, &end, 10);
+    if (end == p) break;
+    p = end;
+    if (pid <= 0 || pid == keep) continue;
+    int status;
+    pid_t r;
+    do
+      r = waitpid((pid_t)pid, &status, WNOHANG);
+    while (r < 0 && errno == EINTR);
+    if (r > 0) n++;
+  }
+  return n;
+}
+
+int ms_reaper_sweep(pid_t keep) {
+  char path[300];
+  int n = 0;
+  DIR* d = opendir("/proc/self/task");
+  if (d == NULL) return 0;
+  struct dirent* e;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    snprintf(path, sizeof(path), "/proc/self/task/%s/children", e->d_name);
+    n += reap_listed(path, keep);
+  }
+  closedir(d);
+  return n;
+}

@@ -1,0 +1,15 @@
+/* reaper.h: reaping orphans when memsup is PID 1 or a subreaper, without
+ * stealing the exit status of the worker that libuv waits for. */
+#ifndef MS_REAPER_H
+#define MS_REAPER_H
+
+#include <sys/types.h>
+
+/* Makes memsup a child subreaper (prctl PR_SET_CHILD_SUBREAPER); not
+ * needed as PID 1.  Returns 0 or -errno. */
+int ms_reaper_enable(void);
+/* Reaps every zombie child of memsup except `keep` (libuv's own worker,
+ * whose status libuv collects).  Returns how many were reaped. */
+int ms_reaper_sweep(pid_t keep);
+
+#endif

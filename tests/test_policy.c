@@ -1,0 +1,114 @@
+/* test_policy.c: the restart decisions, exactly. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "policy.h"
+
+#define MS(x) ((uint64_t)(x) * 1000000ull)
+#define SEC(x) ((uint64_t)(x) * 1000000000ull)
+
+static void limit_restarts_on_first_sample_over_without_for(void** state) {
+  (void)state;
+  ms_limit_state_t st = {0};
+  assert_int_equal(ms_policy_limit(&st, 100, 0, MS_VALUE_KNOWN, 99, MS(0)), 0);
+  assert_int_equal(ms_policy_limit(&st, 100, 0, MS_VALUE_KNOWN, 100, MS(50)), 1);
+}
+
+static void limit_zero_means_no_limit(void** state) {
+  (void)state;
+  ms_limit_state_t st = {0};
+  assert_int_equal(ms_policy_limit(&st, 0, 0, MS_VALUE_KNOWN, UINT64_MAX, 1), 0);
+}
+
+static void limit_with_for_needs_continuous_overs(void** state) {
+  (void)state;
+  ms_limit_state_t st = {0};
+  uint64_t f = SEC(2);
+  assert_int_equal(ms_policy_limit(&st, 100, f, MS_VALUE_KNOWN, 150, SEC(1)), 0);
+  assert_int_equal(ms_policy_limit(&st, 100, f, MS_VALUE_KNOWN, 150, SEC(2)), 0);
+  /* A dip under the limit restarts the clock: a spike is not a trend. */
+  assert_int_equal(ms_policy_limit(&st, 100, f, MS_VALUE_KNOWN, 50, SEC(2) + 1), 0);
+  assert_int_equal(ms_policy_limit(&st, 100, f, MS_VALUE_KNOWN, 150, SEC(3)), 0);
+  assert_int_equal(ms_policy_limit(&st, 100, f, MS_VALUE_KNOWN, 150, SEC(5) - 1), 0);
+  assert_int_equal(ms_policy_limit(&st, 100, f, MS_VALUE_KNOWN, 150, SEC(5)), 1);
+}
+
+static void limit_unknown_value_keeps_last_verdict(void** state) {
+  (void)state;
+  ms_limit_state_t st = {0};
+  assert_int_equal(ms_policy_limit(&st, 100, SEC(1), MS_VALUE_UNKNOWN, 0, 0), 0);
+  assert_int_equal(ms_policy_limit(&st, 100, SEC(1), MS_VALUE_KNOWN, 120, SEC(1)), 0);
+  /* Still over as far as we know: the --for clock keeps running. */
+  assert_int_equal(ms_policy_limit(&st, 100, SEC(1), MS_VALUE_UNKNOWN, 0, SEC(2)), 1);
+}
+
+static void purge_is_rate_limited(void** state) {
+  (void)state;
+  assert_int_equal(ms_policy_purge(0, 500, SEC(1), 0, SEC(10)), 0);
+  assert_int_equal(ms_policy_purge(100, 99, SEC(1), 0, SEC(10)), 0);
+  assert_int_equal(ms_policy_purge(100, 100, SEC(1), 0, SEC(10)), 1);
+  assert_int_equal(ms_policy_purge(100, 200, SEC(5), SEC(1), SEC(10)), 0);
+  assert_int_equal(ms_policy_purge(100, 200, SEC(11), SEC(1), SEC(10)), 1);
+}
+
+static void backoff_doubles_from_100ms_and_caps_at_30s(void** state) {
+  (void)state;
+  assert_int_equal(ms_policy_backoff(1), MS(100));
+  assert_int_equal(ms_policy_backoff(2), MS(200));
+  assert_int_equal(ms_policy_backoff(3), MS(400));
+  assert_int_equal(ms_policy_backoff(9), MS(25600));
+  assert_int_equal(ms_policy_backoff(10), SEC(30));
+  assert_int_equal(ms_policy_backoff(1000), SEC(30));
+}
+
+static void intensity_gives_up_on_the_crash_after_max(void** state) {
+  (void)state;
+  uint64_t times[4];
+  ms_intensity_t in = {times, 3, 0, 0};
+  assert_int_equal(ms_policy_crash(&in, SEC(10), SEC(1)), 0);
+  assert_int_equal(ms_policy_crash(&in, SEC(10), SEC(2)), 0);
+  assert_int_equal(ms_policy_crash(&in, SEC(10), SEC(3)), 0);
+  assert_int_equal(ms_policy_crash(&in, SEC(10), SEC(4)), 1);
+  assert_int_equal(ms_policy_crashes_within(&in, SEC(10), SEC(4)), 4);
+}
+
+static void intensity_forgets_crashes_outside_the_window(void** state) {
+  (void)state;
+  uint64_t times[3];
+  ms_intensity_t in = {times, 2, 0, 0};
+  assert_int_equal(ms_policy_crash(&in, SEC(10), SEC(1)), 0);
+  assert_int_equal(ms_policy_crash(&in, SEC(10), SEC(5)), 0);
+  /* The first crash is 11 s old by now: only two count. */
+  assert_int_equal(ms_policy_crash(&in, SEC(10), SEC(12)), 0);
+  assert_int_equal(ms_policy_crashes_within(&in, SEC(10), SEC(12)), 2);
+  assert_int_equal(ms_policy_crash(&in, SEC(10), SEC(13)), 1);
+}
+
+static void unhelpful_restart_detected_and_backed_off(void** state) {
+  (void)state;
+  assert_int_equal(ms_policy_unhelpful(100 << 20, 3 << 20), 0);
+  assert_int_equal(ms_policy_unhelpful(100 << 20, 95 << 20), 1);
+  assert_int_equal(ms_policy_unhelpful(0, 0), 0);
+  assert_int_equal(ms_policy_unhelpful_delay(0), 0);
+  assert_int_equal(ms_policy_unhelpful_delay(1), SEC(1));
+  assert_int_equal(ms_policy_unhelpful_delay(3), SEC(4));
+  assert_int_equal(ms_policy_unhelpful_delay(50), SEC(300));
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(limit_restarts_on_first_sample_over_without_for),
+      cmocka_unit_test(limit_zero_means_no_limit),
+      cmocka_unit_test(limit_with_for_needs_continuous_overs),
+      cmocka_unit_test(limit_unknown_value_keeps_last_verdict),
+      cmocka_unit_test(purge_is_rate_limited),
+      cmocka_unit_test(backoff_doubles_from_100ms_and_caps_at_30s),
+      cmocka_unit_test(intensity_gives_up_on_the_crash_after_max),
+      cmocka_unit_test(intensity_forgets_crashes_outside_the_window),
+      cmocka_unit_test(unhelpful_restart_detected_and_backed_off),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
