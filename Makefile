@@ -95,6 +95,8 @@ TEST_OBJS_wire    = supervisor/channel supervisor/log child-sdk/wire
 TEST_OBJS_sdk     = child-sdk/memsup child-sdk/wire supervisor/channel supervisor/log
 TEST_OBJS_handoff = supervisor/handoff supervisor/log child-sdk/wire
 TEST_OBJS_restartlog = supervisor/restartlog supervisor/log
+TEST_OBJS_report  = supervisor/report supervisor/log
+TEST_OBJS_evidence = supervisor/evidence supervisor/log
 test_objs = $(if $(TEST_OBJS_$(1)),$(TEST_OBJS_$(1):%=$(BUILD)/%.o),$(SUP_OBJ) $(SDK_OBJ))
 
 .SECONDEXPANSION:
@@ -142,7 +144,8 @@ fuzz:
 	@mkdir -p build-fuzz
 	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
 	  -Ichild-sdk/include -Isupervisor -o build-fuzz/fuzz_wire \
-	  tests/fuzz/fuzz_wire.c child-sdk/wire.c supervisor/channel.c -lcjson -luv
+	  tests/fuzz/fuzz_wire.c child-sdk/wire.c supervisor/channel.c \
+	  supervisor/log.c -lcjson -luv
 	@mkdir -p build-fuzz/corpus
 	build-fuzz/fuzz_wire -max_total_time=$(FUZZ_SECONDS) -max_len=70000 \
 	  build-fuzz/corpus tests/fuzz/corpus

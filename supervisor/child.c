@@ -111,13 +111,29 @@ fail:
   return err;
 }
 
+int ms_child_adopt(pid_t pid, int tree, uint64_t interval_ns, void* data,
+                   ms_child_t** out) {
+  ms_child_t* c = calloc(1, sizeof(*c));
+  if (c == NULL) return -ENOMEM;
+  c->adopted = 1;
+  c->pid = pid;
+  c->gen = 1;
+  c->data = data;
+  c->started_ns = uv_hrtime();
+  ms_sampler_init(&c->sampler, pid, tree, interval_ns);
+  c->sampler_ok = 1;
+  *out = c;
+  return 0;
+}
+
 int ms_child_kill_group(ms_child_t* c, int sig) {
+  if (c->adopted) return 0;
   if (kill(-c->pid, sig) < 0 && errno != ESRCH) return -errno;
   return 0;
 }
 
 int ms_child_kill(ms_child_t* c, int sig) {
-  if (c->exited) return 0;
+  if (c->exited || c->adopted) return 0;
   if (kill(c->pid, sig) < 0 && errno != ESRCH) return -errno;
   return 0;
 }
@@ -126,6 +142,10 @@ void ms_child_close(ms_child_t* c, void (*closed_cb)(void* arg), void* arg) {
   c->closed_cb = closed_cb;
   c->closed_arg = arg;
   c->pending_close = 1;
+  if (c->adopted) {
+    closed_one(c);
+    return;
+  }
   if (c->chan) {
     c->pending_close++;
     ms_channel_close(c->chan, chan_closed_cb, c);

@@ -36,11 +36,15 @@ struct ms_child_s {
   int has_heap;
   ms_msg_t stats;         /* last stats message (heap + gauges) */
   uint64_t stats_ns;      /* when it arrived, 0 = never */
+  uint64_t first_ns;      /* first sample of this worker: for growth rate */
+  uint64_t first_footprint;
+  uint64_t last_slog_ns;  /* last --sample-log line */
   void* data;             /* the supervisor */
   /* private */
   const ms_child_cb_t* cb;
   int pending_close;
   int sampler_ok;
+  int adopted;            /* memsup watch: not ours, never signalled */
   void (*closed_cb)(void* arg);
   void* closed_arg;
 };
@@ -53,6 +57,11 @@ struct ms_child_s {
 int ms_child_spawn(uv_loop_t* loop, char** argv, char** env, unsigned gen,
                    int tree, uint64_t interval_ns, const ms_child_cb_t* cb,
                    void* data, ms_child_t** out);
+
+/* Watches a process memsup did not start (memsup watch --pid): no
+ * process handle, no channel, only the sampler.  Returns 0 or -ENOMEM. */
+int ms_child_adopt(pid_t pid, int tree, uint64_t interval_ns, void* data,
+                   ms_child_t** out);
 
 /* Signals the worker's whole process group.  ESRCH (all gone) is 0. */
 int ms_child_kill_group(ms_child_t* c, int sig);

@@ -24,6 +24,8 @@ typedef unsigned __int128 u128;
 
 const char ms_usage[] =
     "usage: memsup [options] -- command [args...]\n"
+    "       memsup watch --pid PID [options]\n"
+    "       memsup report [--json] [--svg FILE] [--compare A B] LOG...\n"
     "Runs command and restarts it, handing its state over, when its memory\n"
     "crosses --limit.  SIZE is bytes or K/M/G/T (binary, e.g. 128M, 1.5G);\n"
     "DURATION is ms, s, m or h (a bare number is seconds).\n"
@@ -50,8 +52,15 @@ const char ms_usage[] =
     "  --subreaper              adopt orphaned descendants (implied as"
     " PID 1)\n"
     "  --dry-run                never restart; log what would happen\n"
+    "  --pid PID                watch a running process (memsup watch);\n"
+    "                           implies --dry-run, no command\n"
     "  --log FILE               restart log, JSON lines (default: none)\n"
-    "  --sample-log FILE        every sample, JSON lines (default: none)\n"
+    "  --sample-log FILE        memory time series, JSON lines (default:"
+    " none)\n"
+    "  --sample-every DURATION  one sample-log line per worker this often\n"
+    "                           (default 1s)\n"
+    "  --sample-log-max SIZE    rotate the sample log to FILE.1 past this\n"
+    "                           (default 64M)\n"
     "  --state-dir DIR          where handed-over state is kept (default:"
     " none)\n"
     "  --max-state SIZE         largest state accepted (default 1G)\n"
@@ -345,6 +354,8 @@ static void defaults(ms_config_t* cfg) {
   cfg->restart = MS_RESTART_ON_FAILURE;
   cfg->max_state = 1ULL << 30;
   cfg->handshake_ns = 5 * NS_PER_S;
+  cfg->sample_every_ns = NS_PER_S;
+  cfg->sample_log_max = 64ULL << 20;
 }
 
 /* Value options take the next word unless it is "--", so that
@@ -353,7 +364,8 @@ static int takes_value(const char* name) {
   static const char* const names[] = {
       "--limit", "--soft-limit", "--max-state", "--interval", "--for",
       "--grace", "--handshake-timeout", "--within", "--max-restarts",
-      "--metric", "--restart", "--log", "--sample-log", "--state-dir"};
+      "--metric", "--restart", "--log", "--sample-log", "--state-dir",
+      "--sample-every", "--sample-log-max", "--pid"};
   size_t i;
   for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
     if (strcmp(name, names[i]) == 0) return 1;
@@ -394,6 +406,10 @@ static int option(ms_config_t* cfg, const char* name, const char* val,
     return size_opt(name, val, &cfg->soft_limit, err, errlen);
   if (strcmp(name, "--max-state") == 0)
     return size_opt(name, val, &cfg->max_state, err, errlen);
+  if (strcmp(name, "--sample-log-max") == 0)
+    return size_opt(name, val, &cfg->sample_log_max, err, errlen);
+  if (strcmp(name, "--sample-every") == 0)
+    return duration_opt(name, val, 0, &cfg->sample_every_ns, err, errlen);
   if (strcmp(name, "--for") == 0)
     return duration_opt(name, val, 1, &cfg->for_ns, err, errlen);
   if (strcmp(name, "--grace") == 0)
@@ -404,6 +420,13 @@ static int option(ms_config_t* cfg, const char* name, const char* val,
     return duration_opt(name, val, 0, &cfg->within_ns, err, errlen);
   if (strcmp(name, "--max-restarts") == 0)
     return count_opt(name, val, &cfg->max_restarts, err, errlen);
+  if (strcmp(name, "--pid") == 0) {
+    unsigned pid;
+    if (count_opt(name, val, &pid, err, errlen) < 0) return -EINVAL;
+    cfg->watch_pid = (long)pid;
+    cfg->dry_run = 1;
+    return 0;
+  }
   if (strcmp(name, "--interval") == 0) {
     if (duration_opt(name, val, 0, &cfg->interval_ns, err, errlen) < 0)
       return -EINVAL;
@@ -462,6 +485,16 @@ int ms_config_parse(int argc, char** argv, ms_config_t* cfg,
     if (r < 0) return r;
     if (strcmp(name, "--limit") == 0) limit_arg = val;
     if (strcmp(name, "--soft-limit") == 0) soft_arg = val;
+  }
+  if (cfg->watch_pid) {
+    if (i + 1 < argc)
+      return fail(err, errlen, "--pid watches a running process: give no command");
+    if (limit_arg && soft_arg && cfg->soft_limit >= cfg->limit)
+      return fail(err, errlen, "--soft-limit %s must be below --limit %s",
+                  soft_arg, limit_arg);
+    cfg->argv = NULL;
+    cfg->argc = 0;
+    return MS_CONFIG_RUN;
   }
   if (i >= argc)
     return fail(err, errlen, "missing '--' before the worker command");

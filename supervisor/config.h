@@ -27,9 +27,12 @@ typedef struct {
   int dry_run;           /* --dry-run: never restart, log what would happen */
   const char* log_path;  /* --log FILE, NULL = none */
   const char* sample_log_path; /* --sample-log FILE, NULL = none */
+  uint64_t sample_every_ns;    /* --sample-every, default 1 s */
+  uint64_t sample_log_max;     /* --sample-log-max, default 64 MiB */
   const char* state_dir; /* --state-dir DIR, NULL = none */
   uint64_t max_state;    /* --max-state, default 1 GiB */
   uint64_t handshake_ns; /* --handshake-timeout, default 5 s */
+  long watch_pid;        /* --pid PID (memsup watch): sample, never restart */
   char** argv;           /* worker argv, NULL-terminated, points into main's argv */
   int argc;
 } ms_config_t;

@@ -4,6 +4,7 @@
  * Exit codes: 0, 100 usage/config, 111 system failure, 126/127 exec, else
  * the worker's own status (128+N for signal N). */
 #include <errno.h>
+#include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -13,6 +14,7 @@
 #include "config.h"
 #include "handoff.h"
 #include "log.h"
+#include "report.h"
 #include "restartlog.h"
 #include "supervise.h"
 
@@ -22,11 +24,23 @@
 int main(int argc, char** argv) {
   ms_config_t cfg;
   char err[256];
-  ms_rlog_t* rlog = NULL;
+  ms_rlog_t *rlog = NULL, *slog = NULL;
   ms_sup_t* sup = NULL;
   uv_loop_t loop;
   int code, r;
 
+  if (argc > 1 && strcmp(argv[1], "report") == 0)
+    return ms_report_main(argc - 1, argv + 1);
+  /* memsup writes to a stderr that may be a pipe whose reader has gone (a
+   * log shipper restarting): that must not kill the supervisor.  Workers
+   * get default dispositions back from uv_spawn. */
+  signal(SIGPIPE, SIG_IGN);
+  /* "memsup watch --pid PID ..." is "memsup --pid PID ...". */
+  if (argc > 1 && strcmp(argv[1], "watch") == 0) {
+    argv[1] = argv[0];
+    argv++;
+    argc--;
+  }
   r = ms_config_parse(argc, argv, &cfg, "/sys/fs/cgroup", err, sizeof(err));
   if (r == MS_CONFIG_HELP) {
     fputs(ms_usage, stdout);
@@ -42,14 +56,21 @@ int main(int argc, char** argv) {
   }
   ms_log_set_verbosity(cfg.verbosity);
 
-  r = ms_rlog_open(cfg.log_path, &rlog);
+  r = ms_rlog_open(cfg.log_path, 0, &rlog);
   if (r < 0) {
     ms_error("open log %s: %s", cfg.log_path, strerror(-r));
+    return EXIT_USAGE;
+  }
+  r = ms_rlog_open(cfg.sample_log_path, cfg.sample_log_max, &slog);
+  if (r < 0) {
+    ms_error("open sample log %s: %s", cfg.sample_log_path, strerror(-r));
+    ms_rlog_close(rlog);
     return EXIT_USAGE;
   }
   if (cfg.state_dir && (r = ms_state_dir_prepare(cfg.state_dir)) < 0) {
     ms_error("state directory %s: %s", cfg.state_dir, strerror(-r));
     ms_rlog_close(rlog);
+    ms_rlog_close(slog);
     return EXIT_USAGE;
   }
 
@@ -57,9 +78,10 @@ int main(int argc, char** argv) {
   if (r < 0) {
     ms_error("create event loop: %s", uv_strerror(r));
     ms_rlog_close(rlog);
+    ms_rlog_close(slog);
     return EXIT_SYSTEM;
   }
-  r = ms_sup_create(&loop, &cfg, rlog, &sup);
+  r = ms_sup_create(&loop, &cfg, rlog, slog, &sup);
   if (r < 0) {
     ms_error("create supervisor: %s", strerror(-r));
     code = EXIT_SYSTEM;
@@ -79,5 +101,6 @@ end:
     if (code == 0) code = EXIT_SYSTEM;
   }
   ms_rlog_close(rlog);
+  ms_rlog_close(slog);
   return code;
 }

@@ -13,11 +13,18 @@
 
 #include <cjson/cJSON.h>
 
+#include "channel.h"
+#include "sample.h"
+
 typedef struct ms_rlog_s ms_rlog_t;
 
 /* Opens path for appending (created 0644).  Returns 0 or -errno; *out is
- * NULL when path is NULL (logging off) and every call below accepts it. */
-int ms_rlog_open(const char* path, ms_rlog_t** out);
+ * NULL when path is NULL (logging off) and every call below accepts it.
+ * max_bytes > 0 bounds the file: a write that would pass it first renames
+ * the file to path.1 (replacing an older one) and starts a new one, so a
+ * sample log never holds more than about 2 * max_bytes on disk and both
+ * files are valid JSON lines at every moment. */
+int ms_rlog_open(const char* path, uint64_t max_bytes, ms_rlog_t** out);
 void ms_rlog_close(ms_rlog_t* log);
 
 /* A new event object with "ts" (RFC 3339 UTC, ms), "event", "pid" and
@@ -27,6 +34,15 @@ cJSON* ms_rlog_event(const char* event, pid_t pid, unsigned gen);
 /* Appends obj as one line.  Returns 0 or -errno (logged once by the
  * caller; supervision goes on without the log). */
 int ms_rlog_write(ms_rlog_t* log, cJSON* obj);
+
+/* Adds the figures every memory claim cites to obj: footprint, rss, swap,
+ * lazyfree (null when the sample did not read smaps_rollup), file, heap
+ * (heap-in-use, null without the SDK), and with the SDK "allocator" and
+ * "gauges" from stats. */
+void ms_rlog_add_mem(cJSON* obj, const ms_mem_t* m, int has_heap,
+                     const ms_msg_t* stats);
+/* The same figures as a new object. */
+cJSON* ms_rlog_mem(const ms_mem_t* m, int has_heap, const ms_msg_t* stats);
 
 /* "2026-11-21T23:22:25.123Z" for the wall-clock time now. */
 void ms_rfc3339_now(char buf[32]);

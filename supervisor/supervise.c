@@ -23,6 +23,7 @@
 
 #include "channel.h"
 #include "child.h"
+#include "evidence.h"
 #include "handoff.h"
 #include "log.h"
 #include "memsup_wire.h"
@@ -62,12 +63,14 @@ typedef struct {
   int awaiting_after;       /* new worker up; waiting for its first sample */
   uint64_t saved_bytes;
   char restore[16];         /* what the new worker said in "ready" */
+  cJSON* evidence;          /* taken before the stop; owned until logged */
 } restart_t;
 
 struct ms_sup_s {
   uv_loop_t* loop;
   const ms_config_t* cfg;
   ms_rlog_t* rlog;
+  ms_rlog_t* slog;
   char** env;
   ms_child_t* child;
   unsigned gen;
@@ -90,6 +93,7 @@ struct ms_sup_s {
   uint64_t purge_seq;
   ms_mem_t purge_before;
   int heap_fallback_warned;
+  int dry_episode;      /* --dry-run: this run of overs was logged */
   restart_t rs;
 
   ms_state_t state;     /* last good state */
@@ -98,7 +102,7 @@ struct ms_sup_s {
   int stop_signal;      /* the signal that told memsup to stop, 0 none */
   int last_status;      /* last worker status as an exit code */
   int exit_code;
-  int log_failed;
+  int log_failed, slog_failed;
 };
 
 static void spawn_worker(ms_sup_t* sup);
@@ -109,6 +113,9 @@ static void shutdown_sup(ms_sup_t* sup);
 
 static double secs(uint64_t ns) { return (double)ns / 1e9; }
 static double msecs(uint64_t ns) { return (double)ns / 1e6; }
+/* Log figures to the millisecond (or microsecond for ms values): more
+ * digits than that are noise from the clock, not information. */
+static double r3(double x) { return (double)(int64_t)(x * 1000 + 0.5) / 1000; }
 
 static const char* metric_name(ms_metric_t m) {
   switch (m) {
@@ -129,6 +136,25 @@ static const char* signame(int sig) {
   return buf;
 }
 
+/* One --sample-log line, at most every --sample-every per worker. */
+static void log_sample(ms_sup_t* sup, ms_child_t* c, const ms_mem_t* m,
+                       uint64_t now) {
+  if (sup->slog == NULL ||
+      (c->last_slog_ns && now - c->last_slog_ns < sup->cfg->sample_every_ns))
+    return;
+  c->last_slog_ns = now;
+  cJSON* ev = ms_rlog_event("sample", c->pid, c->gen);
+  ms_rlog_add_mem(ev, m, c->has_heap, &c->stats);
+  cJSON_AddBoolToObject(ev, "full", m->full);
+  cJSON_AddNumberToObject(ev, "limit", (double)sup->cfg->limit);
+  int err = ms_rlog_write(sup->slog, ev);
+  if (err < 0 && !sup->slog_failed) {
+    sup->slog_failed = 1;
+    ms_error("write %s: %s (samples are no longer logged there)",
+             sup->cfg->sample_log_path, strerror(-err));
+  }
+}
+
 static void emit(ms_sup_t* sup, cJSON* ev) {
   int err = ms_rlog_write(sup->rlog, ev);
   if (err < 0 && !sup->log_failed) {
@@ -136,33 +162,6 @@ static void emit(ms_sup_t* sup, cJSON* ev) {
     ms_error("write %s: %s (events are no longer logged there)",
              sup->cfg->log_path, strerror(-err));
   }
-}
-
-/* The figures a log line cites: footprint, rss, swap, lazy-free, file and
- * heap-in-use (null without the SDK), plus the worker's gauges. */
-static cJSON* mem_json(const ms_mem_t* m, int has_heap, const ms_msg_t* st) {
-  cJSON* o = cJSON_CreateObject();
-  cJSON_AddNumberToObject(o, "footprint", (double)m->footprint);
-  cJSON_AddNumberToObject(o, "rss", (double)m->rss);
-  cJSON_AddNumberToObject(o, "swap", (double)m->swap);
-  cJSON_AddNumberToObject(o, "lazyfree", (double)m->lazyfree);
-  cJSON_AddNumberToObject(o, "file", (double)m->rss_file);
-  if (has_heap) {
-    cJSON_AddNumberToObject(o, "heap", (double)st->allocated);
-    cJSON* h = cJSON_AddObjectToObject(o, "allocator");
-    cJSON_AddNumberToObject(h, "allocated", (double)st->allocated);
-    cJSON_AddNumberToObject(h, "active", (double)st->active);
-    cJSON_AddNumberToObject(h, "resident", (double)st->resident);
-    cJSON_AddNumberToObject(h, "retained", (double)st->retained);
-  } else {
-    cJSON_AddNullToObject(o, "heap");
-  }
-  if (has_heap && st->ngauges) {
-    cJSON* g = cJSON_AddObjectToObject(o, "gauges");
-    for (size_t i = 0; i < st->ngauges; i++)
-      cJSON_AddNumberToObject(g, st->gauges[i].name, st->gauges[i].value);
-  }
-  return o;
 }
 
 static int status_code(int64_t exit_status, int term_signal) {
@@ -265,6 +264,49 @@ static const char* state_error_outcome(int err) {
 
 /* ---- the restart record ----------------------------------------------- */
 
+/* Evidence of why the worker bloated, taken before it is stopped: the
+ * growth rate over its life (from its first measured sample). */
+#define EVIDENCE_ROWS 10
+
+/* Evidence of why the worker bloated, taken before it is stopped (a
+ * restart destroys it): the top mappings by private dirty memory, the
+ * growth rate over its life (from its first measured sample), and the
+ * classification that follows from those and the SDK's heap figures.
+ * Reading /proc/PID/smaps costs up to ~0.2 s on a worker with 60,000
+ * mappings; it happens once per restart, never on the tick. */
+static cJSON* evidence(ms_child_t* c, const ms_mem_t* m, uint64_t now) {
+  ms_mapping_t rows[EVIDENCE_ROWS];
+  ms_classify_in_t in;
+  ms_classify_out_t out;
+  memset(&in, 0, sizeof(in));
+  in.footprint = m->footprint;
+  in.rss = m->rss;
+  in.lazyfree = m->lazyfree;
+  in.rss_file = m->rss_file;
+  in.has_heap = c->has_heap;
+  in.heap_allocated = c->stats.allocated;
+  in.heap_resident = c->stats.resident;
+  if (c->first_ns && now > c->first_ns) {
+    in.has_growth = 1;
+    in.footprint_growth_bps =
+        ((double)m->footprint - (double)c->first_footprint) / secs(now - c->first_ns);
+  }
+  ms_classify(&in, &out);
+  int n = ms_smaps_read_top(c->pid, rows, EVIDENCE_ROWS);
+  cJSON* ev = ms_evidence_json(rows, n < 0 ? 0 : n, &out);
+  if (ev == NULL) return NULL;
+  if (in.has_growth)
+    cJSON_AddNumberToObject(ev, "growth_bps", r3(in.footprint_growth_bps));
+  else
+    cJSON_AddNullToObject(ev, "growth_bps");
+  return ev;
+}
+
+static void restart_clear(restart_t* rs) {
+  cJSON_Delete(rs->evidence);
+  memset(rs, 0, sizeof(*rs));
+}
+
 static void finish_restart(ms_sup_t* sup, const ms_mem_t* after, int after_heap,
                            const ms_msg_t* after_stats) {
   restart_t* rs = &sup->rs;
@@ -283,28 +325,36 @@ static void finish_restart(ms_sup_t* sup, const ms_mem_t* after, int after_heap,
   cJSON_AddStringToObject(ev, "metric", metric_name(cfg->metric));
   cJSON_AddNumberToObject(ev, "limit", (double)cfg->limit);
   cJSON_AddNumberToObject(ev, "value", (double)rs->value);
-  cJSON_AddNumberToObject(ev, "over_for_s", rs->over_for_s);
+  cJSON_AddNumberToObject(ev, "over_for_s", r3(rs->over_for_s));
   cJSON_AddNumberToObject(ev, "old_pid", rs->old_pid);
   cJSON_AddNumberToObject(ev, "new_pid", c ? c->pid : 0);
-  cJSON_AddNumberToObject(ev, "uptime_s", rs->uptime_s);
+  cJSON_AddNumberToObject(ev, "uptime_s", r3(rs->uptime_s));
   cJSON_AddItemToObject(ev, "before",
-                        mem_json(&rs->before, rs->before_heap, &rs->before_stats));
+                        ms_rlog_mem(&rs->before, rs->before_heap, &rs->before_stats));
   if (after)
-    cJSON_AddItemToObject(ev, "after", mem_json(after, after_heap, after_stats));
+    cJSON_AddItemToObject(ev, "after", ms_rlog_mem(after, after_heap, after_stats));
   else
     cJSON_AddNullToObject(ev, "after");
-  cJSON_AddNumberToObject(ev, "downtime_ms", msecs(downtime));
+  cJSON_AddItemToObject(ev, "evidence", rs->evidence);
+  rs->evidence = NULL;
+  if (after)
+    cJSON_AddBoolToObject(ev, "helped",
+                          !ms_policy_unhelpful(rs->before.footprint, after->footprint));
+  else
+    cJSON_AddNullToObject(ev, "helped");
+  cJSON_AddNumberToObject(ev, "downtime_ms", r3(msecs(downtime)));
   cJSON_AddNumberToObject(ev, "stop_ms",
-                          rs->t_exit && rs->t_stop ? msecs(rs->t_exit - rs->t_stop) : 0);
+                          r3(rs->t_exit && rs->t_stop ? msecs(rs->t_exit - rs->t_stop) : 0));
   if (rs->expect_sdk) {
     cJSON* st = cJSON_AddObjectToObject(ev, "state");
     cJSON_AddStringToObject(st, "outcome", rs->outcome);
     cJSON_AddNumberToObject(st, "bytes", (double)rs->saved_bytes);
     cJSON_AddNumberToObject(st, "save_ms",
-                            rs->t_state ? msecs(rs->t_state - rs->t_decide) : 0);
-    cJSON_AddNumberToObject(st, "restore_ms", rs->t_ready && rs->t_welcome
-                                                  ? msecs(rs->t_ready - rs->t_welcome)
-                                                  : 0);
+                            r3(rs->t_state ? msecs(rs->t_state - rs->t_decide) : 0));
+    cJSON_AddNumberToObject(st, "restore_ms",
+                            r3(rs->t_ready && rs->t_welcome
+                                   ? msecs(rs->t_ready - rs->t_welcome)
+                                   : 0));
     if (rs->restore[0])
       cJSON_AddStringToObject(st, "restore", rs->restore);
     else
@@ -385,7 +435,7 @@ static void begin_restart(ms_sup_t* sup, const ms_mem_t* sample, uint64_t value)
   ms_child_t* c = sup->child;
   restart_t* rs = &sup->rs;
   uint64_t now = uv_hrtime();
-  memset(rs, 0, sizeof(*rs));
+  restart_clear(rs);
   rs->active = 1;
   rs->t_decide = now;
   rs->value = value;
@@ -395,6 +445,7 @@ static void begin_restart(ms_sup_t* sup, const ms_mem_t* sample, uint64_t value)
   rs->before = *sample;
   /* The evidence must be measured: an estimate is replaced by a full read. */
   if (!sample->full) ms_sampler_take(&c->sampler, now, UINT64_MAX, 1, &rs->before);
+  rs->evidence = evidence(c, &rs->before, now);
   rs->before_heap = c->has_heap;
   rs->before_stats = c->stats;
   rs->expect_sdk = c->sdk && c->chan != NULL;
@@ -458,7 +509,7 @@ static void on_exit_cb(ms_child_t* c, int64_t exit_status, int term_signal) {
     } else {
       cJSON_AddNullToObject(ev, "signal");
     }
-    cJSON_AddNumberToObject(ev, "uptime_s", uptime);
+    cJSON_AddNumberToObject(ev, "uptime_s", r3(uptime));
     emit(sup, ev);
     ms_info("pid %d stopped (%s %d)", (int)pid, term_signal ? "signal" : "status",
             term_signal ? term_signal : (int)exit_status);
@@ -488,7 +539,7 @@ static void on_exit_cb(ms_child_t* c, int64_t exit_status, int term_signal) {
     cJSON_AddNumberToObject(ev, "exit_code", (double)exit_status);
     cJSON_AddNullToObject(ev, "signal");
   }
-  cJSON_AddNumberToObject(ev, "uptime_s", uptime);
+  cJSON_AddNumberToObject(ev, "uptime_s", r3(uptime));
 
   if (clean && sup->cfg->restart == MS_RESTART_ON_FAILURE) {
     emit(sup, ev);
@@ -645,8 +696,8 @@ static void on_message_cb(ms_child_t* c, const ms_msg_t* msg, int fd) {
         cJSON* ev = ms_rlog_event("purge", c->pid, c->gen);
         cJSON_AddNumberToObject(ev, "soft_limit", (double)sup->cfg->soft_limit);
         cJSON_AddNumberToObject(ev, "freed", (double)freed);
-        cJSON_AddItemToObject(ev, "before", mem_json(&sup->purge_before, 0, NULL));
-        cJSON_AddItemToObject(ev, "after", mem_json(&after, c->has_heap, &c->stats));
+        cJSON_AddItemToObject(ev, "before", ms_rlog_mem(&sup->purge_before, 0, NULL));
+        cJSON_AddItemToObject(ev, "after", ms_rlog_mem(&after, c->has_heap, &c->stats));
         cJSON_AddNumberToObject(ev, "resident_before", (double)msg->purge_before);
         cJSON_AddNumberToObject(ev, "resident_after", (double)msg->purge_after);
         emit(sup, ev);
@@ -703,9 +754,7 @@ static void spawn_worker(ms_sup_t* sup) {
     ms_error("spawn %s: %s", cfg->argv[0], uv_strerror(err));
     sup->last_status = spawn_error_code(err);
     if (sup->gen == 0) return; /* ms_sup_start reports it */
-    if (sup->rs.active) {
-      sup->rs.active = 0;
-    }
+    restart_clear(&sup->rs);
     uint64_t now = uv_hrtime();
     if (ms_policy_crash(&sup->intensity, cfg->within_ns, now)) {
       ms_error("giving up: the worker could not be started");
@@ -744,6 +793,31 @@ static void spawn_worker(ms_sup_t* sup) {
 
 /* ---- the sampling tick ------------------------------------------------- */
 
+/* --dry-run: log the restart that would happen, once per run of samples
+ * over the limit, and keep watching. */
+static void would_restart(ms_sup_t* sup, const ms_mem_t* sample, uint64_t value) {
+  ms_child_t* c = sup->child;
+  const ms_config_t* cfg = sup->cfg;
+  uint64_t now = uv_hrtime();
+  ms_mem_t m = *sample;
+  char b1[16], b2[16], b3[16], b4[16];
+  if (!m.full) ms_sampler_take(&c->sampler, now, UINT64_MAX, 1, &m);
+  cJSON* ev = ms_rlog_event("would-restart", c->pid, c->gen);
+  cJSON_AddStringToObject(ev, "reason", "limit");
+  cJSON_AddStringToObject(ev, "metric", metric_name(cfg->metric));
+  cJSON_AddNumberToObject(ev, "limit", (double)cfg->limit);
+  cJSON_AddNumberToObject(ev, "value", (double)value);
+  cJSON_AddNumberToObject(ev, "over_for_s", r3(secs(now - sup->lim.over_since_ns)));
+  cJSON_AddNumberToObject(ev, "uptime_s", r3(secs(now - c->started_ns)));
+  cJSON_AddItemToObject(ev, "before", ms_rlog_mem(&m, c->has_heap, &c->stats));
+  cJSON_AddItemToObject(ev, "evidence", evidence(c, &m, now));
+  emit(sup, ev);
+  ms_info("dry run: would restart pid %d (%s %s > %s after %.1f s; footprint %s, rss %s)",
+          (int)c->pid, metric_name(cfg->metric), ms_fmt_bytes(b1, value),
+          ms_fmt_bytes(b2, cfg->limit), secs(now - c->started_ns),
+          ms_fmt_bytes(b3, m.footprint), ms_fmt_bytes(b4, m.rss));
+}
+
 static void check_limit(ms_sup_t* sup, const ms_mem_t* m, ms_value_kind_t kind,
                         uint64_t value) {
   const ms_config_t* cfg = sup->cfg;
@@ -764,9 +838,28 @@ static void check_limit(ms_sup_t* sup, const ms_mem_t* m, ms_value_kind_t kind,
     sup->purge_before = *m;
     if (!m->full) ms_sampler_take(&c->sampler, now, UINT64_MAX, 1, &sup->purge_before);
   }
-  if (ms_policy_limit(&sup->lim, cfg->limit, cfg->for_ns, kind, value, now)) {
-    begin_restart(sup, m, value);
+  int due = ms_policy_limit(&sup->lim, cfg->limit, cfg->for_ns, kind, value, now);
+  if (!sup->lim.over) sup->dry_episode = 0;
+  if (!due) return;
+  if (cfg->dry_run) {
+    if (!sup->dry_episode) would_restart(sup, m, value);
+    sup->dry_episode = 1;
+    return;
   }
+  begin_restart(sup, m, value);
+}
+
+/* memsup watch: the watched process is gone, and so is our job. */
+static void watched_gone(ms_sup_t* sup) {
+  ms_child_t* c = sup->child;
+  cJSON* ev = ms_rlog_event("exit", c->pid, c->gen);
+  cJSON_AddNullToObject(ev, "exit_code");
+  cJSON_AddNullToObject(ev, "signal");
+  cJSON_AddNumberToObject(ev, "uptime_s", r3(secs(uv_hrtime() - c->started_ns)));
+  emit(sup, ev);
+  ms_info("pid %d has exited: watch ends", (int)c->pid);
+  sup->exit_code = 0;
+  shutdown_sup(sup);
 }
 
 /* The periodic tick, every --interval (default 50 ms).
@@ -800,7 +893,15 @@ static void tick_cb(uv_timer_t* t) {
   uint64_t near = metric == MS_METRIC_FOOTPRINT && limit ? limit : UINT64_MAX;
   ms_mem_t m;
   int force = sup->rs.awaiting_after;
-  if (ms_sampler_take(&c->sampler, now, near, force, &m) < 0) return;
+  if (ms_sampler_take(&c->sampler, now, near, force, &m) < 0) {
+    if (c->adopted) watched_gone(sup);
+    return;
+  }
+  if (c->first_ns == 0 && m.full) {
+    c->first_ns = now;
+    c->first_footprint = m.footprint;
+  }
+  log_sample(sup, c, &m, now);
 
   if (sup->rs.awaiting_after) {
     /* Without the SDK the worker counts as up at its first tick; with it,
@@ -848,14 +949,16 @@ static void signal_cb(uv_signal_t* h, int sig) {
   cJSON_AddStringToObject(ev, "signal", signame(sig));
   emit(sup, ev);
   ms_info("%s: stopping", signame(sig));
-  if (sup->child == NULL) {
-    sup->exit_code = 128 + sig;
+  if (sup->child == NULL || sup->child->adopted) {
+    /* No worker (between two), or a watched process that is not ours to
+     * stop: memsup just ends. */
+    sup->exit_code = sup->child ? 0 : 128 + sig;
     shutdown_sup(sup);
     return;
   }
   if (sup->phase == PH_SAVING) return; /* the restart's stop follows */
   if (sup->phase == PH_STOPPING) return;
-  sup->rs.active = 0;
+  restart_clear(&sup->rs);
   stop_worker(sup, sig);
 }
 
@@ -868,13 +971,13 @@ static void sigchld_cb(uv_signal_t* h, int sig) {
 /* ---- create, start, shut down ------------------------------------------ */
 
 int ms_sup_create(uv_loop_t* loop, const ms_config_t* cfg, ms_rlog_t* log,
-                  ms_sup_t** out) {
+                  ms_rlog_t* slog, ms_sup_t** out) {
   ms_sup_t* sup = calloc(1, sizeof(*sup));
   if (sup == NULL) return -ENOMEM;
   sup->loop = loop;
   sup->cfg = cfg;
   sup->rlog = log;
-  sup->exit_code = 0;
+  sup->slog = slog;
   ms_state_init(&sup->state);
   sup->intensity.max = cfg->max_restarts;
   sup->intensity.times = calloc(cfg->max_restarts + 1, sizeof(uint64_t));
@@ -927,7 +1030,29 @@ int ms_sup_start(ms_sup_t* sup) {
     }
   }
 
-  spawn_worker(sup);
+  if (cfg->watch_pid) {
+    ms_child_t* c;
+    if (kill((pid_t)cfg->watch_pid, 0) < 0 && errno == ESRCH) {
+      ms_error("watch pid %ld: no such process", cfg->watch_pid);
+      shutdown_sup(sup);
+      return 100;
+    }
+    if (ms_child_adopt((pid_t)cfg->watch_pid, cfg->tree, cfg->interval_ns, sup, &c) < 0) {
+      shutdown_sup(sup);
+      return 111;
+    }
+    sup->child = c;
+    sup->gen = 1;
+    sup->phase = PH_RUNNING;
+    cJSON* ev = ms_rlog_event("watch", c->pid, c->gen);
+    cJSON_AddNumberToObject(ev, "limit", (double)cfg->limit);
+    cJSON_AddStringToObject(ev, "metric", metric_name(cfg->metric));
+    emit(sup, ev);
+    ms_info("watching pid %d (limit %s, dry run)", (int)c->pid,
+            cfg->limit ? "set" : "none");
+  } else {
+    spawn_worker(sup);
+  }
   if (sup->child == NULL) {
     shutdown_sup(sup);
     return sup->last_status;
@@ -968,6 +1093,7 @@ int ms_sup_exit_code(const ms_sup_t* sup) { return sup->exit_code; }
 
 void ms_sup_destroy(ms_sup_t* sup) {
   if (sup == NULL) return;
+  restart_clear(&sup->rs);
   ms_state_clear(&sup->state);
   free(sup->intensity.times);
   ms_child_env_free(sup->env);

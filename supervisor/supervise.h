@@ -11,10 +11,11 @@
 
 typedef struct ms_sup_s ms_sup_t;
 
-/* Creates the supervisor on loop.  cfg and log are borrowed and must
- * outlive it.  Returns 0 or -errno. */
+/* Creates the supervisor on loop.  cfg, log (--log) and slog
+ * (--sample-log) are borrowed and must outlive it; either log may be NULL.
+ * Returns 0 or -errno. */
 int ms_sup_create(uv_loop_t* loop, const ms_config_t* cfg, ms_rlog_t* log,
-                  ms_sup_t** out);
+                  ms_rlog_t* slog, ms_sup_t** out);
 /* Starts the first worker and the sampling tick.  Returns 0, or the
  * process exit code to use when even the first worker cannot start (127
  * not found, 126 not executable, 111 other failure). */

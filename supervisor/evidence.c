@@ -1,0 +1,354 @@
+/* evidence.c: restart evidence.  Parses /proc/PID/smaps into per-owner
+ * rows, classifies the bloat from the sampled figures, and renders both as
+ * JSON.  Reading smaps is the only I/O here; when to capture, and writing
+ * the result to the restart log, belong to the caller (supervise.c).
+ */
+#include "evidence.h"
+
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "log.h"
+
+static int starts(const char* s, size_t len, const char* prefix) {
+  size_t n = strlen(prefix);
+  return len >= n && memcmp(s, prefix, n) == 0;
+}
+
+/* Class of the name s[0..len), which need not be NUL-terminated. */
+static ms_map_class_t classify_name(const char* s, size_t len) {
+  if (len == 0) return MS_MAP_ANON;
+  if (len == 6 && memcmp(s, "[heap]", 6) == 0) return MS_MAP_HEAP;
+  if (starts(s, len, "[stack]") || starts(s, len, "[stack:"))
+    return MS_MAP_STACK;
+  /* Names given with prctl(PR_SET_VMA_ANON_NAME), e.g. glibc's
+   * "[anon: glibc: malloc arena]": anonymous memory all the same. */
+  if (starts(s, len, "[anon_shmem:")) return MS_MAP_SHMEM;
+  if (starts(s, len, "[anon:")) return MS_MAP_ANON;
+  /* memfd and SysV segments live on internal shmem mounts and show as
+   * "/memfd:x (deleted)" and "/SYSV%08x (deleted)"; MAP_SHARED|
+   * MAP_ANONYMOUS memory shows as "/dev/zero (deleted)". */
+  if (starts(s, len, "/dev/shm/") || starts(s, len, "/memfd:") ||
+      starts(s, len, "/SYSV") || starts(s, len, "SYSV") ||
+      starts(s, len, "/dev/zero"))
+    return MS_MAP_SHMEM;
+  if (starts(s, len, "/dev/")) return MS_MAP_DEVICE;
+  if (s[0] == '/') return MS_MAP_FILE;
+  return MS_MAP_OTHER;
+}
+
+ms_map_class_t ms_map_class(const char* name) {
+  return classify_name(name ? name : "", name ? strlen(name) : 0);
+}
+
+const char* ms_map_class_name(ms_map_class_t c) {
+  static const char* names[] = {"heap",  "anon",   "file", "stack",
+                                "shmem", "device", "other"};
+  return (unsigned)c < sizeof(names) / sizeof(names[0]) ? names[c] : "other";
+}
+
+/* Rows grouped by (class, name): an array of rows plus an open-addressing
+ * hash table of row indices (+1, 0 = empty), kept at most half full. */
+typedef struct {
+  ms_mapping_t* rows;
+  size_t nrows, caprows;
+  uint32_t* slots;
+  size_t nslots;
+} table_t;
+
+static uint64_t hash(ms_map_class_t cls, const char* s, size_t len) {
+  uint64_t h = 14695981039346656037ull ^ (uint64_t)cls;
+  for (size_t i = 0; i < len; i++)
+    h = (h ^ (unsigned char)s[i]) * 1099511628211ull;
+  return h;
+}
+
+static uint32_t* find_slot(table_t* t, ms_map_class_t cls, const char* s,
+                           size_t len) {
+  size_t i = hash(cls, s, len) & (t->nslots - 1);
+  ms_mapping_t* r;
+
+  for (;; i = (i + 1) & (t->nslots - 1)) {
+    if (t->slots[i] == 0) return &t->slots[i];
+    r = &t->rows[t->slots[i] - 1];
+    if (r->cls == cls && strlen(r->name) == len && memcmp(r->name, s, len) == 0)
+      return &t->slots[i];
+  }
+}
+
+static int grow(table_t* t) {
+  size_t n = t->nslots ? t->nslots * 2 : 1024;
+  uint32_t* old = t->slots;
+  size_t oldn = t->nslots;
+  ms_mapping_t* rows = realloc(t->rows, n / 2 * sizeof(*rows));
+
+  if (rows == NULL) return -ENOMEM;
+  t->rows = rows;
+  t->caprows = n / 2;
+  t->slots = calloc(n, sizeof(*t->slots));
+  if (t->slots == NULL) {
+    t->slots = old;
+    return -ENOMEM;
+  }
+  t->nslots = n;
+  for (size_t i = 0; i < oldn; i++) {
+    if (old[i] == 0) continue;
+    ms_mapping_t* r = &t->rows[old[i] - 1];
+    *find_slot(t, r->cls, r->name, strlen(r->name)) = old[i];
+  }
+  free(old);
+  return 0;
+}
+
+/* The row of the mapping named s[0..len), added if new.  Returns its
+ * index or -ENOMEM. */
+static long row_for(table_t* t, const char* s, size_t len) {
+  ms_map_class_t cls = classify_name(s, len);
+  uint32_t* slot;
+  ms_mapping_t* r;
+
+  /* Cut long names at a UTF-8 character boundary, so the JSON stays valid. */
+  if (len > MS_MAP_NAME_MAX) {
+    len = MS_MAP_NAME_MAX;
+    while (len > 0 && ((unsigned char)s[len] & 0xc0) == 0x80) len--;
+  }
+  if (t->nrows == t->caprows && grow(t) != 0) return -ENOMEM;
+  slot = find_slot(t, cls, s, len);
+  if (*slot != 0) return (long)*slot - 1;
+  r = &t->rows[t->nrows];
+  memset(r, 0, sizeof(*r));
+  memcpy(r->name, s, len);
+  r->cls = cls;
+  *slot = (uint32_t)++t->nrows;
+  return (long)t->nrows - 1;
+}
+
+/* A header line is "start-end perms offset dev inode [name]".  Returns 1
+ * and the name (possibly empty) when p..nl is one. */
+static int header(const char* p, const char* nl, const char** name,
+                  size_t* len) {
+  const char* q;
+
+  /* Most lines are "Key: value"; keys start with a capital. */
+  if (!((*p >= '0' && *p <= '9') || (*p >= 'a' && *p <= 'f'))) return 0;
+  q = p + strspn(p, "0123456789abcdef");
+  if (q >= nl || *q != '-') return 0;
+  p = ++q;
+  q += strspn(q, "0123456789abcdef");
+  if (q == p || q >= nl || *q != ' ') return 0;
+  for (int field = 0; field < 4; field++) {
+    while (q < nl && *q == ' ') q++;
+    while (q < nl && *q != ' ') q++;
+  }
+  while (q < nl && *q == ' ') q++;
+  *name = q;
+  *len = (size_t)(nl - q);
+  return 1;
+}
+
+/* The "Key: N kB" lines kept, and where their value goes. */
+static const struct {
+  const char* key; /* with the colon, so "Swap:" is not "SwapPss:" */
+  size_t len, off;
+} keys[] = {
+    {"Size:", 5, offsetof(ms_mapping_t, size)},
+    {"Rss:", 4, offsetof(ms_mapping_t, rss)},
+    {"Private_Dirty:", 14, offsetof(ms_mapping_t, private_dirty)},
+    {"Swap:", 5, offsetof(ms_mapping_t, swap)},
+};
+
+static void add_value(ms_mapping_t* r, const char* p, const char* nl) {
+  const char* v;
+
+  for (size_t i = 0; i < sizeof(keys) / sizeof(keys[0]); i++) {
+    if ((size_t)(nl - p) < keys[i].len || memcmp(p, keys[i].key, keys[i].len))
+      continue;
+    v = p + keys[i].len + strspn(p + keys[i].len, " ");
+    /* strtoull would accept a sign; a value must start with a digit. */
+    if (v < nl && *v >= '0' && *v <= '9')
+      *(uint64_t*)((char*)r + keys[i].off) += strtoull(v, NULL, 10) * 1024;
+    return;
+  }
+}
+
+static uint64_t footprint(const ms_mapping_t* r) {
+  return r->private_dirty + r->swap;
+}
+
+static int by_footprint_desc(const void* a, const void* b) {
+  const ms_mapping_t *x = a, *y = b;
+  if (footprint(x) != footprint(y)) return footprint(x) < footprint(y) ? 1 : -1;
+  if (x->cls != y->cls) return x->cls < y->cls ? -1 : 1;
+  return strcmp(x->name, y->name);
+}
+
+int ms_smaps_top(const char* smaps_text, ms_mapping_t* out, size_t max) {
+  table_t t = {0};
+  const char *p, *nl, *name;
+  size_t len;
+  long cur = -1;
+  int err = -EINVAL;
+
+  if (smaps_text == NULL || (out == NULL && max > 0)) return -EINVAL;
+  for (p = smaps_text; *p != '\0'; p = *nl != '\0' ? nl + 1 : nl) {
+    nl = strchrnul(p, '\n');
+    if (header(p, nl, &name, &len)) {
+      cur = row_for(&t, name, len);
+      if (cur < 0) {
+        err = -ENOMEM;
+        goto end;
+      }
+      t.rows[cur].count++;
+    } else if (cur >= 0) {
+      add_value(&t.rows[cur], p, nl);
+    }
+  }
+  if (t.nrows == 0) goto end;
+  qsort(t.rows, t.nrows, sizeof(*t.rows), by_footprint_desc);
+  if (max > t.nrows) max = t.nrows;
+  if (max > 0) memcpy(out, t.rows, max * sizeof(*out));
+  err = (int)max;
+
+end:
+  free(t.rows);
+  free(t.slots);
+  return err;
+}
+
+int ms_smaps_read_top(pid_t pid, ms_mapping_t* out, size_t max) {
+  char path[64];
+  char *buf = NULL, *nbuf;
+  size_t len = 0, cap = 0;
+  ssize_t n;
+  int fd, err;
+
+  snprintf(path, sizeof(path), "/proc/%d/smaps", (int)pid);
+  fd = open(path, O_RDONLY | O_CLOEXEC);
+  if (fd < 0) return errno == ENOENT ? -ESRCH : -errno;
+  /* seq_file hands out smaps a page or so per read: read to EOF. */
+  for (;;) {
+    if (cap - len < 4096) {
+      cap = cap ? cap * 2 : 256 * 1024;
+      nbuf = realloc(buf, cap);
+      if (nbuf == NULL) {
+        err = -ENOMEM;
+        goto end;
+      }
+      buf = nbuf;
+    }
+    do {
+      n = read(fd, buf + len, cap - len - 1);
+    } while (n < 0 && errno == EINTR);
+    if (n < 0) {
+      err = -errno;
+      goto end;
+    }
+    if (n == 0) break;
+    len += (size_t)n;
+  }
+  buf[len] = '\0';
+  /* A zombie, or a process whose mm is already gone, has no mappings. */
+  err = len == 0 ? -ESRCH : ms_smaps_top(buf, out, max);
+
+end:
+  close(fd);
+  free(buf);
+  return err;
+}
+
+/* "10.1 MiB/min" (or "-2.0 KiB/min") into buf of at least 24 bytes. */
+static const char* rate(char* buf, double bps) {
+  char b[16];
+  double per_min = bps * 60;
+  snprintf(
+      buf, 24, "%s%s/min", per_min < 0 ? "-" : "",
+      ms_fmt_bytes(b, (unsigned long long)(per_min < 0 ? -per_min : per_min)));
+  return buf;
+}
+
+void ms_classify(const ms_classify_in_t* in, ms_classify_out_t* out) {
+  char a[16], b[16], c[16], d[16], r[24];
+  uint64_t fp = in->footprint, heap = in->heap_allocated;
+
+  if (in->rss >= MS_CLASSIFY_RATIO * fp &&
+      in->rss - fp >= MS_CLASSIFY_MIN_GAP) {
+    out->cls = "not-counted";
+    snprintf(out->why, sizeof(out->why),
+             "RSS %s is far above footprint %s (file-backed %s, lazy-free "
+             "%s): pages the kernel can drop, not a leak; matters only if "
+             "a container limits RSS",
+             ms_fmt_bytes(a, in->rss), ms_fmt_bytes(b, fp),
+             ms_fmt_bytes(c, in->rss_file), ms_fmt_bytes(d, in->lazyfree));
+  } else if (in->has_heap && fp >= MS_CLASSIFY_RATIO * heap &&
+             fp - heap >= MS_CLASSIFY_MIN_GAP) {
+    out->cls = "allocator-retention";
+    snprintf(out->why, sizeof(out->why),
+             "footprint %s is far above heap-in-use %s (allocator resident "
+             "%s): the allocator holds freed memory; purge or tune it, not "
+             "a leak",
+             ms_fmt_bytes(a, fp), ms_fmt_bytes(b, heap),
+             ms_fmt_bytes(c, in->heap_resident));
+  } else if ((!in->has_heap || heap * 100 >= fp * MS_CLASSIFY_HEAP_SHARE_PCT) &&
+             in->has_growth && in->footprint_growth_bps > 0) {
+    out->cls = "growth";
+    if (in->has_heap)
+      snprintf(out->why, sizeof(out->why),
+               "heap-in-use %s is %.0f%% of footprint %s, footprint grew %s: "
+               "leak or unbounded cache",
+               ms_fmt_bytes(a, heap),
+               fp ? 100.0 * (double)heap / (double)fp : 100.0,
+               ms_fmt_bytes(b, fp), rate(r, in->footprint_growth_bps));
+    else
+      snprintf(out->why, sizeof(out->why),
+               "footprint %s grew %s (no heap statistics): leak or unbounded "
+               "cache",
+               ms_fmt_bytes(a, fp), rate(r, in->footprint_growth_bps));
+  } else {
+    out->cls = "unknown";
+    snprintf(out->why, sizeof(out->why),
+             "footprint %s, RSS %s, heap-in-use %s, growth %s: no rule "
+             "matched",
+             ms_fmt_bytes(a, fp), ms_fmt_bytes(b, in->rss),
+             in->has_heap ? ms_fmt_bytes(c, heap) : "not reported",
+             in->has_growth ? rate(r, in->footprint_growth_bps) : "unknown");
+  }
+}
+
+cJSON* ms_evidence_json(const ms_mapping_t* rows, int n,
+                        const ms_classify_out_t* cls) {
+  cJSON *root = cJSON_CreateObject(), *arr, *o;
+  const ms_mapping_t* r;
+
+  if (root == NULL) return NULL;
+  if (cls != NULL &&
+      (!cJSON_AddStringToObject(root, "classification", cls->cls) ||
+       !cJSON_AddStringToObject(root, "why", cls->why)))
+    goto fail;
+  arr = cJSON_AddArrayToObject(root, "mappings");
+  if (arr == NULL) goto fail;
+  for (r = rows; r < rows + n; r++) {
+    o = cJSON_CreateObject();
+    if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
+      cJSON_Delete(o);
+      goto fail;
+    }
+    if (!cJSON_AddStringToObject(o, "name", r->name) ||
+        !cJSON_AddStringToObject(o, "class", ms_map_class_name(r->cls)) ||
+        !cJSON_AddNumberToObject(o, "count", r->count) ||
+        !cJSON_AddNumberToObject(o, "size", (double)r->size) ||
+        !cJSON_AddNumberToObject(o, "rss", (double)r->rss) ||
+        !cJSON_AddNumberToObject(o, "private_dirty",
+                                 (double)r->private_dirty) ||
+        !cJSON_AddNumberToObject(o, "swap", (double)r->swap))
+      goto fail;
+  }
+  return root;
+
+fail:
+  cJSON_Delete(root);
+  return NULL;
+}

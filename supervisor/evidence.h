@@ -1,0 +1,100 @@
+/* evidence.h: why a worker bloated, captured just before a memory restart
+ * destroys the answer.  Two parts: where the memory sits (per-mapping
+ * figures of /proc/PID/smaps, grouped by owner) and what kind of bloat it
+ * is (footprint vs RSS vs heap-in-use vs growth).  Everything except
+ * ms_smaps_read_top() is pure; the caller decides when to capture and
+ * where the result goes (the restart log).
+ */
+#ifndef MS_EVIDENCE_H
+#define MS_EVIDENCE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+
+/* Who owns a mapping, from its name in /proc/PID/maps. */
+typedef enum {
+  MS_MAP_HEAP,   /* "[heap]": brk */
+  MS_MAP_ANON,   /* no name, or "[anon:...]": allocator arenas, mmap chunks */
+  MS_MAP_FILE,   /* a file path (also a deleted regular file) */
+  MS_MAP_STACK,  /* "[stack]", "[stack:tid]" */
+  MS_MAP_SHMEM,  /* /dev/shm/..., /memfd:..., SYSV..., "/dev/zero (deleted)"
+                    (MAP_SHARED|MAP_ANONYMOUS), "[anon_shmem:...]" */
+  MS_MAP_DEVICE, /* other /dev/... files: GPU/DRM, /dev/nvidia* */
+  MS_MAP_OTHER   /* "[vdso]", "[vvar]", "[vsyscall]", anything else */
+} ms_map_class_t;
+
+/* Class of a mapping name ("" or NULL for anonymous).  Pure. */
+ms_map_class_t ms_map_class(const char* name);
+/* "heap", "anon", "file", "stack", "shmem", "device", "other". */
+const char* ms_map_class_name(ms_map_class_t c);
+
+/* Longer names are cut to this many bytes, and grouped by the cut name. */
+#define MS_MAP_NAME_MAX 100
+
+/* One row: all mappings of one (class, name), figures summed, in bytes. */
+typedef struct {
+  char name[MS_MAP_NAME_MAX + 1]; /* "" for anonymous memory */
+  ms_map_class_t cls;
+  unsigned count; /* mappings in this row */
+  uint64_t size, rss, private_dirty, swap;
+} ms_mapping_t;
+
+/* Parses the text of /proc/PID/smaps, groups the mappings by (class,
+ * name) and stores the max rows with the largest private_dirty + swap
+ * (their share of footprint), largest first; ties by class, then name.
+ * Time is linear in the text (a hash table groups the rows) plus a sort
+ * of the distinct rows.  Returns the number of rows stored (<= max),
+ * -EINVAL when the text has no mapping header, -ENOMEM. */
+int ms_smaps_top(const char* smaps_text, ms_mapping_t* out, size_t max);
+
+/* Reads /proc/PID/smaps whole and calls ms_smaps_top().  Returns the same,
+ * or -ESRCH when the process is gone (or a zombie: no mappings left). */
+int ms_smaps_read_top(pid_t pid, ms_mapping_t* out, size_t max);
+
+/* Classification of a worker's memory at restart time.  Rules, checked in
+ * this order (thresholds below):
+ *   not-counted          rss >= 2 * footprint and rss - footprint >= 16 MiB:
+ *                        RSS is mostly file-backed or lazy-free pages, not a
+ *                        leak; matters only if a container limits RSS.
+ *   allocator-retention  has_heap and footprint >= 2 * heap_allocated and
+ *                        footprint - heap_allocated >= 16 MiB: the allocator
+ *                        holds freed memory: purge or tune, not a leak.
+ *   growth               (!has_heap or heap_allocated >= footprint / 2) and
+ *                        has_growth and footprint_growth_bps > 0: the
+ *                        program holds what it allocated and keeps adding:
+ *                        leak or unbounded cache.
+ *   unknown              anything else (no growth data, flat footprint). */
+#define MS_CLASSIFY_RATIO 2               /* "much larger than" */
+#define MS_CLASSIFY_MIN_GAP (16ull << 20) /* ignore gaps below 16 MiB */
+#define MS_CLASSIFY_HEAP_SHARE_PCT 50     /* heap-in-use share of growth */
+
+typedef struct {
+  uint64_t footprint; /* Private_Dirty + Swap */
+  uint64_t rss, lazyfree, rss_file;
+  int has_heap;                /* the SDK reported allocator statistics */
+  uint64_t heap_allocated;     /* heap-in-use (jemalloc stats.allocated) */
+  uint64_t heap_resident;      /* what the allocator keeps resident */
+  int has_growth;              /* footprint_growth_bps is known */
+  double footprint_growth_bps; /* over the worker's life, bytes/s */
+} ms_classify_in_t;
+
+typedef struct {
+  const char* cls; /* static: "not-counted", "allocator-retention",
+                      "growth" or "unknown" */
+  char why[256];   /* one sentence with the figures */
+} ms_classify_out_t;
+
+/* Applies the rules above.  Pure. */
+void ms_classify(const ms_classify_in_t* in, ms_classify_out_t* out);
+
+/* Builds {"classification","why","mappings":[{"name","class","count",
+ * "size","rss","private_dirty","swap"}...]} with byte figures as numbers.
+ * cls may be NULL (no classification keys).  The caller owns the result
+ * (cJSON_Delete); NULL when out of memory. */
+cJSON* ms_evidence_json(const ms_mapping_t* rows, int n,
+                        const ms_classify_out_t* cls);
+
+#endif

@@ -1,0 +1,75 @@
+/* harness.h: runs the real memsup binary for the integration tests.
+ *
+ * Each h_run_t owns one memsup process and a temp dir holding its stdout,
+ * stderr and restart log; h_setup/h_teardown (cmocka fixtures) create it
+ * and, even when a test fails, kill memsup and its workers and remove the
+ * dir.  Environment: MEMSUP_BIN (default build/memsup), MEMSUP_EXAMPLES
+ * (default build/examples), MEMSUP_WRAPPER (e.g. "valgrind -q", split on
+ * spaces), MEMSUP_SLOW (multiply every deadline by 10).
+ */
+#ifndef MS_HARNESS_H
+#define MS_HARNESS_H
+
+#include <stdarg.h>
+#include <stddef.h>
+#include <setjmp.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+typedef struct {
+  pid_t pid;     /* memsup, 0 before h_start / after reaping */
+  int status;    /* exit code once reaped (128+N for signal N) */
+  char dir[256]; /* per-test temp dir */
+  char out[300], err[300], log[300]; /* files inside dir */
+} h_run_t;
+
+/* cmocka fixtures: *state becomes a fresh h_run_t; teardown stops
+ * everything it started and removes the temp dir. */
+int h_setup(void** state);
+int h_teardown(void** state);
+
+/* Starts $MEMSUP_WRAPPER $MEMSUP_BIN args... with stdin /dev/null and
+ * stdout/stderr to h->out/h->err.  The list ends with NULL. */
+void h_start(h_run_t* h, const char* arg, ...);
+void h_startv(h_run_t* h, const char* const* argv);
+/* Waits for memsup to exit; returns its exit code.  On timeout it kills
+ * memsup, prints what it wrote, fails the test and returns -1. */
+int h_wait(h_run_t* h, int timeout_ms);
+/* Sends sig to memsup. */
+void h_signal(h_run_t* h, int sig);
+
+/* Complete lines of the log whose "event" equals event (NULL: all), as a
+ * new cJSON array the caller deletes.  A partial last line is skipped; a
+ * complete line that is not a JSON object fails the test. */
+cJSON* h_events(h_run_t* h, const char* event);
+int h_count(h_run_t* h, const char* event);
+/* Polls until at least n such lines exist or timeout; returns the count
+ * seen last (printing memsup's stderr when it is short of n). */
+int h_wait_event(h_run_t* h, const char* event, int n, int timeout_ms);
+
+/* "$MEMSUP_EXAMPLES/name" (a static buffer, one of 8 in rotation). */
+const char* h_example(const char* name);
+/* "<h->dir>/name" (same rotation). */
+const char* h_path(h_run_t* h, const char* name);
+/* Whole file as a malloc'ed string, or NULL when it cannot be read. */
+char* h_read_file(const char* path);
+int h_stderr_contains(h_run_t* h, const char* needle);
+/* Pid from the k-th (0-based) "bloat[pid N]" start line in stdout, waiting
+ * for it up to timeout_ms; -1 when it did not appear. */
+pid_t h_worker_pid(h_run_t* h, int k, int timeout_ms);
+/* A field of /proc/pid/status in bytes ("VmRSS"), or 0 when unreadable. */
+uint64_t h_proc_bytes(pid_t pid, const char* field);
+/* Children of every thread of pid into out; returns how many. */
+int h_children(pid_t pid, pid_t* out, int max);
+/* Process state letter from /proc/pid/stat, or 0 when the pid is gone. */
+char h_proc_state(pid_t pid);
+
+/* Deadline in ms, x10 when MEMSUP_SLOW is set.  Deadlines only bound
+ * waiting; no test asserts a duration. */
+int h_ms(int ms);
+void h_sleep_ms(int ms);
+
+#endif

@@ -1,0 +1,603 @@
+/* test_evidence.c: mapping classes, the smaps parser on a captured fixture,
+ * hand-made and 60,000-mapping texts, the reader on real child processes
+ * holding known memory, the classification rules at their boundaries, and
+ * the JSON evidence. */
+#include <errno.h>
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "evidence.h"
+
+#define KIB(x) ((uint64_t)(x)*1024ull)
+#define MIB(x) ((uint64_t)(x) << 20)
+
+static char* fixture(const char* name) {
+  const char* dir = getenv("MEMSUP_FIXTURES");
+  char path[512];
+  char* text;
+  FILE* f;
+  long n;
+
+  snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/fixtures", name);
+  f = fopen(path, "r");
+  if (f == NULL)
+    fail_msg("open %s: %s (set MEMSUP_FIXTURES)", path, strerror(errno));
+  fseek(f, 0, SEEK_END);
+  n = ftell(f);
+  rewind(f);
+  text = malloc((size_t)n + 1);
+  assert_non_null(text);
+  assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+  text[n] = '\0';
+  fclose(f);
+  return text;
+}
+
+/* Appends one mapping in the kernel's full format (every key, in order). */
+static size_t put_mapping(char* buf, size_t at, uint64_t start,
+                          const char* name, unsigned size, unsigned rss,
+                          unsigned pd, unsigned swap) {
+  static const char fmt[] =
+      "%012llx-%012llx rw-p 00000000 00:00 0%s%s\n"
+      "Size:           %8u kB\n"
+      "KernelPageSize:        4 kB\n"
+      "MMUPageSize:           4 kB\n"
+      "Rss:            %8u kB\n"
+      "Pss:            %8u kB\n"
+      "Pss_Dirty:      %8u kB\n"
+      "Shared_Clean:          0 kB\n"
+      "Shared_Dirty:          0 kB\n"
+      "Private_Clean:         0 kB\n"
+      "Private_Dirty:  %8u kB\n"
+      "Referenced:     %8u kB\n"
+      "Anonymous:      %8u kB\n"
+      "KSM:                   0 kB\n"
+      "LazyFree:              0 kB\n"
+      "AnonHugePages:         0 kB\n"
+      "ShmemPmdMapped:        0 kB\n"
+      "FilePmdMapped:         0 kB\n"
+      "Shared_Hugetlb:        0 kB\n"
+      "Private_Hugetlb:       0 kB\n"
+      "Swap:           %8u kB\n"
+      "SwapPss:        %8u kB\n"
+      "Locked:                0 kB\n"
+      "THPeligible:           0\n"
+      "VmFlags: rd wr mr mw me ac sd\n";
+  const char* pad = *name ? "                          " : " ";
+
+  return at + (size_t)sprintf(buf + at, fmt, (unsigned long long)start,
+                              (unsigned long long)start + size * 1024ull, pad,
+                              name, size, rss, rss, pd, pd, rss, pd, swap,
+                              swap);
+}
+
+static const ms_mapping_t* find_row(const ms_mapping_t* rows, int n,
+                                    ms_map_class_t cls, const char* name) {
+  for (int i = 0; i < n; i++)
+    if (rows[i].cls == cls && strcmp(rows[i].name, name) == 0) return &rows[i];
+  return NULL;
+}
+
+static void map_class_of_each_kind_of_name(void** state) {
+  (void)state;
+  static const struct {
+    const char* name;
+    ms_map_class_t cls;
+  } cases[] = {
+      {"[heap]", MS_MAP_HEAP},
+      {"", MS_MAP_ANON},
+      {"[anon: glibc: malloc arena]", MS_MAP_ANON},
+      {"/usr/lib/x86_64-linux-gnu/libc.so.6", MS_MAP_FILE},
+      {"/var/tmp/data (deleted)", MS_MAP_FILE},
+      {"[stack]", MS_MAP_STACK},
+      {"[stack:4242]", MS_MAP_STACK},
+      {"/dev/shm/ring", MS_MAP_SHMEM},
+      {"/dev/shm/gone (deleted)", MS_MAP_SHMEM},
+      {"/memfd:state (deleted)", MS_MAP_SHMEM},
+      {"/SYSV0000162e (deleted)", MS_MAP_SHMEM},
+      {"SYSV0000162e", MS_MAP_SHMEM},
+      {"/dev/zero (deleted)", MS_MAP_SHMEM},
+      {"[anon_shmem:pool]", MS_MAP_SHMEM},
+      {"/dev/dri/renderD128", MS_MAP_DEVICE},
+      {"/dev/nvidia0", MS_MAP_DEVICE},
+      {"/dev/nvidiactl", MS_MAP_DEVICE},
+      {"[vdso]", MS_MAP_OTHER},
+      {"[vvar]", MS_MAP_OTHER},
+      {"[vsyscall]", MS_MAP_OTHER},
+      {"[heapx]", MS_MAP_OTHER},
+      {"anon_inode:[perf_event]", MS_MAP_OTHER},
+  };
+  for (size_t i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    if (ms_map_class(cases[i].name) != cases[i].cls)
+      fail_msg("%s: class %s, want %s", cases[i].name,
+               ms_map_class_name(ms_map_class(cases[i].name)),
+               ms_map_class_name(cases[i].cls));
+  }
+  assert_int_equal(ms_map_class(NULL), MS_MAP_ANON);
+  assert_string_equal(ms_map_class_name(MS_MAP_DEVICE), "device");
+  assert_string_equal(ms_map_class_name(MS_MAP_SHMEM), "shmem");
+}
+
+static void fixture_rows_grouped_by_owner(void** state) {
+  (void)state;
+  char* text = fixture("smaps_self.txt");
+  ms_mapping_t rows[16];
+  const ms_mapping_t* r;
+  int n = ms_smaps_top(text, rows, 16);
+
+  assert_int_equal(n, 11);
+  /* Largest footprint first; heap and ld.so tie at 16 kB: class order. */
+  assert_int_equal(rows[0].cls, MS_MAP_ANON);
+  assert_string_equal(rows[0].name, "");
+  assert_int_equal(rows[0].count, 4);
+  assert_int_equal(rows[0].size, KIB(208));
+  assert_int_equal(rows[0].private_dirty, KIB(40));
+  assert_string_equal(rows[1].name, "/usr/lib/x86_64-linux-gnu/libc.so.6");
+  assert_int_equal(rows[1].count, 5);
+  assert_int_equal(rows[1].rss, KIB(1144));
+  assert_int_equal(rows[1].private_dirty, KIB(24));
+  assert_int_equal(rows[2].cls, MS_MAP_HEAP);
+  assert_int_equal(rows[2].private_dirty, KIB(16));
+  assert_string_equal(rows[3].name,
+                      "/usr/lib/x86_64-linux-gnu/ld-linux-x86-64.so.2");
+  assert_int_equal(rows[4].cls, MS_MAP_STACK);
+  assert_int_equal(rows[4].private_dirty, KIB(12));
+  r = find_row(rows, n, MS_MAP_OTHER, "[vdso]");
+  assert_non_null(r);
+  assert_int_equal(r->rss, KIB(4));
+  assert_non_null(find_row(rows, n, MS_MAP_OTHER, "[vsyscall]"));
+  for (int i = 1; i < n; i++)
+    assert_true(rows[i - 1].private_dirty + rows[i - 1].swap >=
+                rows[i].private_dirty + rows[i].swap);
+  free(text);
+}
+
+static void hand_made_text_aggregates_orders_and_truncates(void** state) {
+  (void)state;
+  char* buf = malloc(64 * 1024);
+  char longname[160], cut[MS_MAP_NAME_MAX + 1];
+  ms_mapping_t rows[8];
+  size_t at = 0;
+  int n;
+
+  /* A name of 99 ASCII bytes then "é" (2 bytes) then more: cut before é. */
+  memset(longname, 'a', sizeof(longname));
+  longname[0] = '/';
+  memcpy(longname + 99, "\xc3\xa9", 2);
+  longname[150] = '\0';
+  memcpy(cut, longname, 99);
+  cut[99] = '\0';
+
+  assert_non_null(buf);
+  /* Three anonymous arenas: 100+200+300 kB dirty, 50 kB swapped. */
+  at = put_mapping(buf, at, 0x1000000, "", 1024, 100, 100, 0);
+  at = put_mapping(buf, at, 0x2000000, "", 2048, 200, 200, 50);
+  /* One file mapped twice: 40 + 60 kB resident, 8 kB dirty (its .data). */
+  at = put_mapping(buf, at, 0x3000000, "/opt/db/index.bin", 400, 40, 0, 0);
+  at = put_mapping(buf, at, 0x4000000, "/opt/db/index.bin", 600, 60, 8, 0);
+  at = put_mapping(buf, at, 0x5000000, "", 4096, 300, 300, 0);
+  /* Less dirty than the heap, but swap puts it above. */
+  at = put_mapping(buf, at, 0x6000000, "[stack]", 132, 20, 20, 500);
+  at = put_mapping(buf, at, 0x7000000, "[heap]", 800, 400, 400, 0);
+  at = put_mapping(buf, at, 0x8000000, longname, 8, 8, 2, 0);
+  longname[120] = 'b'; /* differs after the cut: same row */
+  at = put_mapping(buf, at, 0x9000000, longname, 8, 8, 2, 0);
+
+  n = ms_smaps_top(buf, rows, 8);
+  assert_int_equal(n, 5);
+  assert_int_equal(rows[0].cls, MS_MAP_ANON);
+  assert_int_equal(rows[0].count, 3);
+  assert_int_equal(rows[0].size, KIB(7168));
+  assert_int_equal(rows[0].rss, KIB(600));
+  assert_int_equal(rows[0].private_dirty, KIB(600));
+  assert_int_equal(rows[0].swap, KIB(50));
+  assert_int_equal(rows[1].cls, MS_MAP_STACK);
+  assert_int_equal(rows[1].swap, KIB(500));
+  assert_int_equal(rows[2].cls, MS_MAP_HEAP);
+  assert_int_equal(rows[2].private_dirty, KIB(400));
+  assert_string_equal(rows[3].name, "/opt/db/index.bin");
+  assert_int_equal(rows[3].cls, MS_MAP_FILE);
+  assert_int_equal(rows[3].count, 2);
+  assert_int_equal(rows[3].size, KIB(1000));
+  assert_int_equal(rows[3].rss, KIB(100));
+  assert_int_equal(rows[3].private_dirty, KIB(8));
+  assert_string_equal(rows[4].name, cut);
+  assert_int_equal(rows[4].count, 2);
+
+  /* Only the top two when max is 2; nothing written past them. */
+  memset(rows, 0x5a, sizeof(rows));
+  assert_int_equal(ms_smaps_top(buf, rows, 2), 2);
+  assert_int_equal(rows[0].cls, MS_MAP_ANON);
+  assert_int_equal(rows[1].cls, MS_MAP_STACK);
+  assert_int_equal(rows[2].count, 0x5a5a5a5a);
+  assert_int_equal(ms_smaps_top(buf, NULL, 0), 0);
+  free(buf);
+}
+
+static void text_without_mapping_is_einval(void** state) {
+  (void)state;
+  ms_mapping_t rows[4];
+  char* status = fixture("status_self.txt");
+  char* rollup = fixture("smaps_rollup_self.txt");
+
+  assert_int_equal(ms_smaps_top("", rows, 4), -EINVAL);
+  assert_int_equal(ms_smaps_top("garbage\n\x01\xff\n", rows, 4), -EINVAL);
+  assert_int_equal(ms_smaps_top("Rss:  4 kB\nPrivate_Dirty: 4 kB\n", rows, 4),
+                   -EINVAL);
+  assert_int_equal(ms_smaps_top("abc-def\nbeef-\n-10 x\n", rows, 4), -EINVAL);
+  assert_int_equal(ms_smaps_top(status, rows, 4), -EINVAL);
+  assert_int_equal(ms_smaps_top(NULL, rows, 4), -EINVAL);
+  assert_int_equal(ms_smaps_top(status, NULL, 4), -EINVAL);
+  /* smaps_rollup has a header line: one "other" row, not an error. */
+  assert_int_equal(ms_smaps_top(rollup, rows, 4), 1);
+  assert_string_equal(rows[0].name, "[rollup]");
+  assert_int_equal(rows[0].private_dirty, KIB(112));
+  free(status);
+  free(rollup);
+}
+
+/* 60,000 mappings in the kernel's format: 30,000 anonymous, 5,000 files
+ * mapped 4 times each, 10,000 thread stacks with their own names. */
+static void sixty_thousand_mappings_sum_exactly(void** state) {
+  (void)state;
+  size_t cap = 60000 * 1000, at = 0;
+  char* buf = malloc(cap);
+  ms_mapping_t* rows = malloc(20000 * sizeof(*rows));
+  uint64_t start = 0x10000000, size = 0, rss = 0, pd = 0, swap = 0;
+  unsigned count = 0, files = 0;
+  char name[64];
+  struct timespec t0, t1;
+  int n;
+
+  assert_non_null(buf);
+  assert_non_null(rows);
+  for (int i = 0; i < 60000; i++, start += 0x100000) {
+    if (i % 2 == 0) {
+      at = put_mapping(buf, at, start, "", 64, 8, 8, 4);
+    } else if (i % 6 != 5) {
+      snprintf(name, sizeof(name), "/srv/data/shard-%05d.db", (i / 2) % 5000);
+      at = put_mapping(buf, at, start, name, 12, 12, i % 3 == 0 ? 4 : 0, 0);
+    } else {
+      snprintf(name, sizeof(name), "[stack:%d]", 100000 + i);
+      at = put_mapping(buf, at, start, name, 132, 16, 16, 0);
+    }
+    assert_true(at < cap - 1000);
+  }
+  clock_gettime(CLOCK_MONOTONIC, &t0);
+  n = ms_smaps_top(buf, rows, 20000);
+  clock_gettime(CLOCK_MONOTONIC, &t1);
+  print_message("    parsed %.1f MB, 60000 mappings into %d rows in %.1f ms\n",
+                (double)at / 1e6, n,
+                (double)(t1.tv_sec - t0.tv_sec) * 1e3 +
+                    (double)(t1.tv_nsec - t0.tv_nsec) / 1e6);
+  assert_int_equal(n, 1 + 5000 + 10000);
+  assert_int_equal(rows[0].cls, MS_MAP_ANON);
+  assert_int_equal(rows[0].count, 30000);
+  assert_int_equal(rows[0].private_dirty, KIB(8) * 30000);
+  assert_int_equal(rows[0].swap, KIB(4) * 30000);
+  for (int i = 0; i < n; i++) {
+    count += rows[i].count;
+    size += rows[i].size;
+    rss += rows[i].rss;
+    pd += rows[i].private_dirty;
+    swap += rows[i].swap;
+    if (rows[i].cls == MS_MAP_FILE) {
+      files++;
+      assert_int_equal(rows[i].count, 4);
+    }
+  }
+  assert_int_equal(files, 5000);
+  assert_int_equal(count, 60000);
+  assert_int_equal(size, KIB(30000 * 64 + 20000 * 12 + 10000 * 132));
+  assert_int_equal(rss, KIB(30000 * 8 + 20000 * 12 + 10000 * 16));
+  assert_int_equal(swap, KIB(30000 * 4));
+  /* Odd i with i % 3 == 0 and i % 6 != 5: i = 3 mod 6, 10,000 of them. */
+  assert_int_equal(pd, KIB(30000 * 8 + 10000 * 4 + 10000 * 16));
+  free(rows);
+  free(buf);
+}
+
+/* A child process: runs setup, says ready, lives until go is closed. */
+typedef struct {
+  pid_t pid;
+  int go;
+} child_t;
+
+static child_t spawn(void (*setup)(void)) {
+  int ready[2], go[2];
+  child_t c;
+  char b;
+
+  assert_int_equal(pipe(ready), 0);
+  assert_int_equal(pipe(go), 0);
+  c.pid = fork();
+  assert_true(c.pid >= 0);
+  if (c.pid == 0) {
+    close(ready[0]);
+    close(go[1]);
+    if (setup) setup();
+    if (write(ready[1], "r", 1) != 1 || read(go[0], &b, 1) < 0) _exit(1);
+    _exit(0);
+  }
+  close(ready[1]);
+  close(go[0]);
+  assert_int_equal(read(ready[0], &b, 1), 1);
+  close(ready[0]);
+  c.go = go[1];
+  return c;
+}
+
+static void reap(child_t c) {
+  int st;
+  close(c.go);
+  assert_int_equal(waitpid(c.pid, &st, 0), c.pid);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+/* Held in a global so that valgrind sees it reachable, not leaked. */
+static char* held;
+
+static void hold_64m_malloc(void) {
+  held = malloc(MIB(64));
+  if (held == NULL) _exit(2);
+  for (size_t i = 0; i < MIB(64); i += 4096) ((volatile char*)held)[i] = 1;
+}
+
+static char file_path[] = "/var/tmp/memsup-evidence-XXXXXX";
+
+static void hold_64m_file(void) {
+  int fd = open(file_path, O_RDONLY | O_CLOEXEC);
+  char* p;
+
+  if (fd < 0) _exit(2);
+  p = mmap(NULL, MIB(64), PROT_READ, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) _exit(2);
+  for (size_t i = 0; i < MIB(64); i += 4096) (void)((volatile char*)p)[i];
+}
+
+static void child_malloc_64m_is_top_anon_row(void** state) {
+  (void)state;
+  child_t c = spawn(hold_64m_malloc);
+  ms_mapping_t rows[4];
+  int n = ms_smaps_read_top(c.pid, rows, 4);
+
+  assert_true(n >= 1);
+  assert_int_equal(rows[0].cls, MS_MAP_ANON);
+  assert_true(rows[0].private_dirty >= MIB(64));
+  assert_true(rows[0].size >= MIB(64));
+  reap(c);
+}
+
+static void child_mapped_file_is_resident_but_clean(void** state) {
+  (void)state;
+  char page[4096];
+  int fd = mkstemp(file_path);
+  ms_mapping_t rows[64];
+  const ms_mapping_t* r;
+  child_t c;
+  int n;
+
+  assert_true(fd >= 0);
+  memset(page, 'x', sizeof(page));
+  for (size_t off = 0; off < MIB(64); off += sizeof(page))
+    assert_int_equal(write(fd, page, sizeof(page)), sizeof(page));
+  /* Page-cache pages not yet written back count as Private_Dirty in
+   * smaps even when mapped read-only, so write them back first. */
+  assert_int_equal(fsync(fd), 0);
+  close(fd);
+  c = spawn(hold_64m_file);
+  n = ms_smaps_read_top(c.pid, rows, 64);
+  reap(c);
+  unlink(file_path);
+  assert_true(n >= 1);
+  r = find_row(rows, n, MS_MAP_FILE, file_path);
+  assert_non_null(r);
+  assert_int_equal(r->count, 1);
+  assert_true(r->rss >= MIB(64));
+  assert_true(r->private_dirty < MIB(1));
+}
+
+static void exited_or_zombie_process_is_esrch(void** state) {
+  (void)state;
+  ms_mapping_t rows[4];
+  siginfo_t si;
+  pid_t pid = fork();
+
+  assert_true(pid >= 0);
+  if (pid == 0) _exit(0);
+  /* Wait for the exit but leave the zombie in place. */
+  assert_int_equal(waitid(P_PID, (id_t)pid, &si, WEXITED | WNOWAIT), 0);
+  assert_int_equal(ms_smaps_read_top(pid, rows, 4), -ESRCH);
+  assert_int_equal(waitpid(pid, NULL, 0), pid);
+  assert_int_equal(ms_smaps_read_top(pid, rows, 4), -ESRCH);
+  /* And a live one (this process) has rows. */
+  assert_true(ms_smaps_read_top(getpid(), rows, 4) >= 1);
+}
+
+static ms_classify_out_t classify(uint64_t fp, uint64_t rss, int has_heap,
+                                  uint64_t heap, double bps, int has_growth) {
+  ms_classify_in_t in = {.footprint = fp,
+                         .rss = rss,
+                         .has_heap = has_heap,
+                         .heap_allocated = heap,
+                         .has_growth = has_growth,
+                         .footprint_growth_bps = bps};
+  ms_classify_out_t out;
+  memset(&out, 0, sizeof(out));
+  ms_classify(&in, &out);
+  return out;
+}
+
+#define assert_class(want, ...) \
+  assert_string_equal(classify(__VA_ARGS__).cls, want)
+
+static void not_counted_at_twice_footprint_and_16m_over(void** state) {
+  (void)state;
+  /* Exactly at both thresholds, then one byte short of each. */
+  assert_class("not-counted", MIB(16), MIB(32), 0, 0, 0, 0);
+  assert_class("unknown", MIB(16), MIB(32) - 1, 0, 0, 0, 0);
+  assert_class("not-counted", MIB(1), MIB(17), 0, 0, 0, 0);
+  assert_class("unknown", MIB(1), MIB(17) - 1, 0, 0, 0, 0);
+  /* Checked first: also allocator retention and growing. */
+  assert_class("not-counted", MIB(100), MIB(300), 1, MIB(10), 1e6, 1);
+}
+
+static void retention_at_twice_heap_and_16m_over(void** state) {
+  (void)state;
+  assert_class("allocator-retention", MIB(32), MIB(32), 1, MIB(16), 0, 0);
+  /* Heap one byte more: ratio fails, heap is half of footprint: growth. */
+  assert_class("growth", MIB(32), MIB(32), 1, MIB(16) + 1, 1.0, 1);
+  assert_class("allocator-retention", MIB(17), MIB(17), 1, MIB(1), 0, 0);
+  assert_class("unknown", MIB(17) - 1, MIB(17), 1, MIB(1), 0, 0);
+  /* Retention wins over growth, and needs heap statistics. */
+  assert_class("allocator-retention", MIB(200), MIB(200), 1, MIB(20), 1e6, 1);
+  assert_class("growth", MIB(200), MIB(200), 0, MIB(20), 1e6, 1);
+}
+
+static void growth_needs_heap_half_of_footprint_and_positive_rate(
+    void** state) {
+  (void)state;
+  /* Heap exactly half (gap under 16 MiB, so not retention). */
+  assert_class("growth", MIB(10), MIB(10), 1, MIB(5), 1.0, 1);
+  assert_class("unknown", MIB(10), MIB(10), 1, MIB(5) - 1, 1.0, 1);
+  assert_class("growth", MIB(10), MIB(10), 0, 0, 1.0, 1);
+  assert_class("unknown", MIB(10), MIB(10), 0, 0, 0.0, 1);
+  assert_class("unknown", MIB(10), MIB(10), 0, 0, -5.0, 1);
+  assert_class("unknown", MIB(10), MIB(10), 0, 0, 1e6, 0);
+  assert_class("unknown", 0, 0, 0, 0, 0, 0);
+}
+
+static void why_sentence_carries_the_figures(void** state) {
+  (void)state;
+  ms_classify_out_t o;
+  ms_classify_in_t in = {.footprint = MIB(300),
+                         .rss = MIB(900),
+                         .rss_file = MIB(512),
+                         .lazyfree = MIB(64)};
+
+  o = classify((uint64_t)(128.5 * MIB(1)), MIB(130), 1,
+               (uint64_t)(118.2 * MIB(1)), 10.1 * MIB(1) / 60.0, 1);
+  assert_string_equal(o.cls, "growth");
+  assert_non_null(strstr(o.why, "heap-in-use 118.2 MiB"));
+  assert_non_null(strstr(o.why, "92%"));
+  assert_non_null(strstr(o.why, "footprint 128.5 MiB"));
+  assert_non_null(strstr(o.why, "10.1 MiB/min"));
+
+  ms_classify(&in, &o);
+  assert_string_equal(o.cls, "not-counted");
+  assert_non_null(strstr(o.why, "RSS 900.0 MiB"));
+  assert_non_null(strstr(o.why, "footprint 300.0 MiB"));
+  assert_non_null(strstr(o.why, "file-backed 512.0 MiB"));
+  assert_non_null(strstr(o.why, "lazy-free 64.0 MiB"));
+
+  in = (ms_classify_in_t){.footprint = MIB(120),
+                          .rss = MIB(121),
+                          .has_heap = 1,
+                          .heap_allocated = MIB(20),
+                          .heap_resident = MIB(110)};
+  ms_classify(&in, &o);
+  assert_string_equal(o.cls, "allocator-retention");
+  assert_non_null(strstr(o.why, "footprint 120.0 MiB"));
+  assert_non_null(strstr(o.why, "heap-in-use 20.0 MiB"));
+  assert_non_null(strstr(o.why, "110.0 MiB"));
+
+  o = classify(MIB(48), MIB(50), 0, 0, 2.0 * MIB(1) / 60.0, 1);
+  assert_non_null(strstr(o.why, "footprint 48.0 MiB grew 2.0 MiB/min"));
+  o = classify(MIB(48), MIB(50), 0, 0, -1.0 * MIB(1) / 60.0, 1);
+  assert_string_equal(o.cls, "unknown");
+  assert_non_null(strstr(o.why, "footprint 48.0 MiB"));
+  assert_non_null(strstr(o.why, "growth -1.0 MiB/min"));
+  assert_non_null(strstr(o.why, "heap-in-use not reported"));
+}
+
+static void json_has_classification_and_rows_in_bytes(void** state) {
+  (void)state;
+  char* buf = malloc(8192);
+  ms_mapping_t rows[4];
+  ms_classify_out_t cls = classify(MIB(10), MIB(10), 0, 0, 1.0, 1);
+  cJSON *j, *m, *r;
+  char* s;
+  size_t at = 0;
+  int n;
+
+  assert_non_null(buf);
+  at = put_mapping(buf, at, 0x1000000, "", 65536, 65536, 65536, 1024);
+  at = put_mapping(buf, at, 0x8000000, "/opt/model.bin", 4096, 4096, 0, 0);
+  n = ms_smaps_top(buf, rows, 4);
+  assert_int_equal(n, 2);
+  j = ms_evidence_json(rows, n, &cls);
+  assert_non_null(j);
+  /* Round trip through text, as the restart log stores it. */
+  s = cJSON_PrintUnformatted(j);
+  cJSON_Delete(j);
+  j = cJSON_Parse(s);
+  cJSON_free(s);
+  assert_non_null(j);
+  assert_string_equal(
+      cJSON_GetObjectItemCaseSensitive(j, "classification")->valuestring,
+      "growth");
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "why")->valuestring,
+                      cls.why);
+  m = cJSON_GetObjectItemCaseSensitive(j, "mappings");
+  assert_true(cJSON_IsArray(m));
+  assert_int_equal(cJSON_GetArraySize(m), 2);
+  r = cJSON_GetArrayItem(m, 0);
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(r, "name")->valuestring,
+                      "");
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(r, "class")->valuestring,
+                      "anon");
+  assert_int_equal(cJSON_GetObjectItemCaseSensitive(r, "count")->valuedouble,
+                   1);
+  assert_true(
+      cJSON_GetObjectItemCaseSensitive(r, "private_dirty")->valuedouble ==
+      (double)MIB(64));
+  assert_true(cJSON_GetObjectItemCaseSensitive(r, "swap")->valuedouble ==
+              (double)MIB(1));
+  r = cJSON_GetArrayItem(m, 1);
+  assert_string_equal(cJSON_GetObjectItemCaseSensitive(r, "class")->valuestring,
+                      "file");
+  assert_true(cJSON_GetObjectItemCaseSensitive(r, "rss")->valuedouble ==
+              (double)MIB(4));
+  assert_true(cJSON_GetObjectItemCaseSensitive(r, "size")->valuedouble ==
+              (double)MIB(4));
+  cJSON_Delete(j);
+  /* Without a classification: only the rows. */
+  j = ms_evidence_json(rows, 0, NULL);
+  assert_non_null(j);
+  assert_null(cJSON_GetObjectItemCaseSensitive(j, "classification"));
+  assert_int_equal(
+      cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(j, "mappings")), 0);
+  cJSON_Delete(j);
+  free(buf);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(map_class_of_each_kind_of_name),
+      cmocka_unit_test(fixture_rows_grouped_by_owner),
+      cmocka_unit_test(hand_made_text_aggregates_orders_and_truncates),
+      cmocka_unit_test(text_without_mapping_is_einval),
+      cmocka_unit_test(sixty_thousand_mappings_sum_exactly),
+      cmocka_unit_test(child_malloc_64m_is_top_anon_row),
+      cmocka_unit_test(child_mapped_file_is_resident_but_clean),
+      cmocka_unit_test(exited_or_zombie_process_is_esrch),
+      cmocka_unit_test(not_counted_at_twice_footprint_and_16m_over),
+      cmocka_unit_test(retention_at_twice_heap_and_16m_over),
+      cmocka_unit_test(growth_needs_heap_half_of_footprint_and_positive_rate),
+      cmocka_unit_test(why_sentence_carries_the_figures),
+      cmocka_unit_test(json_has_classification_and_rows_in_bytes),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}

@@ -1,0 +1,392 @@
+/* test_report.c: `memsup report` on known-answer logs in
+ * $MEMSUP_FIXTURES/logs/.  Each run is a forked child calling
+ * ms_report_main() with stdout and stderr in files, so exit codes and
+ * output are the real ones.  Expected figures are worked out by hand in
+ * the comments from the fixture values (MiB = 1048576 bytes):
+ *
+ * hourly.jsonl: start pid 100 at 00:00; restarts at 01:00, 02:00, 03:00,
+ *   04:00 (old->new pid 100->101, 101->102, 103->104, 104->105); pid 102
+ *   crashes at 02:30 and pid 103 starts.  before.footprint 120, 154, 45,
+ *   184 MiB; after.footprint 4, 6, 4, 8 MiB; rss = footprint + 2 MiB;
+ *   uptime_s 3600, 3600, 1800, 3600; downtime_ms 2, 4, 1, 3; state bytes
+ *   1000 (ok), 3000 (ok), 2000 (failed), none; heap 100, 110 MiB in the
+ *   first two; helped true, true, false, absent.
+ * fixed_restarts.jsonl + fixed_samples.jsonl: pid 300 samples every 30 s
+ *   at 10, 11, 12, 13, 14 MiB (2 MiB/min exactly), restart at 00:02 into
+ *   pid 301, stop at 02:00.
+ * torn.jsonl: hourly.jsonl with 5 bad lines, a blank one and a torn last
+ *   line in between.
+ */
+#include <errno.h>
+#include <fcntl.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "report.h"
+
+#define MIB 1048576.0
+
+static char dir[64]; /* scratch directory for SVG files */
+static char out[1 << 16];
+static char err[4096];
+static char paths[4][4096];
+
+/* $MEMSUP_FIXTURES/logs/name, in one of four rotating buffers. */
+static char* fx(const char* name) {
+  static int k;
+  const char* root = getenv("MEMSUP_FIXTURES");
+  char* p = paths[k++ % 4];
+  snprintf(p, sizeof(paths[0]), "%s/logs/%s", root ? root : "tests/fixtures",
+           name);
+  return p;
+}
+
+static void slurp(FILE* f, char* buf, size_t len) {
+  rewind(f);
+  size_t n = fread(buf, 1, len - 1, f);
+  buf[n] = '\0';
+  fclose(f);
+}
+
+/* Runs ms_report_main in a child; returns its exit code. */
+static int run_argv(char** argv) {
+  int argc = 0, status;
+  FILE* o = tmpfile();
+  FILE* e = tmpfile();
+  assert_non_null(o);
+  assert_non_null(e);
+  while (argv[argc]) argc++;
+  fflush(NULL);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    dup2(fileno(o), 1);
+    dup2(fileno(e), 2);
+    exit(ms_report_main(argc, argv));
+  }
+  assert_int_equal(waitpid(pid, &status, 0), pid);
+  assert_true(WIFEXITED(status));
+  slurp(o, out, sizeof(out));
+  slurp(e, err, sizeof(err));
+  return WEXITSTATUS(status);
+}
+#define RUN(...) run_argv((char*[]){"report", __VA_ARGS__, NULL})
+
+static void assert_contains(const char* hay, const char* needle) {
+  if (strstr(hay, needle) == NULL) fail_msg("'%s' not in:\n%s", needle, hay);
+}
+
+/* The number at a dotted path ("restarts.per_hour"); fails if absent. */
+static double at(const cJSON* o, const char* path) {
+  char key[64];
+  while (o && *path) {
+    size_t n = strcspn(path, ".");
+    snprintf(key, sizeof(key), "%.*s", (int)n, path);
+    o = cJSON_GetObjectItemCaseSensitive(o, key);
+    path += n + (path[n] == '.');
+  }
+  if (!cJSON_IsNumber(o)) fail_msg("no number at %s", path);
+  return o->valuedouble;
+}
+
+/* The --json output of a successful run, parsed. */
+static cJSON* json_of(int rc) {
+  assert_int_equal(rc, 0);
+  cJSON* j = cJSON_Parse(out);
+  if (j == NULL) fail_msg("not JSON:\n%s", out);
+  return j;
+}
+
+/* The item of array key whose "name" (or "pid") matches. */
+static const cJSON* find(const cJSON* j, const char* key, const char* name,
+                         int pid) {
+  const cJSON* e;
+  cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(j, key)) {
+    const cJSON* n = cJSON_GetObjectItemCaseSensitive(e, name ? "name" : "pid");
+    if (name ? strcmp(n->valuestring, name) == 0 : n->valuedouble == pid)
+      return e;
+  }
+  fail_msg("%s has no %s %d", key, name ? name : "pid", pid);
+  return NULL;
+}
+
+static int count(const char* hay, const char* needle) {
+  int n = 0;
+  for (const char* p = hay; (p = strstr(p, needle)) != NULL; p++) n++;
+  return n;
+}
+
+static int make_dir(void** state) {
+  (void)state;
+  strcpy(dir, "/tmp/memsup-report-XXXXXX");
+  return mkdtemp(dir) ? 0 : -1;
+}
+
+static int remove_dir(void** state) {
+  char cmd[128];
+  (void)state;
+  snprintf(cmd, sizeof(cmd), "rm -rf '%s'", dir);
+  return system(cmd);
+}
+
+/* 4 memory restarts over the covered period 00:00 (start line) to 04:00
+ * (last restart) = 4 h: 4 / 4 = 1.0 per hour, 24 per day.  Intervals
+ * 3600, 3600, 3600 s: mean and median 3600. */
+static void report_rates_use_first_to_last_line(void** state) {
+  (void)state;
+  cJSON* j = json_of(RUN("--json", fx("hourly.jsonl")));
+  assert_float_equal(at(j, "period.hours"), 4.0, 1e-9);
+  assert_float_equal(at(j, "restarts.total"), 4, 0);
+  assert_float_equal(at(j, "restarts.by_reason.limit"), 4, 0);
+  assert_float_equal(at(j, "restarts.crashes"), 1, 0);
+  assert_float_equal(at(j, "restarts.per_hour"), 1.0, 1e-9);
+  assert_float_equal(at(j, "restarts.per_day"), 24.0, 1e-9);
+  assert_float_equal(at(j, "interval_s.mean"), 3600, 1e-6);
+  assert_float_equal(at(j, "interval_s.median"), 3600, 1e-6);
+  assert_float_equal(at(j, "restarts.not_helped"), 1, 0);
+  assert_float_equal(at(j, "skipped"), 0, 0);
+  cJSON_Delete(j);
+}
+
+/* No samples, so each life's rate is (before of its ending restart - after
+ * of its starting restart, or 0) / uptime, in MiB/min:
+ *   pid 100: (120 - 0) / 60 min = 2.0     pid 101: (154 - 4) / 60 = 2.5
+ *   pid 103: (45 - 0) / 30 min = 1.5      pid 104: (184 - 4) / 60 = 3.0
+ * pid 102 crashed and 105 never ended: no rate.  Median (2.0+2.5)/2. */
+static void report_growth_without_samples_comes_from_restarts(void** state) {
+  (void)state;
+  cJSON* j = json_of(RUN("--json", fx("hourly.jsonl")));
+  cJSON* g = cJSON_GetObjectItemCaseSensitive(j, "growth_mib_per_min");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(g, "lives")), 4);
+  assert_float_equal(at(find(g, "lives", NULL, 100), "rate"), 2.0, 1e-9);
+  assert_float_equal(at(find(g, "lives", NULL, 101), "rate"), 2.5, 1e-9);
+  assert_float_equal(at(find(g, "lives", NULL, 103), "rate"), 1.5, 1e-9);
+  assert_float_equal(at(find(g, "lives", NULL, 104), "rate"), 3.0, 1e-9);
+  assert_float_equal(at(g, "median"), 2.25, 1e-9);
+  cJSON_Delete(j);
+}
+
+/* pid 300: 5 samples, +1 MiB per 30 s, so the slope is 2.0 MiB/min; the
+ * restart estimate would be (14 - 0) / 2 min = 7, so the samples won.
+ * pid 301 has 2 samples and no ending restart: no rate. */
+static void report_growth_is_sample_slope_with_three_or_more(void** state) {
+  char list[8192];
+  (void)state;
+  snprintf(list, sizeof(list), "%s", fx("fixed_samples.jsonl"));
+  cJSON* j = json_of(RUN("--json", list, fx("fixed_restarts.jsonl")));
+  cJSON* g = cJSON_GetObjectItemCaseSensitive(j, "growth_mib_per_min");
+  const cJSON* l = find(g, "lives", NULL, 300);
+  assert_float_equal(at(l, "rate"), 2.0, 1e-6);
+  assert_float_equal(at(l, "samples"), 5, 0);
+  assert_string_equal(cJSON_GetObjectItem(l, "from")->valuestring, "samples");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(g, "lives")), 1);
+  /* 00:00 to the stop line at 02:00, one restart: 0.5 per hour. */
+  assert_float_equal(at(j, "restarts.per_hour"), 0.5, 1e-9);
+  cJSON_Delete(j);
+}
+
+/* before.footprint 45,120,154,184 -> (120+154)/2 = 137 MiB; after 4,4,6,8
+ * -> 5 MiB; rss 2 MiB more; heap 100,110 -> 105 MiB.  State 1000, 2000,
+ * 3000 -> 2000; downtime 1,2,3,4 -> median 2.5, max 4.  [heap] 100+120+30
+ * = 250 MiB in 3 restarts, anon 10+50 = 60 MiB in 2.  cache_entries per
+ * life (value at restart - first value, from the restarts' after when no
+ * sample): 100: 5000-0, 101: 6000-0, 103: 1000-0, 104: 8000-0 = 20000;
+ * conns: 0 + (12-10) + 0 + (11-10) = 3. */
+static void report_medians_and_what_grew(void** state) {
+  (void)state;
+  cJSON* j = json_of(RUN("--json", fx("hourly.jsonl")));
+  assert_float_equal(at(j, "before.footprint"), 137 * MIB, 0.5);
+  assert_float_equal(at(j, "after.footprint"), 5 * MIB, 0.5);
+  assert_float_equal(at(j, "before.rss"), 139 * MIB, 0.5);
+  assert_float_equal(at(j, "after.rss"), 7 * MIB, 0.5);
+  assert_float_equal(at(j, "before.heap"), 105 * MIB, 0.5);
+  assert_true(cJSON_IsNull(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(j, "after"), "heap")));
+  assert_float_equal(at(j, "state.median_bytes"), 2000, 0);
+  assert_float_equal(at(j, "state.outcomes.ok"), 2, 0);
+  assert_float_equal(at(j, "state.outcomes.failed"), 1, 0);
+  assert_float_equal(at(j, "downtime_ms.median"), 2.5, 1e-9);
+  assert_float_equal(at(j, "downtime_ms.max"), 4, 1e-9);
+  assert_float_equal(at(j, "classification.growth"), 2, 0);
+  assert_float_equal(at(j, "classification.allocator-retention"), 1, 0);
+  const cJSON* m = cJSON_GetObjectItem(j, "mappings");
+  assert_string_equal(cJSON_GetArrayItem(m, 0)->child->valuestring, "[heap]");
+  assert_float_equal(at(find(j, "mappings", "[heap]", 0), "private_dirty"),
+                     250 * MIB, 0.5);
+  assert_float_equal(at(find(j, "mappings", "anon", 0), "restarts"), 2, 0);
+  assert_float_equal(at(find(j, "gauges", "cache_entries", 0), "growth"), 20000,
+                     1e-9);
+  assert_float_equal(at(find(j, "gauges", "conns", 0), "growth"), 3, 1e-9);
+  assert_float_equal(at(find(j, "gauges", "conns", 0), "lives"), 4, 0);
+  cJSON_Delete(j);
+}
+
+/* torn.jsonl holds hourly.jsonl's 7 lines plus 6 malformed ones: non-JSON,
+ * no "gen", a bad "ts", an array, a string footprint and a torn last line
+ * (04:30, which would stretch the period if it counted).  Everything but
+ * the file name and line counts must match hourly.jsonl. */
+static void report_skips_malformed_lines_and_keeps_figures(void** state) {
+  (void)state;
+  cJSON* torn = json_of(RUN("--json", fx("torn.jsonl")));
+  cJSON* good = json_of(RUN("--json", fx("hourly.jsonl")));
+  assert_float_equal(at(torn, "skipped"), 6, 0);
+  assert_float_equal(at(torn, "lines"), 13, 0);
+  assert_float_equal(at(good, "lines"), 7, 0);
+  const char* drop[] = {"files", "lines", "skipped"};
+  for (int i = 0; i < 3; i++) {
+    cJSON_DeleteItemFromObject(torn, drop[i]);
+    cJSON_DeleteItemFromObject(good, drop[i]);
+  }
+  assert_true(cJSON_Compare(torn, good, 1));
+  cJSON_Delete(torn);
+  cJSON_Delete(good);
+  assert_int_equal(RUN(fx("torn.jsonl")), 0);
+  assert_contains(out, "skipped 6 malformed lines");
+}
+
+/* Lines may come in any order: hourly.jsonl read backwards gives the same
+ * figures (restart intervals and lives need the restarts sorted). */
+static void report_reads_lines_in_any_order(void** state) {
+  char rev[128], cmd[8400];
+  (void)state;
+  snprintf(rev, sizeof(rev), "%s/reversed.jsonl", dir);
+  snprintf(cmd, sizeof(cmd), "tac '%s' > '%s'", fx("hourly.jsonl"), rev);
+  assert_int_equal(system(cmd), 0);
+  cJSON* a = json_of(RUN("--json", rev));
+  cJSON* b = json_of(RUN("--json", fx("hourly.jsonl")));
+  cJSON_DeleteItemFromObject(a, "files");
+  cJSON_DeleteItemFromObject(b, "files");
+  assert_true(cJSON_Compare(a, b, 1));
+  cJSON_Delete(a);
+  cJSON_Delete(b);
+}
+
+static void report_text_answers_the_questions(void** state) {
+  (void)state;
+  assert_int_equal(RUN(fx("hourly.jsonl")), 0);
+  assert_contains(out, "4 (limit 4)");
+  assert_contains(out, "crashes 1");
+  assert_contains(out, "1.00 per hour, 24.00 per day");
+  assert_contains(out, "mean 3600.0 s, median 3600.0 s");
+  assert_contains(out, "median 2.25 MiB/min over 4 lives");
+  assert_contains(out, "before 137.0 MiB, after 5.0 MiB");
+  assert_contains(out, "growth 2, allocator-retention 1");
+  assert_contains(out, "[heap]");
+  assert_contains(out, "cache_entries");
+  assert_contains(out, "restarts that did not help: 1");
+  assert_null(strstr(out, "skipped"));
+}
+
+/* xmllint accepts path and it has exactly restarts class="restart". */
+static void assert_svg(const char* path, int restarts) {
+  char cmd[8300], buf[1 << 16];
+  FILE* f;
+  snprintf(cmd, sizeof(cmd), "xmllint --noout '%s'", path);
+  assert_int_equal(system(cmd), 0);
+  assert_non_null(f = fopen(path, "r"));
+  slurp(f, buf, sizeof(buf));
+  assert_int_equal(count(buf, "class=\"restart\""), restarts);
+  assert_int_equal(count(buf, "stroke-dasharray"), 1);
+  assert_contains(buf, "MiB</text>");
+}
+
+static void report_svg_is_xml_with_a_marker_per_restart(void** state) {
+  char svg[128], link[128], cmd[8400];
+  (void)state;
+  snprintf(svg, sizeof(svg), "%s/hourly.svg", dir);
+  assert_int_equal(RUN("--svg", svg, fx("hourly.jsonl")), 0);
+  assert_svg(svg, 4);
+  assert_int_equal(
+      RUN("--svg", svg, fx("fixed_restarts.jsonl"), fx("fixed_samples.jsonl")),
+      0);
+  assert_svg(svg, 1);
+  /* A file name with XML's special characters ends up in the title. */
+  snprintf(link, sizeof(link), "%s/a&b<c>\".jsonl", dir);
+  snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", fx("hourly.jsonl"), link);
+  assert_int_equal(system(cmd), 0);
+  assert_int_equal(RUN("--svg", svg, link), 0);
+  assert_svg(svg, 4);
+}
+
+/* A: cache_entries +5000 per life (20000 / 4), conns +0.75; [heap]
+ * 250/3 MiB and anon 30 MiB per restart.  B: life 300 cache 100-100 = 0,
+ * conns 9-5 = 4; life 301 0 and 0: per life cache 0, conns 2; anon 4 MiB.
+ * So cache_entries and [heap] stopped; conns and anon (4 > 5% of 30) did
+ * not. */
+static void report_compare_names_the_gauge_that_stopped(void** state) {
+  char b[8300];
+  (void)state;
+  snprintf(b, sizeof(b), "%s,%s", fx("fixed_restarts.jsonl"),
+           fx("fixed_samples.jsonl"));
+  cJSON* j = json_of(RUN("--json", "--compare", fx("hourly.jsonl"), b));
+  assert_float_equal(at(j, "a.growth_mib_per_min"), 2.25, 1e-9);
+  assert_float_equal(at(j, "b.growth_mib_per_min"), 2.0, 1e-6);
+  assert_float_equal(at(j, "a.restarts_per_hour"), 1.0, 1e-9);
+  assert_float_equal(at(j, "b.restarts_per_hour"), 0.5, 1e-9);
+  const cJSON* c = find(j, "stopped_growing", "cache_entries", 0);
+  assert_float_equal(at(c, "a"), 5000, 1e-9);
+  assert_float_equal(at(c, "b"), 0, 1e-9);
+  assert_true(cJSON_IsNull(
+      cJSON_GetObjectItem(find(j, "stopped_growing", "[heap]", 0), "b")));
+  assert_float_equal(at(find(j, "still_growing", "conns", 0), "b"), 2, 1e-9);
+  assert_float_equal(at(find(j, "still_growing", "anon", 0), "b"), 4 * MIB,
+                     0.5);
+  assert_int_equal(
+      cJSON_GetArraySize(cJSON_GetObjectItem(j, "stopped_growing")), 2);
+  cJSON_Delete(j);
+  assert_int_equal(RUN("--compare", fx("hourly.jsonl"), b), 0);
+  assert_contains(out, "gauge cache_entries: +5000 per life in A, +0 in B");
+  assert_contains(out, "1.00         0.50");
+  assert_contains(
+      out,
+      "mapping [heap]: 83.3 MiB private dirty per restart in A, not seen in B");
+}
+
+static void report_errors_have_exit_codes_and_messages(void** state) {
+  char svg[128];
+  (void)state;
+  assert_int_equal(RUN("--json"), 100);
+  assert_contains(err, "no log files");
+  assert_int_equal(RUN("--bogus", fx("hourly.jsonl")), 100);
+  assert_contains(err, "--bogus: unknown option");
+  assert_int_equal(RUN("--compare", fx("hourly.jsonl")), 100);
+  assert_int_equal(RUN("--svg"), 100);
+  assert_int_equal(RUN(fx("hourly.jsonl"), "/nonexistent/x.jsonl"), 111);
+  assert_string_equal(
+      err,
+      "memsup report: open /nonexistent/x.jsonl: No such file or directory\n");
+  assert_string_equal(out, "");
+  assert_int_equal(RUN("--compare", fx("hourly.jsonl"), "/nonexistent/b"), 111);
+  assert_int_equal(RUN(dir), 111); /* a directory opens but cannot be read */
+  assert_contains(err, "Is a directory");
+  snprintf(svg, sizeof(svg), "%s/no/such/dir.svg", dir);
+  assert_int_equal(RUN("--svg", svg, fx("hourly.jsonl")), 111);
+  assert_int_equal(RUN("--help"), 0);
+  assert_contains(out, "stopped_growing");
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(report_rates_use_first_to_last_line),
+      cmocka_unit_test(report_growth_without_samples_comes_from_restarts),
+      cmocka_unit_test(report_growth_is_sample_slope_with_three_or_more),
+      cmocka_unit_test(report_medians_and_what_grew),
+      cmocka_unit_test(report_skips_malformed_lines_and_keeps_figures),
+      cmocka_unit_test(report_reads_lines_in_any_order),
+      cmocka_unit_test(report_text_answers_the_questions),
+      cmocka_unit_test(report_svg_is_xml_with_a_marker_per_restart),
+      cmocka_unit_test(report_compare_names_the_gauge_that_stopped),
+      cmocka_unit_test(report_errors_have_exit_codes_and_messages),
+  };
+  return cmocka_run_group_tests(tests, make_dir, remove_dir);
+}

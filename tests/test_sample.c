@@ -1,0 +1,409 @@
+/* test_sample.c: the /proc parsers on captured fixture texts, the full-read
+ * schedule, and the sampler on real child processes holding known memory. */
+#include <errno.h>
+#include <fcntl.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/mman.h>
+#include <sys/wait.h>
+#include <time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "sample.h"
+
+#define KIB(x) ((uint64_t)(x) * 1024ull)
+#define MIB(x) ((uint64_t)(x) << 20)
+#define MS(x) ((uint64_t)(x) * 1000000ull)
+#define SEC(x) ((uint64_t)(x) * 1000000000ull)
+
+static char* fixture(const char* name) {
+  const char* dir = getenv("MEMSUP_FIXTURES");
+  char path[512];
+  char* text;
+  FILE* f;
+  long n;
+
+  snprintf(path, sizeof(path), "%s/%s", dir ? dir : "tests/fixtures", name);
+  f = fopen(path, "r");
+  if (f == NULL)
+    fail_msg("open %s: %s (set MEMSUP_FIXTURES)", path, strerror(errno));
+  fseek(f, 0, SEEK_END);
+  n = ftell(f);
+  rewind(f);
+  text = malloc((size_t)n + 1);
+  assert_non_null(text);
+  assert_int_equal(fread(text, 1, (size_t)n, f), (size_t)n);
+  text[n] = '\0';
+  fclose(f);
+  return text;
+}
+
+static uint64_t now(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_MONOTONIC, &ts);
+  return (uint64_t)ts.tv_sec * SEC(1) + (uint64_t)ts.tv_nsec;
+}
+
+/* Writes one byte per page so the compiler cannot drop the stores. */
+static void touch(char* p, size_t len) {
+  for (size_t i = 0; i < len; i += 4096) ((volatile char*)p)[i] = 1;
+}
+
+/* A child process: runs setup, says ready, lives until go is closed. */
+typedef struct {
+  pid_t pid;
+  int go;
+} child_t;
+
+static child_t spawn(void (*setup)(void), int nready) {
+  int ready[2], go[2];
+  child_t c;
+  char b;
+
+  assert_int_equal(pipe(ready), 0);
+  assert_int_equal(pipe(go), 0);
+  c.pid = fork();
+  assert_true(c.pid >= 0);
+  if (c.pid == 0) {
+    close(ready[0]);
+    close(go[1]);
+    if (setup) setup();
+    /* Every process setup forked says ready, then waits for EOF. */
+    if (write(ready[1], "r", 1) != 1 || read(go[0], &b, 1) < 0) _exit(1);
+    _exit(0);
+  }
+  close(ready[1]);
+  close(go[0]);
+  while (nready-- > 0) assert_int_equal(read(ready[0], &b, 1), 1);
+  close(ready[0]);
+  c.go = go[1];
+  return c;
+}
+
+static void reap(child_t c) {
+  int st;
+  close(c.go);
+  assert_int_equal(waitpid(c.pid, &st, 0), c.pid);
+  assert_true(WIFEXITED(st) && WEXITSTATUS(st) == 0);
+}
+
+static void hold_64m_malloc(void) {
+  char* p = malloc(MIB(64));
+  if (p == NULL) _exit(2);
+  touch(p, MIB(64));
+}
+
+static void hold_64m_file(void) {
+  char path[] = "/var/tmp/memsup-sample-XXXXXX";
+  char page[4096];
+  char* p;
+  int fd = mkstemp(path);
+
+  if (fd < 0) _exit(2);
+  unlink(path);
+  memset(page, 'x', sizeof(page));
+  for (size_t off = 0; off < MIB(64); off += sizeof(page))
+    if (write(fd, page, sizeof(page)) != (ssize_t)sizeof(page)) _exit(2);
+  /* Page-cache pages not yet written back count as Private_Dirty in
+   * smaps even when mapped read-only, so write them back first. */
+  if (fsync(fd) != 0) _exit(2);
+  p = mmap(NULL, MIB(64), PROT_READ, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) _exit(2);
+  for (size_t i = 0; i < MIB(64); i += 4096) (void)((volatile char*)p)[i];
+}
+
+static void hold_64m_lazyfree(void) {
+  char* p = mmap(NULL, MIB(64), PROT_READ | PROT_WRITE,
+                 MAP_PRIVATE | MAP_ANONYMOUS, -1, 0);
+  if (p == MAP_FAILED) _exit(2);
+  touch(p, MIB(64));
+  if (madvise(p, MIB(64), MADV_FREE) != 0) _exit(2);
+}
+
+/* Leads a session of two processes, each holding 32 MiB of its own. */
+static void session_of_two_32m(void) {
+  char* p;
+  if (setsid() < 0 || fork() < 0) _exit(2);
+  p = malloc(MIB(32));
+  if (p == NULL) _exit(2);
+  touch(p, MIB(32));
+}
+
+static void status_fixture_gives_bytes(void** state) {
+  (void)state;
+  char* text = fixture("status_self.txt");
+  ms_mem_t m;
+  memset(&m, 0xff, sizeof(m));
+  assert_int_equal(ms_parse_status(text, &m), 0);
+  assert_int_equal(m.rss, KIB(1696));
+  assert_int_equal(m.rss_anon, KIB(112));
+  assert_int_equal(m.rss_file, KIB(1584));
+  assert_int_equal(m.rss_shmem, 0);
+  assert_int_equal(m.swap, 0);
+  free(text);
+}
+
+static void status_fixture_with_swap_and_shmem(void** state) {
+  (void)state;
+  char* text = fixture("status_swapped.txt");
+  ms_mem_t m = {0};
+  assert_int_equal(ms_parse_status(text, &m), 0);
+  assert_int_equal(m.swap, KIB(40960));
+  assert_int_equal(m.rss_shmem, KIB(2048));
+  assert_int_equal(m.rss_anon, KIB(112));
+  free(text);
+}
+
+static void status_without_memory_lines_is_einval(void** state) {
+  (void)state;
+  const char* names[] = {"status_kthread.txt", "status_zombie.txt"};
+  ms_mem_t m;
+  for (size_t i = 0; i < 2; i++) {
+    char* text = fixture(names[i]);
+    assert_int_equal(ms_parse_status(text, &m), -EINVAL);
+    free(text);
+  }
+  assert_int_equal(ms_parse_status("", &m), -EINVAL);
+  assert_int_equal(ms_parse_status("garbage\n\x01\xff: 12 kB", &m), -EINVAL);
+  assert_int_equal(ms_parse_status("VmRSS:\t-5 kB\nVmSwap: kB\n", &m), -EINVAL);
+  /* A name must match whole: VmRSSx is not VmRSS. */
+  assert_int_equal(ms_parse_status("VmRSSx:\t5 kB\n", &m), -EINVAL);
+}
+
+static void status_last_line_without_newline_is_read(void** state) {
+  (void)state;
+  ms_mem_t m;
+  assert_int_equal(ms_parse_status("Name:\tx\nVmSwap:\t7 kB", &m), 0);
+  assert_int_equal(m.swap, KIB(7));
+  assert_int_equal(m.rss, 0);
+}
+
+static void rollup_fixture_gives_footprint(void** state) {
+  (void)state;
+  char* text = fixture("smaps_rollup_self.txt");
+  ms_mem_t m = {0};
+  assert_int_equal(ms_parse_smaps_rollup(text, &m), 0);
+  assert_int_equal(m.rss, KIB(1696));
+  assert_int_equal(m.pss, KIB(424));
+  assert_int_equal(m.pss_dirty, KIB(112));
+  assert_int_equal(m.shared_clean, KIB(1524));
+  assert_int_equal(m.shared_dirty, 0);
+  assert_int_equal(m.private_clean, KIB(60));
+  assert_int_equal(m.private_dirty, KIB(112));
+  assert_int_equal(m.anonymous, KIB(112));
+  assert_int_equal(m.footprint, KIB(112));
+  assert_int_equal(m.full, 1);
+  free(text);
+}
+
+static void rollup_fixture_with_swap_and_lazyfree(void** state) {
+  (void)state;
+  char* text = fixture("smaps_rollup_swapped.txt");
+  ms_mem_t m = {0};
+  assert_int_equal(ms_parse_smaps_rollup(text, &m), 0);
+  assert_int_equal(m.swap, KIB(40960));
+  assert_int_equal(m.swap_pss, KIB(20480));
+  assert_int_equal(m.lazyfree, KIB(8192));
+  assert_int_equal(m.footprint, KIB(112) + KIB(40960));
+  free(text);
+}
+
+static void rollup_garbage_is_einval(void** state) {
+  (void)state;
+  ms_mem_t m;
+  char* text = fixture("status_self.txt");
+  assert_int_equal(ms_parse_smaps_rollup("", &m), -EINVAL);
+  assert_int_equal(ms_parse_smaps_rollup("0-1 ---p 0 0:0 0 [rollup]\n", &m),
+                   -EINVAL);
+  assert_int_equal(ms_parse_smaps_rollup("Rss\n:Pss 4 kB\n", &m), -EINVAL);
+  /* A status text has none of the rollup's names. */
+  assert_int_equal(ms_parse_smaps_rollup(text, &m), -EINVAL);
+  free(text);
+}
+
+static void full_read_due_when_none_yet(void** state) {
+  (void)state;
+  assert_true(ms_sample_full_due(SEC(5), 0, 0, MS(50), 0, UINT64_MAX));
+}
+
+static void full_read_near_limit_spaced_by_interval_or_cost(void** state) {
+  (void)state;
+  uint64_t last = SEC(100), iv = MS(50), near = MIB(100);
+  /* Cheap read (50 us): every interval once the estimate is near. */
+  assert_false(ms_sample_full_due(last + MS(49), last, 50000, iv, near, near));
+  assert_true(ms_sample_full_due(last + MS(50), last, 50000, iv, near, near));
+  /* A 27 ms read: at most one per 270 ms, 10% of a core. */
+  assert_false(
+      ms_sample_full_due(last + MS(269), last, MS(27), iv, near, near));
+  assert_true(
+      ms_sample_full_due(last + MS(270), last, MS(27), iv, near, near));
+}
+
+static void full_read_in_background_every_second_or_200_costs(void** state) {
+  (void)state;
+  uint64_t last = SEC(100), iv = MS(50), near = MIB(100), cheap = 50000;
+  /* Below the limit: cheap reads once a second, 27 ms reads every 5.4 s. */
+  assert_false(
+      ms_sample_full_due(last + MS(999), last, cheap, iv, near - 1, near));
+  assert_true(
+      ms_sample_full_due(last + SEC(1), last, cheap, iv, near - 1, near));
+  assert_false(ms_sample_full_due(last + MS(5399), last, MS(27), iv, 0, near));
+  assert_true(ms_sample_full_due(last + MS(5400), last, MS(27), iv, 0, near));
+}
+
+static void sampler_measures_64m_malloc_on_first_take(void** state) {
+  (void)state;
+  child_t c = spawn(hold_64m_malloc, 1);
+  ms_sampler_t s;
+  ms_mem_t m, m2;
+
+  ms_sampler_init(&s, c.pid, 0, MS(50));
+  assert_int_equal(ms_sampler_take(&s, now(), UINT64_MAX, 0, &m), 0);
+  assert_int_equal(m.full, 1);
+  assert_int_equal(m.nprocs, 1);
+  assert_true(m.footprint >= MIB(64));
+  assert_true(m.private_dirty >= MIB(64));
+  assert_true(m.rss >= MIB(64) && m.rss_anon >= MIB(64));
+  assert_true(m.cost_ns > 0 && s.full_cost_ns > 0);
+  /* The next tick estimates from status, calibrated by the full read. */
+  assert_int_equal(ms_sampler_take(&s, now(), UINT64_MAX, 0, &m2), 0);
+  assert_int_equal(m2.full, 0);
+  assert_true(m2.footprint >= MIB(63) && m2.footprint <= m.footprint + MIB(1));
+  /* Forcing a full read measures again. */
+  assert_int_equal(ms_sampler_take(&s, now(), UINT64_MAX, 1, &m2), 0);
+  assert_int_equal(m2.full, 1);
+  ms_sampler_free(&s);
+  reap(c);
+}
+
+static void sampler_ignores_clean_file_pages(void** state) {
+  (void)state;
+  child_t c = spawn(hold_64m_file, 1);
+  ms_sampler_t s;
+  ms_mem_t m;
+
+  ms_sampler_init(&s, c.pid, 0, MS(50));
+  assert_int_equal(ms_sampler_take(&s, now(), UINT64_MAX, 0, &m), 0);
+  assert_int_equal(m.full, 1);
+  assert_true(m.rss >= MIB(64) && m.rss_file >= MIB(64));
+  assert_true(m.footprint < MIB(16));
+  ms_sampler_free(&s);
+  reap(c);
+}
+
+static void sampler_ignores_lazyfree_pages(void** state) {
+  (void)state;
+  child_t c = spawn(hold_64m_lazyfree, 1);
+  ms_sampler_t s;
+  ms_mem_t m;
+
+  ms_sampler_init(&s, c.pid, 0, MS(50));
+  assert_int_equal(ms_sampler_take(&s, now(), UINT64_MAX, 0, &m), 0);
+  assert_int_equal(m.full, 1);
+  assert_true(m.lazyfree >= MIB(60));
+  assert_true(m.rss_anon >= MIB(60)); /* status alone would call it bloat */
+  assert_true(m.footprint < MIB(16));
+  /* Calibration carries that over to the estimate of the next tick. */
+  assert_int_equal(ms_sampler_take(&s, now(), UINT64_MAX, 0, &m), 0);
+  assert_int_equal(m.full, 0);
+  assert_true(m.footprint < MIB(16));
+  ms_sampler_free(&s);
+  reap(c);
+}
+
+static void sampler_grows_a_small_buffer(void** state) {
+  (void)state;
+  ms_sampler_t s;
+  ms_mem_t m;
+
+  ms_sampler_init(&s, getpid(), 0, MS(50));
+  s.buf = malloc(8);
+  s.bufcap = 8;
+  assert_int_equal(ms_sampler_take(&s, now(), UINT64_MAX, 0, &m), 0);
+  assert_true(s.bufcap > 1024);
+  assert_true(m.rss > 0 && m.private_dirty > 0 && m.full == 1);
+  ms_sampler_free(&s);
+}
+
+static void tree_sums_the_session(void** state) {
+  (void)state;
+  child_t c = spawn(session_of_two_32m, 2);
+  pid_t pids[8];
+  ms_sampler_t s;
+  ms_mem_t m;
+  uint64_t t;
+
+  assert_int_equal(ms_session_pids(c.pid, pids, 8), 2);
+  assert_int_equal(pids[0], c.pid);
+  ms_sampler_init(&s, c.pid, 1, MS(50));
+  t = now();
+  assert_int_equal(ms_sampler_take(&s, t, UINT64_MAX, 0, &m), 0);
+  assert_int_equal(m.nprocs, 2);
+  assert_int_equal(m.full, 1);
+  assert_true(m.footprint >= MIB(64));
+  assert_true(m.rss == m.pss && m.pss >= MIB(64));
+  /* A member that exits before the next rescan is skipped, not an error:
+   * the grandchild stays a zombie (nobody reaps it) with no memory. */
+  assert_int_equal(kill(s.pids[1], SIGKILL), 0);
+  for (int i = 0; i < 100 && m.nprocs != 1; i++) {
+    usleep(10000);
+    assert_int_equal(ms_sampler_take(&s, t, UINT64_MAX, 1, &m), 0);
+  }
+  assert_int_equal(m.nprocs, 1);
+  assert_true(m.footprint < MIB(48));
+  ms_sampler_free(&s);
+  reap(c);
+}
+
+static void exited_process_is_esrch(void** state) {
+  (void)state;
+  child_t c = spawn(NULL, 1);
+  ms_sampler_t s, fresh, tree;
+  pid_t pids[4];
+  ms_mem_t m;
+
+  ms_sampler_init(&s, c.pid, 0, MS(50));
+  assert_int_equal(ms_sampler_take(&s, now(), UINT64_MAX, 0, &m), 0);
+  reap(c);
+  /* Cached fds still name the dead process; fresh opens find nothing. */
+  assert_int_equal(ms_sampler_take(&s, now(), UINT64_MAX, 1, &m), -ESRCH);
+  ms_sampler_init(&fresh, c.pid, 0, MS(50));
+  assert_int_equal(ms_sampler_take(&fresh, now(), UINT64_MAX, 0, &m), -ESRCH);
+  ms_sampler_init(&tree, c.pid, 1, MS(50));
+  assert_int_equal(ms_sampler_take(&tree, now(), UINT64_MAX, 0, &m), -ESRCH);
+  assert_int_equal(ms_session_pids(c.pid, pids, 4), -ESRCH);
+  assert_int_equal(ms_session_pids(c.pid, pids, 0), -EINVAL);
+  ms_sampler_free(&s);
+  ms_sampler_free(&fresh);
+  ms_sampler_free(&tree);
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+    cmocka_unit_test(status_fixture_gives_bytes),
+    cmocka_unit_test(status_fixture_with_swap_and_shmem),
+    cmocka_unit_test(status_without_memory_lines_is_einval),
+    cmocka_unit_test(status_last_line_without_newline_is_read),
+    cmocka_unit_test(rollup_fixture_gives_footprint),
+    cmocka_unit_test(rollup_fixture_with_swap_and_lazyfree),
+    cmocka_unit_test(rollup_garbage_is_einval),
+    cmocka_unit_test(full_read_due_when_none_yet),
+    cmocka_unit_test(full_read_near_limit_spaced_by_interval_or_cost),
+    cmocka_unit_test(full_read_in_background_every_second_or_200_costs),
+    cmocka_unit_test(sampler_measures_64m_malloc_on_first_take),
+    cmocka_unit_test(sampler_ignores_clean_file_pages),
+    cmocka_unit_test(sampler_ignores_lazyfree_pages),
+    cmocka_unit_test(sampler_grows_a_small_buffer),
+    cmocka_unit_test(tree_sums_the_session),
+    cmocka_unit_test(exited_process_is_esrch),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
