@@ -723,6 +723,9 @@ int memsup_ready(void) {
   g.map = NULL;
   g.state_fd = -1;
   g.has_state = 0;
+  /* Stats go first so that memsup's "after" figures, taken when ready
+   * arrives, include heap-in-use after the restore. */
+  if (g.fd >= 0) report_locked();
   msg = cJSON_CreateObject();
   cJSON_AddStringToObject(msg, "t", MEMSUP_MSG_READY);
   cJSON_AddStringToObject(msg, "restore", how);

@@ -63,6 +63,7 @@ typedef struct {
   int awaiting_after;       /* new worker up; waiting for its first sample */
   uint64_t saved_bytes;
   char restore[16];         /* what the new worker said in "ready" */
+  char handed[16];          /* kind of state sent to the new worker, "" none */
   cJSON* evidence;          /* taken before the stop; owned until logged */
 } restart_t;
 
@@ -355,6 +356,10 @@ static void finish_restart(ms_sup_t* sup, const ms_mem_t* after, int after_heap,
                             r3(rs->t_ready && rs->t_welcome
                                    ? msecs(rs->t_ready - rs->t_welcome)
                                    : 0));
+    if (rs->handed[0])
+      cJSON_AddStringToObject(st, "handed", rs->handed);
+    else
+      cJSON_AddNullToObject(st, "handed");
     if (rs->restore[0])
       cJSON_AddStringToObject(st, "restore", rs->restore);
     else
@@ -600,7 +605,11 @@ static void send_welcome(ms_sup_t* sup, ms_child_t* c) {
   int err = ms_channel_send(c->chan, w, sup->state.fd);
   cJSON_Delete(w);
   if (err < 0) ms_warn("welcome pid %d: %s", (int)c->pid, strerror(-err));
-  if (sup->rs.active) sup->rs.t_welcome = uv_hrtime();
+  if (sup->rs.active) {
+    sup->rs.t_welcome = uv_hrtime();
+    snprintf(sup->rs.handed, sizeof(sup->rs.handed), "%s",
+             sup->state.fd >= 0 ? sup->state.kind : "");
+  }
 }
 
 static void check_limit(ms_sup_t* sup, const ms_mem_t* m, ms_value_kind_t kind,
@@ -725,7 +734,9 @@ static void on_message_cb(ms_child_t* c, const ms_msg_t* msg, int fd) {
 static void on_eof_cb(ms_child_t* c) {
   ms_sup_t* sup = c->data;
   if (c != sup->child) return;
-  if (c->sdk) ms_warn("pid %d closed the memsup channel", (int)c->pid);
+  /* A worker that is being stopped closes it as it exits: not news. */
+  if (c->sdk && sup->phase != PH_STOPPING && sup->phase != PH_DONE)
+    ms_warn("pid %d closed the memsup channel", (int)c->pid);
   c->sdk = 0;
   if (sup->phase == PH_SAVING) {
     uv_timer_stop(&sup->timer);

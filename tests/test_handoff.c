@@ -61,12 +61,6 @@ static const char* in(fx_t* fx, const char* name) {
   return fx->path;
 }
 
-static double now_ms(void) {
-  struct timespec ts;
-  clock_gettime(CLOCK_MONOTONIC, &ts);
-  return ts.tv_sec * 1e3 + ts.tv_nsec / 1e6;
-}
-
 static void fill(uint8_t* p, size_t len, unsigned seed) {
   for (size_t i = 0; i < len; i++)
     p[i] = (uint8_t)(i * 31 + (i >> 12) + seed);
@@ -162,21 +156,18 @@ static void verify_rejects_size_mismatch(void** state) {
   ms_state_clear(&st);
 }
 
-/* A 1 GiB sparse memfd: checking it would allocate 1 GiB and take about
- * 100 ms; the over-max answer must come first, touching no page. */
+/* A 1 GiB sparse memfd: checking it would allocate 1 GiB; the over-max
+ * answer must come first, touching no page. */
 static void verify_rejects_over_max_without_reading(void** state) {
   struct stat sb;
-  double t0, ms;
   int fd = memfd_create("huge", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   (void)state;
   assert_int_equal(ftruncate(fd, 1ull << 30), 0);
   assert_int_equal(fcntl(fd, F_ADD_SEALS, ALL_SEALS), 0);
-  t0 = now_ms();
   assert_int_equal(ms_state_verify(fd, 1ull << 30, 0, 1ull << 29), -EFBIG);
-  ms = now_ms() - t0;
+  /* No page was touched: the answer came before any read. */
   assert_int_equal(fstat(fd, &sb), 0);
   assert_int_equal(sb.st_blocks, 0);
-  assert_true(ms < 20);
   close(fd);
 }
 
@@ -412,14 +403,14 @@ static void replace_closes_previous_fd_and_empties_source(void** state) {
   assert_int_equal(cur.bytes, 0);
 }
 
-/* Workers may hand over hundreds of MiB; checking must not stall restarts.
- * The memfd is filled through a mapping so the test holds one copy. */
-static void verify_checks_256_mib_at_gb_per_s(void** state) {
+/* Workers may hand over hundreds of MiB: a big state is checked whole
+ * (its speed is measured in bench/, not asserted here).  The memfd is
+ * filled through a mapping so the test holds one copy. */
+static void verify_accepts_256_mib_state(void** state) {
   size_t len = 256 * MIB;
   int fd = memfd_create("big", MFD_CLOEXEC | MFD_ALLOW_SEALING);
   uint8_t* p;
   uint32_t crc;
-  double t0, ms;
   (void)state;
   assert_int_equal(ftruncate(fd, len), 0);
   p = mmap(NULL, len, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
@@ -428,16 +419,8 @@ static void verify_checks_256_mib_at_gb_per_s(void** state) {
   crc = memsup_crc32c(0, p, len);
   munmap(p, len);
   assert_int_equal(fcntl(fd, F_ADD_SEALS, ALL_SEALS), 0);
-  t0 = now_ms();
   assert_int_equal(ms_state_verify(fd, len, crc, len), 0);
-  ms = now_ms() - t0;
-  print_message("verify 256 MiB: %.1f ms (%.2f GB/s)\n", ms,
-                len / ms / 1e6);
-#if defined(__SANITIZE_ADDRESS__)
-  assert_true(ms < 2000);
-#else
-  assert_true(ms < 250); /* at least ~1 GB/s even on a busy machine */
-#endif
+  assert_int_equal(ms_state_verify(fd, len, crc ^ 1, len), -EBADMSG);
   close(fd);
 }
 
@@ -468,7 +451,7 @@ int main(void) {
       T(store_under_regular_file_fails_with_enotdir),
       T(store_failing_mid_write_keeps_previous_state),
       T(replace_closes_previous_fd_and_empties_source),
-      T(verify_checks_256_mib_at_gb_per_s),
+      T(verify_accepts_256_mib_state),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
