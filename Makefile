@@ -21,7 +21,10 @@ FINAL_CFLAGS = $(WARN) $(FORTIFY) $(CFLAGS) $(SAN) -fPIC -Ichild-sdk/include \
                -Isupervisor -DMEMSUP_VERSION='"$(VERSION)"' -MMD -MP
 FINAL_LDFLAGS = $(LDFLAGS) $(SAN)
 
-DEB_PKGS = libuv1-dev libcjson-dev libjemalloc-dev libcmocka-dev pkg-config
+# What building and testing need; xmllint (libxml2-utils) checks report SVGs.
+DEB_PKGS = gcc make pkg-config libuv1-dev libcjson-dev libjemalloc-dev \
+           libcmocka-dev libxml2-utils
+SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 SUP_LIBS = -luv -lcjson -lpthread
 SDK_LIBS = -lcjson -lpthread
 TEST_LIBS = -lcmocka
@@ -49,8 +52,8 @@ IT_BIN    := $(IT_SRC:tests/%.c=$(BUILD)/tests/%)
 JEMALLOC_EXAMPLES := kvcache retain
 ex_libs = $(if $(filter $(1),$(JEMALLOC_EXAMPLES)),-ljemalloc)
 
-.PHONY: all test unit integration check valgrind fuzz bench deps install \
-        clean demo format
+.PHONY: all examples test unit integration check valgrind fuzz bench deps \
+        install clean demo format
 all: $(BUILD)/memsup $(BUILD)/libmemsup.a $(BUILD)/libmemsup.so examples
 
 examples: $(EXAMPLES)
@@ -153,9 +156,15 @@ fuzz:
 bench: all
 	bash bench/run
 
+# A leaking cache service restarted with its state kept, then the review of
+# its log.  Ends by itself in about 30 s.
 demo: all
-	$(BUILD)/memsup --limit 48M --log build/demo.jsonl --state-dir build/demo-state \
+	@rm -rf build/demo.jsonl build/demo-samples.jsonl build/demo-state
+	$(BUILD)/memsup --limit 48M --log build/demo.jsonl \
+	  --sample-log build/demo-samples.jsonl --state-dir build/demo-state \
 	  -- build/examples/kvcache --leak-mib-per-s 24 --run-for 25
+	$(BUILD)/memsup report --svg build/demo.svg build/demo.jsonl \
+	  build/demo-samples.jsonl
 
 deps:
 	@missing=""; for p in $(DEB_PKGS); do \
@@ -163,9 +172,9 @@ deps:
 	  || missing="$$missing $$p"; done; \
 	if [ -n "$$missing" ]; then \
 	  echo "memsup: installing Debian packages:$$missing"; \
-	  echo "+ apt-get update && apt-get install -y$$missing"; \
-	  DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
-	  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
+	  echo "+ $(SUDO) apt-get update && $(SUDO) apt-get install -y$$missing"; \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get update -qq && \
+	  $(SUDO) env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq $$missing; \
 	else echo "memsup: all Debian packages present ($(DEB_PKGS))"; fi
 
 install: all

@@ -39,6 +39,7 @@ struct ms_child_s {
   uint64_t first_ns;      /* first sample of this worker: for growth rate */
   uint64_t first_footprint;
   uint64_t last_slog_ns;  /* last --sample-log line */
+  uint64_t eof_ns;        /* the worker closed the channel (0: not yet) */
   void* data;             /* the supervisor */
   /* private */
   const ms_child_cb_t* cb;

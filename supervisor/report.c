@@ -720,12 +720,13 @@ static void print_text(FILE* f, const cJSON* s) {
   print_counts(f, at(s, "classification"), "\n");
   fputs("mappings that grew most (private dirty summed over restarts):\n", f);
   cJSON_ArrayForEach(e, at(s, "mappings"))
-      fprintf(f, "  %-30s %s in %g restarts\n", str(e, "name"),
+      fprintf(f, "  %-30s %s in %g restarts\n",
+              *str(e, "name") ? str(e, "name") : "(anonymous: allocator arenas, mmap)",
               size(a, num(e, "private_dirty")), num(e, "restarts"));
   fputs("gauges that grew most (first value of a life to its restart):\n", f);
   cJSON_ArrayForEach(e, at(s, "gauges")) fprintf(
-      f, "  %-30s %+g over %g lives (%s per life)\n", str(e, "name"),
-      num(e, "growth"), num(e, "lives"), fmt(c, "%+g", num(e, "per_life")));
+      f, "  %-30s %+.0f over %g lives (%s per life)\n", str(e, "name"),
+      num(e, "growth"), num(e, "lives"), fmt(c, "%+.1f", num(e, "per_life")));
   fprintf(f, "restarts that did not help: %g\n",
           jnum(s, "restarts.not_helped"));
 }

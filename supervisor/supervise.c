@@ -37,6 +37,9 @@
  * some CPU and, if it did not free enough, asking again at once will not
  * free more. */
 #define PURGE_MIN_GAP_NS (10 * NS_PER_S)
+/* A worker that closed its channel is given this long to exit before the
+ * closing is reported as a problem. */
+#define CHANNEL_EOF_NS (500 * NS_PER_MS)
 
 typedef enum { PH_RUNNING, PH_SAVING, PH_STOPPING, PH_BACKOFF, PH_DONE } phase_t;
 typedef enum { WANT_UP, WANT_DOWN } want_t;
@@ -734,9 +737,10 @@ static void on_message_cb(ms_child_t* c, const ms_msg_t* msg, int fd) {
 static void on_eof_cb(ms_child_t* c) {
   ms_sup_t* sup = c->data;
   if (c != sup->child) return;
-  /* A worker that is being stopped closes it as it exits: not news. */
-  if (c->sdk && sup->phase != PH_STOPPING && sup->phase != PH_DONE)
-    ms_warn("pid %d closed the memsup channel", (int)c->pid);
+  /* A worker closes the channel as it exits, which is not news; one that
+   * goes on running without it is, and the tick says so (CHANNEL_EOF_NS
+   * later, when the exit callback has not come). */
+  if (c->sdk) c->eof_ns = uv_hrtime();
   c->sdk = 0;
   if (sup->phase == PH_SAVING) {
     uv_timer_stop(&sup->timer);
@@ -904,6 +908,11 @@ static void tick_cb(uv_timer_t* t) {
   uint64_t near = metric == MS_METRIC_FOOTPRINT && limit ? limit : UINT64_MAX;
   ms_mem_t m;
   int force = sup->rs.awaiting_after;
+  if (c->eof_ns && now - c->eof_ns >= CHANNEL_EOF_NS) {
+    c->eof_ns = 0;
+    ms_warn("pid %d closed the memsup channel and runs on without the SDK "
+            "(no heap figures, no state handoff)", (int)c->pid);
+  }
   if (ms_sampler_take(&c->sampler, now, near, force, &m) < 0) {
     if (c->adopted) watched_gone(sup);
     return;
