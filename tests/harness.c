@@ -151,6 +151,10 @@ static int rm_entry(const char* path, const struct stat* sb, int flag,
 int h_teardown(void** state) {
   h_run_t* h = *state;
   kill_all(h);
+  if (h->other > 0) {
+    kill(h->other, SIGKILL);
+    waitpid(h->other, NULL, 0);
+  }
   nftw(h->dir, rm_entry, 16, FTW_DEPTH | FTW_PHYS);
   free(h);
   return 0;
@@ -226,8 +230,12 @@ void h_signal(h_run_t* h, int sig) {
 }
 
 cJSON* h_events(h_run_t* h, const char* event) {
+  return h_events_in(h->log, event);
+}
+
+cJSON* h_events_in(const char* path, const char* event) {
   cJSON* arr = cJSON_CreateArray();
-  char* s = h_read_file(h->log);
+  char* s = h_read_file(path);
   for (char *line = s, *nl; line && (nl = strchr(line, '\n')); line = nl + 1) {
     cJSON* obj = cJSON_ParseWithLength(line, (size_t)(nl - line));
     if (!cJSON_IsObject(obj)) {
@@ -245,6 +253,45 @@ cJSON* h_events(h_run_t* h, const char* event) {
   }
   free(s);
   return arr;
+}
+
+void h_kill(h_run_t* h) {
+  kill_all(h);
+  h->status = 128 + SIGKILL;
+}
+
+int h_tool(h_run_t* h, const char* name, int timeout_ms, const char* arg,
+           ...) {
+  const char* argv[128];
+  int n = 0;
+  va_list ap;
+  va_start(ap, arg);
+  for (const char* a = arg; a && n < 127; a = va_arg(ap, const char*))
+    argv[n++] = a;
+  va_end(ap);
+  argv[n] = NULL;
+  /* A copy of h with its own output files, so h's memsup is untouched. */
+  h_run_t t = *h;
+  snprintf(t.out, sizeof(t.out), "%s/%s.out", h->dir, name);
+  snprintf(t.err, sizeof(t.err), "%s/%s.err", h->dir, name);
+  snprintf(t.log, sizeof(t.log), "%s/%s.none", h->dir, name);
+  h_startv(&t, argv);
+  return h_wait(&t, timeout_ms);
+}
+
+pid_t h_spawn(h_run_t* h, const char* const* argv) {
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid == 0) {
+    int fd = open("/dev/null", O_RDWR);
+    if (fd < 0 || dup2(fd, 0) < 0 || dup2(fd, 1) < 0 || dup2(fd, 2) < 0)
+      _exit(111);
+    execvp(argv[0], (char* const*)argv);
+    _exit(127);
+  }
+  assert_true(pid > 0);
+  h->other = pid;
+  return pid;
 }
 
 int h_count(h_run_t* h, const char* event) {

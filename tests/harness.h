@@ -24,6 +24,7 @@ typedef struct {
   int status;    /* exit code once reaped (128+N for signal N) */
   char dir[256]; /* per-test temp dir */
   char out[300], err[300], log[300]; /* files inside dir */
+  pid_t other;   /* a process of the test's own (h_spawn), 0 when none */
 } h_run_t;
 
 /* cmocka fixtures: *state becomes a fresh h_run_t; teardown stops
@@ -40,11 +41,25 @@ void h_startv(h_run_t* h, const char* const* argv);
 int h_wait(h_run_t* h, int timeout_ms);
 /* Sends sig to memsup. */
 void h_signal(h_run_t* h, int sig);
+/* Ends memsup the way a crash would: freezes it, SIGKILLs its workers'
+ * process groups, then memsup, and reaps it.  It writes nothing more. */
+void h_kill(h_run_t* h);
+/* Runs a second, short-lived $MEMSUP_BIN (e.g. "report", ...; the list
+ * ends with NULL) to completion, stdout/stderr to <dir>/<name>.out and
+ * .err; returns its exit code (-1 and a failed test on timeout). */
+int h_tool(h_run_t* h, const char* name, int timeout_ms, const char* arg,
+           ...);
+/* Starts argv (not memsup: e.g. a worker for memsup watch) with stdio on
+ * /dev/null and stores its pid in h->other; teardown kills it unless the
+ * test reaped it and reset h->other to 0. */
+pid_t h_spawn(h_run_t* h, const char* const* argv);
 
 /* Complete lines of the log whose "event" equals event (NULL: all), as a
  * new cJSON array the caller deletes.  A partial last line is skipped; a
  * complete line that is not a JSON object fails the test. */
 cJSON* h_events(h_run_t* h, const char* event);
+/* The same for any JSON-lines file (a --sample-log, a rotated FILE.1). */
+cJSON* h_events_in(const char* path, const char* event);
 int h_count(h_run_t* h, const char* event);
 /* Polls until at least n such lines exist or timeout; returns the count
  * seen last (printing memsup's stderr when it is short of n). */
