@@ -156,6 +156,8 @@ fuzz:
 bench: all
 	bash bench/run
 
+bench-smoke: $(BUILD)/memsup examples ; bash bench/run --smoke
+
 # A leaking cache service restarted with its state kept, then the review of
 # its log.  Ends by itself in about 30 s.
 demo: all

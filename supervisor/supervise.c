@@ -100,6 +100,7 @@ struct ms_sup_s {
   ms_mem_t purge_before;
   int heap_fallback_warned;
   int dry_episode;      /* --dry-run: this run of overs was logged */
+  int sdk_seen;         /* some worker of this command spoke the SDK */
   restart_t rs;
 
   ms_state_t state;     /* last good state */
@@ -173,6 +174,15 @@ static void emit(ms_sup_t* sup, cJSON* ev) {
     ms_error("write %s: %s (events are no longer logged there)",
              sup->cfg->log_path, strerror(-err));
   }
+}
+
+/* The figure --metric acts on (heap falls back to footprint when the SDK
+ * gave none). */
+static uint64_t metric_value(ms_metric_t metric, const ms_mem_t* m, int has_heap,
+                             const ms_msg_t* stats) {
+  if (metric == MS_METRIC_RSS) return m->rss;
+  if (metric == MS_METRIC_HEAP && has_heap && stats) return stats->allocated;
+  return m->footprint;
 }
 
 static int status_code(int64_t exit_status, int term_signal) {
@@ -278,6 +288,9 @@ static const char* state_error_outcome(int err) {
 /* Evidence of why the worker bloated, taken before it is stopped: the
  * growth rate over its life (from its first measured sample). */
 #define EVIDENCE_ROWS 10
+/* A growth rate needs this many ticks of life behind it: over less, it
+ * measures start-up (a restore filling memory), not a trend. */
+#define GROWTH_MIN_TICKS 10
 
 /* Evidence of why the worker bloated, taken before it is stopped (a
  * restart destroys it): the top mappings by private dirty memory, the
@@ -297,7 +310,7 @@ static cJSON* evidence(ms_child_t* c, const ms_mem_t* m, uint64_t now) {
   in.has_heap = c->has_heap;
   in.heap_allocated = c->stats.allocated;
   in.heap_resident = c->stats.resident;
-  if (c->first_ns && now > c->first_ns) {
+  if (c->first_ns && now >= c->first_ns + GROWTH_MIN_TICKS * c->sampler.interval_ns) {
     in.has_growth = 1;
     in.footprint_growth_bps =
         ((double)m->footprint - (double)c->first_footprint) / secs(now - c->first_ns);
@@ -349,9 +362,12 @@ static void finish_restart(ms_sup_t* sup, const ms_mem_t* after, int after_heap,
     cJSON_AddNullToObject(ev, "after");
   cJSON_AddItemToObject(ev, "evidence", rs->evidence);
   rs->evidence = NULL;
+  int unhelpful = after && ms_policy_unhelpful(
+                               metric_value(cfg->metric, &rs->before, rs->before_heap,
+                                            &rs->before_stats),
+                               metric_value(cfg->metric, after, after_heap, after_stats));
   if (after)
-    cJSON_AddBoolToObject(ev, "helped",
-                          !ms_policy_unhelpful(rs->before.footprint, after->footprint));
+    cJSON_AddBoolToObject(ev, "helped", !unhelpful);
   else
     cJSON_AddNullToObject(ev, "helped");
   cJSON_AddNumberToObject(ev, "downtime_ms", r3(msecs(downtime)));
@@ -396,11 +412,15 @@ static void finish_restart(ms_sup_t* sup, const ms_mem_t* after, int after_heap,
   /* A restart after which the worker is about as big as before did not
    * help: the bloat comes back with what the worker loads.  Restarting at
    * full speed would only loop, so later restarts back off. */
-  if (after && ms_policy_unhelpful(rs->before.footprint, after->footprint)) {
+  if (unhelpful) {
     sup->unhelpful++;
-    ms_warn("restart #%u did not help (footprint %s before, %s after): "
+    ms_warn("restart #%u did not help (%s %s before, %s after): "
             "next memory restart delayed by %.0f s",
-            sup->restarts, b3, b4, secs(ms_policy_unhelpful_delay(sup->unhelpful)));
+            sup->restarts, metric_name(cfg->metric),
+            ms_fmt_bytes(b1, metric_value(cfg->metric, &rs->before, rs->before_heap,
+                                          &rs->before_stats)),
+            ms_fmt_bytes(b2, metric_value(cfg->metric, after, after_heap, after_stats)),
+            secs(ms_policy_unhelpful_delay(sup->unhelpful)));
   } else if (after) {
     sup->unhelpful = 0;
   }
@@ -661,6 +681,7 @@ static void on_message_cb(ms_child_t* c, const ms_msg_t* msg, int fd) {
         break;
       }
       c->sdk = 1;
+      sup->sdk_seen = 1;
       snprintf(c->allocator, sizeof(c->allocator), "%s", msg->allocator);
       ms_debug("pid %d: SDK handshake (allocator %s)", (int)c->pid, c->allocator);
       send_welcome(sup, c);
@@ -949,10 +970,13 @@ static void tick_cb(uv_timer_t* t) {
   log_sample(sup, c, &m, now);
 
   if (sup->rs.awaiting_after) {
-    /* Without the SDK the worker counts as up at its first tick; with it,
-     * at its "ready" (or when the handshake timeout passes without one). */
-    if (!sup->rs.expect_sdk || now - c->started_ns >= cfg->handshake_ns) {
-      if (sup->rs.expect_sdk) sup->rs.t_ready = 0;
+    /* A worker counts as up at its "ready" when it speaks the SDK (it said
+     * hello, or an earlier worker of the same command did: a worker can
+     * cross the limit before its handshake), else at its first tick; one
+     * that never says ready counts as up after the handshake timeout. */
+    int sdk = c->sdk || sup->sdk_seen;
+    if (!sdk || now - c->started_ns >= cfg->handshake_ns) {
+      if (sdk) sup->rs.t_ready = 0;
       finish_restart(sup, &m, c->has_heap, &c->stats);
     }
     return;

@@ -260,8 +260,7 @@ void h_kill(h_run_t* h) {
   h->status = 128 + SIGKILL;
 }
 
-int h_tool(h_run_t* h, const char* name, int timeout_ms, const char* arg,
-           ...) {
+int h_tool(h_run_t* h, const char* name, int timeout_ms, const char* arg, ...) {
   const char* argv[128];
   int n = 0;
   va_list ap;

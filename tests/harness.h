@@ -24,7 +24,7 @@ typedef struct {
   int status;    /* exit code once reaped (128+N for signal N) */
   char dir[256]; /* per-test temp dir */
   char out[300], err[300], log[300]; /* files inside dir */
-  pid_t other;   /* a process of the test's own (h_spawn), 0 when none */
+  pid_t other; /* a process of the test's own (h_spawn), 0 when none */
 } h_run_t;
 
 /* cmocka fixtures: *state becomes a fresh h_run_t; teardown stops
@@ -47,8 +47,7 @@ void h_kill(h_run_t* h);
 /* Runs a second, short-lived $MEMSUP_BIN (e.g. "report", ...; the list
  * ends with NULL) to completion, stdout/stderr to <dir>/<name>.out and
  * .err; returns its exit code (-1 and a failed test on timeout). */
-int h_tool(h_run_t* h, const char* name, int timeout_ms, const char* arg,
-           ...);
+int h_tool(h_run_t* h, const char* name, int timeout_ms, const char* arg, ...);
 /* Starts argv (not memsup: e.g. a worker for memsup watch) with stdio on
  * /dev/null and stores its pid in h->other; teardown kills it unless the
  * test reaped it and reset h->other to 0. */
