@@ -98,9 +98,8 @@ static size_t render(char* buf, size_t cap, size_t pad_mib) {
 
 /* Writes the canonical text to --dump FILE through a rename, so a test
  * never reads half a file.  Caller holds kv.mu. */
-static void dump(const char* path, size_t pad_mib) {
-  char text[TEXT_MAX], tmp[4096];
-  size_t n = render(text, sizeof(text), pad_mib);
+static void write_text(const char* path, const char* text, size_t n) {
+  char tmp[4096];
   FILE* f;
   snprintf(tmp, sizeof(tmp), "%s.tmp", path);
   f = fopen(tmp, "w");
@@ -109,16 +108,21 @@ static void dump(const char* path, size_t pad_mib) {
     fprintf(stderr, "kvcache: dump %s: %s\n", path, strerror(errno));
 }
 
+static void dump(const char* path, size_t pad_mib) {
+  char text[TEXT_MAX];
+  write_text(path, text, render(text, sizeof(text), pad_mib));
+}
+
 static int save_cb(memsup_state_t* st, void* arg) {
   char text[TEXT_MAX];
   int err;
   (void)arg;
   pthread_mutex_lock(&kv.mu);
   size_t n = render(text, sizeof(text), kv.pad_mib);
-  if (dump_path) {
+  if (dump_path) { /* the very bytes saved, for byte-for-byte checks */
     char saved[4096];
     snprintf(saved, sizeof(saved), "%s.saved", dump_path);
-    dump(saved, kv.pad_mib);
+    write_text(saved, text, n);
   }
   pthread_mutex_unlock(&kv.mu);
   err = memsup_state_write(st, text, n);

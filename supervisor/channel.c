@@ -371,6 +371,13 @@ static size_t drain(ms_channel_t* ch, size_t budget) {
     if (budget == 0) break;
     memsup_wire_status_t st = memsup_wire_peek(p, n, &len, &version);
     if (st == MEMSUP_WIRE_NEED_MORE) break;
+    /* Inside a run of garbage an "ms" is only a candidate frame start: one
+     * whose header is also implausible (another version, a huge length) is
+     * more garbage.  Believing it would drop the channel for a version
+     * mismatch or skip up to 4 GiB of real frames. */
+    if (ch->garbage &&
+        (st == MEMSUP_WIRE_BAD_VERSION || st == MEMSUP_WIRE_TOO_BIG))
+      st = MEMSUP_WIRE_BAD_MAGIC;
     if (st == MEMSUP_WIRE_BAD_MAGIC) {
       /* Resync on the next 'm'.  A run of garbage is one bad frame. */
       uint8_t* m = memchr(p + 1, 'm', n - 1);

@@ -57,6 +57,7 @@ typedef struct {
   int before_heap;          /* heap figures below are valid */
   ms_msg_t before_stats;    /* heap + gauges at the decision */
   uint64_t value;           /* the metric value that crossed */
+  ms_metric_t metric;       /* the metric it was (heap may fall back) */
   double over_for_s;
   pid_t old_pid;
   double uptime_s;
@@ -346,7 +347,7 @@ static void finish_restart(ms_sup_t* sup, const ms_mem_t* after, int after_heap,
 
   cJSON* ev = ms_rlog_event("restart", c ? c->pid : 0, sup->gen);
   cJSON_AddStringToObject(ev, "reason", "limit");
-  cJSON_AddStringToObject(ev, "metric", metric_name(cfg->metric));
+  cJSON_AddStringToObject(ev, "metric", metric_name(rs->metric));
   cJSON_AddNumberToObject(ev, "limit", (double)cfg->limit);
   cJSON_AddNumberToObject(ev, "value", (double)rs->value);
   cJSON_AddNumberToObject(ev, "over_for_s", r3(rs->over_for_s));
@@ -363,9 +364,9 @@ static void finish_restart(ms_sup_t* sup, const ms_mem_t* after, int after_heap,
   cJSON_AddItemToObject(ev, "evidence", rs->evidence);
   rs->evidence = NULL;
   int unhelpful = after && ms_policy_unhelpful(
-                               metric_value(cfg->metric, &rs->before, rs->before_heap,
+                               metric_value(rs->metric, &rs->before, rs->before_heap,
                                             &rs->before_stats),
-                               metric_value(cfg->metric, after, after_heap, after_stats));
+                               metric_value(rs->metric, after, after_heap, after_stats));
   if (after)
     cJSON_AddBoolToObject(ev, "helped", !unhelpful);
   else
@@ -404,7 +405,7 @@ static void finish_restart(ms_sup_t* sup, const ms_mem_t* after, int after_heap,
   ms_fmt_bytes(b6, after ? after->rss : 0);
   ms_info("restart #%u (%s %s > %s after %.1f s): pid %d -> %d, "
           "footprint %s -> %s, rss %s -> %s%s%s",
-          sup->restarts, metric_name(cfg->metric), b1, b2, rs->uptime_s,
+          sup->restarts, metric_name(rs->metric), b1, b2, rs->uptime_s,
           (int)rs->old_pid, c ? (int)c->pid : 0, b3, after ? b4 : "?", b5,
           after ? b6 : "?", rs->expect_sdk ? ", state " : "",
           rs->expect_sdk ? rs->outcome : "");
@@ -416,10 +417,10 @@ static void finish_restart(ms_sup_t* sup, const ms_mem_t* after, int after_heap,
     sup->unhelpful++;
     ms_warn("restart #%u did not help (%s %s before, %s after): "
             "next memory restart delayed by %.0f s",
-            sup->restarts, metric_name(cfg->metric),
-            ms_fmt_bytes(b1, metric_value(cfg->metric, &rs->before, rs->before_heap,
+            sup->restarts, metric_name(rs->metric),
+            ms_fmt_bytes(b1, metric_value(rs->metric, &rs->before, rs->before_heap,
                                           &rs->before_stats)),
-            ms_fmt_bytes(b2, metric_value(cfg->metric, after, after_heap, after_stats)),
+            ms_fmt_bytes(b2, metric_value(rs->metric, after, after_heap, after_stats)),
             secs(ms_policy_unhelpful_delay(sup->unhelpful)));
   } else if (after) {
     sup->unhelpful = 0;
@@ -478,7 +479,8 @@ static void collect_evidence(ms_sup_t* sup, ms_child_t* c, uint64_t now) {
   rs->evidence = evidence(c, &rs->before, now);
 }
 
-static void begin_restart(ms_sup_t* sup, const ms_mem_t* sample, uint64_t value) {
+static void begin_restart(ms_sup_t* sup, const ms_mem_t* sample,
+                          ms_metric_t metric, uint64_t value) {
   ms_child_t* c = sup->child;
   restart_t* rs = &sup->rs;
   uint64_t now = uv_hrtime();
@@ -487,6 +489,7 @@ static void begin_restart(ms_sup_t* sup, const ms_mem_t* sample, uint64_t value)
   rs->t_decide = now;
   rs->decided_unix_s = unix_now();
   rs->value = value;
+  rs->metric = metric;
   rs->over_for_s = secs(now - sup->lim.over_since_ns);
   rs->old_pid = c->pid;
   rs->uptime_s = secs(now - c->started_ns);
@@ -573,6 +576,15 @@ static void on_exit_cb(ms_child_t* c, int64_t exit_status, int term_signal) {
 
   if (rs->active) { /* the memory restart continues with a new worker */
     rs->t_exit = now;
+    if (sup->phase == PH_SAVING) {
+      /* It died before its state arrived (a crash in its serializer, the
+       * OOM killer): the last good state, if any, is handed over. */
+      rs->outcome = "save-failed";
+      rs->t_state = now;
+      ms_warn("pid %d died while saving its state (%s %d)", (int)pid,
+              term_signal ? "signal" : "status",
+              term_signal ? term_signal : (int)exit_status);
+    }
     uint64_t delay = ms_policy_unhelpful_delay(sup->unhelpful);
     if (delay) {
       sup->phase = PH_BACKOFF;
@@ -660,8 +672,8 @@ static void send_welcome(ms_sup_t* sup, ms_child_t* c) {
   }
 }
 
-static void check_limit(ms_sup_t* sup, const ms_mem_t* m, ms_value_kind_t kind,
-                        uint64_t value);
+static void check_limit(ms_sup_t* sup, const ms_mem_t* m, ms_metric_t metric,
+                        ms_value_kind_t kind, uint64_t value);
 
 static void on_message_cb(ms_child_t* c, const ms_msg_t* msg, int fd) {
   ms_sup_t* sup = c->data;
@@ -698,7 +710,7 @@ static void on_message_cb(ms_child_t* c, const ms_msg_t* msg, int fd) {
           sup->phase == PH_RUNNING && !rs->awaiting_after) {
         ms_mem_t m;
         if (ms_sampler_take(&c->sampler, c->stats_ns, UINT64_MAX, 0, &m) == 0)
-          check_limit(sup, &m, MS_VALUE_KNOWN, msg->allocated);
+          check_limit(sup, &m, MS_METRIC_HEAP, MS_VALUE_KNOWN, msg->allocated);
       }
       break;
 
@@ -754,7 +766,10 @@ static void on_message_cb(ms_child_t* c, const ms_msg_t* msg, int fd) {
         cJSON* ev = ms_rlog_event("purge", c->pid, c->gen);
         cJSON_AddNumberToObject(ev, "soft_limit", (double)sup->cfg->soft_limit);
         cJSON_AddNumberToObject(ev, "freed", (double)freed);
-        cJSON_AddItemToObject(ev, "before", ms_rlog_mem(&sup->purge_before, 0, NULL));
+        /* Heap-in-use is what the worker holds; a purge does not change it,
+         * so the latest report stands for both sides. */
+        cJSON_AddItemToObject(ev, "before",
+                              ms_rlog_mem(&sup->purge_before, c->has_heap, &c->stats));
         cJSON_AddItemToObject(ev, "after", ms_rlog_mem(&after, c->has_heap, &c->stats));
         cJSON_AddNumberToObject(ev, "resident_before", (double)msg->purge_before);
         cJSON_AddNumberToObject(ev, "resident_after", (double)msg->purge_after);
@@ -856,7 +871,8 @@ static void spawn_worker(ms_sup_t* sup) {
 
 /* --dry-run: log the restart that would happen, once per run of samples
  * over the limit, and keep watching. */
-static void would_restart(ms_sup_t* sup, const ms_mem_t* sample, uint64_t value) {
+static void would_restart(ms_sup_t* sup, const ms_mem_t* sample,
+                          ms_metric_t metric, uint64_t value) {
   ms_child_t* c = sup->child;
   const ms_config_t* cfg = sup->cfg;
   uint64_t now = uv_hrtime();
@@ -865,7 +881,7 @@ static void would_restart(ms_sup_t* sup, const ms_mem_t* sample, uint64_t value)
   if (!m.full) ms_sampler_take(&c->sampler, now, UINT64_MAX, 1, &m);
   cJSON* ev = ms_rlog_event("would-restart", c->pid, c->gen);
   cJSON_AddStringToObject(ev, "reason", "limit");
-  cJSON_AddStringToObject(ev, "metric", metric_name(cfg->metric));
+  cJSON_AddStringToObject(ev, "metric", metric_name(metric));
   cJSON_AddNumberToObject(ev, "limit", (double)cfg->limit);
   cJSON_AddNumberToObject(ev, "value", (double)value);
   cJSON_AddNumberToObject(ev, "over_for_s", r3(secs(now - sup->lim.over_since_ns)));
@@ -874,13 +890,13 @@ static void would_restart(ms_sup_t* sup, const ms_mem_t* sample, uint64_t value)
   cJSON_AddItemToObject(ev, "evidence", evidence(c, &m, now));
   emit(sup, ev);
   ms_info("dry run: would restart pid %d (%s %s > %s after %.1f s; footprint %s, rss %s)",
-          (int)c->pid, metric_name(cfg->metric), ms_fmt_bytes(b1, value),
+          (int)c->pid, metric_name(metric), ms_fmt_bytes(b1, value),
           ms_fmt_bytes(b2, cfg->limit), secs(now - c->started_ns),
           ms_fmt_bytes(b3, m.footprint), ms_fmt_bytes(b4, m.rss));
 }
 
-static void check_limit(ms_sup_t* sup, const ms_mem_t* m, ms_value_kind_t kind,
-                        uint64_t value) {
+static void check_limit(ms_sup_t* sup, const ms_mem_t* m, ms_metric_t metric,
+                        ms_value_kind_t kind, uint64_t value) {
   const ms_config_t* cfg = sup->cfg;
   ms_child_t* c = sup->child;
   uint64_t now = uv_hrtime();
@@ -903,11 +919,11 @@ static void check_limit(ms_sup_t* sup, const ms_mem_t* m, ms_value_kind_t kind,
   if (!sup->lim.over) sup->dry_episode = 0;
   if (!due) return;
   if (cfg->dry_run) {
-    if (!sup->dry_episode) would_restart(sup, m, value);
+    if (!sup->dry_episode) would_restart(sup, m, metric, value);
     sup->dry_episode = 1;
     return;
   }
-  begin_restart(sup, m, value);
+  begin_restart(sup, m, metric, value);
 }
 
 /* memsup watch: the watched process is gone, and so is our job. */
@@ -984,7 +1000,7 @@ static void tick_cb(uv_timer_t* t) {
 
   switch (metric) {
     case MS_METRIC_RSS:
-      check_limit(sup, &m, MS_VALUE_KNOWN, m.rss);
+      check_limit(sup, &m, metric, MS_VALUE_KNOWN, m.rss);
       break;
     case MS_METRIC_HEAP:
       break; /* decided when stats arrive (on_message_cb) */
@@ -992,9 +1008,9 @@ static void tick_cb(uv_timer_t* t) {
       /* An estimate under the limit is trusted (it over-counts); one over
        * it is only a reason to measure, never to restart. */
       if (m.full || m.footprint < cfg->limit)
-        check_limit(sup, &m, MS_VALUE_KNOWN, m.footprint);
+        check_limit(sup, &m, metric, MS_VALUE_KNOWN, m.footprint);
       else
-        check_limit(sup, &m, MS_VALUE_UNKNOWN, m.footprint);
+        check_limit(sup, &m, metric, MS_VALUE_UNKNOWN, m.footprint);
       break;
   }
 }

@@ -67,6 +67,25 @@ static int wait_out_contains(h_run_t* h, const char* needle, int ms) {
   return 0;
 }
 
+/* The request count that worker pid says it restored, waiting for the
+ * line; fails the test when it does not come. */
+static long long restored_requests(h_run_t* h, pid_t pid) {
+  char needle[96];
+  snprintf(needle, sizeof(needle),
+           "kvcache[pid %d]: restored state: requests=", (int)pid);
+  if (!wait_out_contains(h, needle, 5000))
+    fail_msg("worker %d did not say \"%s\"", (int)pid, needle);
+  char* out = h_read_file(h->out);
+  long long n = strtoll(strstr(out, needle) + strlen(needle), NULL, 10);
+  free(out);
+  return n;
+}
+
+static int gone(pid_t pid) {
+  char st = h_proc_state(pid);
+  return st == 0 || st == 'Z';
+}
+
 /* The number after "\nkey " in kvcache's state text, or -1. */
 static long long text_field(const char* text, const char* key) {
   char k[32];
@@ -91,9 +110,13 @@ static void next_run(h_run_t* h) {
   snprintf(h->log, sizeof(h->log), "%s/log.%d.jsonl", h->dir, run);
 }
 
+/* Ends a run the way a user would; memsup must exit with the worker's
+ * status and, when built with sanitizers, without a report from them. */
 static void stop_with_sigterm(h_run_t* h) {
   h_signal(h, SIGTERM);
   assert_int_equal(h_wait(h, 15000), 128 + SIGTERM);
+  assert_false(h_stderr_contains(h, "Sanitizer"));
+  assert_false(h_stderr_contains(h, "runtime error:"));
 }
 
 /* TEST 1: a memory restart hands the worker's state to the next worker
@@ -244,11 +267,11 @@ static void soft_limit_purge_frees_retained_memory_without_restart(
  * outcome NULL means the worker counts as one without the SDK. */
 typedef struct {
   const char* mode;
-  const char* opt[2];   /* extra memsup option and value */
-  const char* bytes;    /* badpeer --bytes */
+  const char* opt[2]; /* extra memsup option and value */
+  const char* bytes;  /* badpeer --bytes */
   int restarts;
   const char* outcome;
-  const char* needle;   /* in memsup's stderr */
+  const char* needle; /* in memsup's stderr */
 } bad_case_t;
 
 static void bad_peer(h_run_t* h, const bad_case_t* c) {
@@ -316,44 +339,43 @@ static void bad_peer(h_run_t* h, const bad_case_t* c) {
   stop_with_sigterm(h);
 }
 
-#define BAD(name, ...)                          \
-  static void name(void** state) {              \
-    static const bad_case_t c = {__VA_ARGS__};  \
-    bad_peer(*state, &c);                       \
+#define BAD(name, ...)                         \
+  static void name(void** state) {             \
+    static const bad_case_t c = {__VA_ARGS__}; \
+    bad_peer(*state, &c);                      \
   }
 
-BAD(garbage_bytes_are_skipped_and_worker_still_supervised, "garbage", {0},
-    NULL, 2, "restored", "garbage on worker channel")
+BAD(garbage_bytes_are_skipped_and_worker_still_supervised, "garbage", {0}, NULL,
+    2, "restored", "garbage on worker channel")
 BAD(bad_json_is_dropped_and_worker_still_supervised, "badjson", {0}, NULL, 2,
     "restored", "bad message from worker")
-BAD(oversized_frame_is_skipped_and_worker_still_supervised, "toobig", {0},
-    NULL, 2, "restored", "frame of 1048576 bytes")
+BAD(oversized_frame_is_skipped_and_worker_still_supervised, "toobig", {0}, NULL,
+    2, "restored", "frame of 1048576 bytes")
 BAD(unknown_message_is_ignored_and_worker_still_supervised, "unknown", {0},
     NULL, 2, "restored", "unknown message type")
-BAD(stats_flood_is_throttled_and_worker_still_supervised, "flood", {0}, NULL,
-    1, "restored", "stats flood")
+BAD(stats_flood_is_throttled_and_worker_still_supervised, "flood", {0}, NULL, 1,
+    "restored", "stats flood")
 BAD(wrong_protocol_version_is_supervised_without_sdk, "badversion", {0}, NULL,
     2, NULL, "speaks protocol version 99")
 BAD(state_over_max_state_is_too_big, "bigstate", {"--max-state", "1M"},
     "4194304", 2, "too-big", "over --max-state")
 BAD(state_with_bad_crc_is_corrupt, "badcrc", {0}, NULL, 2, "corrupt",
     "rejected")
-BAD(unsealed_state_is_corrupt, "unsealed", {0}, NULL, 2, "corrupt",
-    "rejected")
+BAD(unsealed_state_is_corrupt, "unsealed", {0}, NULL, 2, "corrupt", "rejected")
 BAD(ignored_save_times_out, "ignoresave", {"--grace", "500ms"}, NULL, 2,
     "save-timeout", "did not save its state")
 /* A worker that exits mid-save has no channel left to complain about: the
  * restart line on stderr names the outcome. */
 BAD(worker_dying_mid_save_is_save_failed, "diesave", {0}, NULL, 2,
     "save-failed", "state save-failed")
-BAD(closed_channel_is_supervised_without_sdk, "closechan", {0}, NULL, 2,
-    NULL, "closed the memsup channel")
+BAD(closed_channel_is_supervised_without_sdk, "closechan", {0}, NULL, 2, NULL,
+    "closed the memsup channel")
 
 /* TEST 5: a worker that crashes outright cannot save, but its last
  * checkpoint (kvcache sends one every 2 s) is handed to its successor. */
 static void crash_restart_resumes_from_checkpoint(void** state) {
   h_run_t* h = *state;
-  char dir[400], file[420], needle[96];
+  char dir[400], file[420];
   snprintf(dir, sizeof(dir), "%s/state-dir", h->dir);
   snprintf(file, sizeof(file), "%s/state", dir);
   h_start(h, "--state-dir", dir, "--log", h->log, "--", KV, "--leak-mib-per-s",
@@ -372,14 +394,8 @@ static void crash_restart_resumes_from_checkpoint(void** state) {
   cJSON_Delete(c);
   cJSON* s1 = event_at(h, "start", 1, 10000);
   assert_string_equal(str(s1, "state"), "checkpoint");
-  snprintf(needle, sizeof(needle), "kvcache[pid %d]: restored state: requests=",
-           (int)num(s1, "pid"));
+  assert_true(restored_requests(h, (pid_t)num(s1, "pid")) > 0);
   cJSON_Delete(s1);
-  if (!wait_out_contains(h, needle, 5000))
-    fail_msg("the new worker did not say \"%s\"", needle);
-  char* out = h_read_file(h->out);
-  assert_true(strtoll(strstr(out, needle) + strlen(needle), NULL, 10) > 0);
-  free(out);
   stop_with_sigterm(h);
 }
 
@@ -403,31 +419,23 @@ static pid_t store_state(h_run_t* h, const char* dir, const char* leak) {
  * worker. */
 static void state_dir_survives_memsup_sigkill(void** state) {
   h_run_t* h = *state;
-  char dir[400], needle[96];
+  char dir[400];
   snprintf(dir, sizeof(dir), "%s/state-dir", h->dir);
   pid_t w = store_state(h, dir, "0");
   /* The worker is in its own session: memsup's death does not end it. */
   h_signal(h, SIGKILL);
   kill(-w, SIGKILL);
   assert_int_equal(h_wait(h, 5000), 128 + SIGKILL);
-  for (int t = 0; t < h_ms(5000) && h_proc_state(w) != 0 &&
-                  h_proc_state(w) != 'Z';
-       t += 20)
-    h_sleep_ms(20);
+  for (int t = 0; t < h_ms(5000) && !gone(w); t += 20) h_sleep_ms(20);
+  assert_true(gone(w));
 
   next_run(h);
   h_start(h, "--state-dir", dir, "--log", h->log, "--", KV, "--leak-mib-per-s",
           "0", NULL);
   cJSON* s0 = event_at(h, "start", 0, 5000);
   assert_string_equal(str(s0, "state"), "disk");
-  snprintf(needle, sizeof(needle), "kvcache[pid %d]: restored state: requests=",
-           (int)num(s0, "pid"));
+  assert_true(restored_requests(h, (pid_t)num(s0, "pid")) > 0);
   cJSON_Delete(s0);
-  if (!wait_out_contains(h, needle, 5000))
-    fail_msg("the worker did not say \"%s\"", needle);
-  char* out = h_read_file(h->out);
-  assert_true(strtoll(strstr(out, needle) + strlen(needle), NULL, 10) > 0);
-  free(out);
   assert_true(h_stderr_contains(h, "state from "));
   stop_with_sigterm(h);
 }

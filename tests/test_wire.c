@@ -515,6 +515,22 @@ static void channel_resyncs_after_garbage(void** state) {
   assert_int_equal(stats_of(fx).bad_frames, 1);
 }
 
+/* Random garbage contains "ms" now and then; what follows it is noise, not
+ * a version to give up on or a length to skip. */
+static void channel_treats_implausible_header_inside_garbage_as_garbage(
+    void** state) {
+  fx_t* fx = *state;
+  uint8_t buf[256];
+  const char junk[] = "junk ms\x07J\x00\x00\x00\x01 ms\x01J\xff\xff\xff\xff";
+  memcpy(buf, junk, sizeof(junk) - 1);
+  size_t n = sizeof(junk) - 1 + frame(buf + sizeof(junk) - 1, "{\"t\":\"ready\"}");
+  write_all(fx->peer, buf, n);
+  run_until(fx, &fx->msgs, 1);
+  assert_int_equal(fx->last.type, MS_MSG_READY);
+  assert_int_equal(fx->eofs, 0);
+  assert_int_equal(stats_of(fx).bad_frames, 1);
+}
+
 static void channel_skips_oversized_frame_by_its_length(void** state) {
   fx_t* fx = *state;
   writer_t w = {.fd = fx->peer};
@@ -818,6 +834,7 @@ int main(void) {
       CH(channel_delivers_frame_written_one_byte_at_a_time),
       CH(channel_delivers_two_frames_from_one_write),
       CH(channel_resyncs_after_garbage),
+      CH(channel_treats_implausible_header_inside_garbage_as_garbage),
       CH(channel_skips_oversized_frame_by_its_length),
       CH(channel_ends_on_wrong_frame_version),
       CH(channel_skips_unknown_types_and_kinds),
