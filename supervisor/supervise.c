@@ -190,6 +190,21 @@ static int status_code(int64_t exit_status, int term_signal) {
   return term_signal ? 128 + term_signal : (int)exit_status;
 }
 
+/* An "exit" or "crash" event: exit_code, or signal when killed by one. */
+static cJSON* status_event(const char* event, pid_t pid, unsigned gen,
+                           int64_t exit_status, int term_signal, double uptime) {
+  cJSON* ev = ms_rlog_event(event, pid, gen);
+  if (term_signal) {
+    cJSON_AddNullToObject(ev, "exit_code");
+    cJSON_AddStringToObject(ev, "signal", signame(term_signal));
+  } else {
+    cJSON_AddNumberToObject(ev, "exit_code", (double)exit_status);
+    cJSON_AddNullToObject(ev, "signal");
+  }
+  cJSON_AddNumberToObject(ev, "uptime_s", r3(uptime));
+  return ev;
+}
+
 static void timer_start(ms_sup_t* sup, uv_timer_cb cb, uint64_t ns) {
   uv_timer_start(&sup->timer, cb, (ns + NS_PER_MS - 1) / NS_PER_MS, 0);
 }
@@ -556,17 +571,7 @@ static void on_exit_cb(ms_child_t* c, int64_t exit_status, int term_signal) {
   ms_child_close(c, child_closed_cb, sup);
 
   if (sup->want == WANT_DOWN) {
-    cJSON* ev = ms_rlog_event("exit", pid, gen);
-    cJSON_AddNumberToObject(ev, "exit_code", term_signal ? 0 : (double)exit_status);
-    if (term_signal) {
-      cJSON_DeleteItemFromObject(ev, "exit_code");
-      cJSON_AddNullToObject(ev, "exit_code");
-      cJSON_AddStringToObject(ev, "signal", signame(term_signal));
-    } else {
-      cJSON_AddNullToObject(ev, "signal");
-    }
-    cJSON_AddNumberToObject(ev, "uptime_s", r3(uptime));
-    emit(sup, ev);
+    emit(sup, status_event("exit", pid, gen, exit_status, term_signal, uptime));
     ms_info("pid %d stopped (%s %d)", (int)pid, term_signal ? "signal" : "status",
             term_signal ? term_signal : (int)exit_status);
     sup->exit_code = code;
@@ -596,15 +601,8 @@ static void on_exit_cb(ms_child_t* c, int64_t exit_status, int term_signal) {
   }
 
   int clean = term_signal == 0 && exit_status == 0;
-  cJSON* ev = ms_rlog_event(clean ? "exit" : "crash", pid, gen);
-  if (term_signal) {
-    cJSON_AddNullToObject(ev, "exit_code");
-    cJSON_AddStringToObject(ev, "signal", signame(term_signal));
-  } else {
-    cJSON_AddNumberToObject(ev, "exit_code", (double)exit_status);
-    cJSON_AddNullToObject(ev, "signal");
-  }
-  cJSON_AddNumberToObject(ev, "uptime_s", r3(uptime));
+  cJSON* ev = status_event(clean ? "exit" : "crash", pid, gen, exit_status,
+                           term_signal, uptime);
 
   if (clean && sup->cfg->restart == MS_RESTART_ON_FAILURE) {
     emit(sup, ev);
@@ -929,10 +927,10 @@ static void check_limit(ms_sup_t* sup, const ms_mem_t* m, ms_metric_t metric,
 /* memsup watch: the watched process is gone, and so is our job. */
 static void watched_gone(ms_sup_t* sup) {
   ms_child_t* c = sup->child;
-  cJSON* ev = ms_rlog_event("exit", c->pid, c->gen);
-  cJSON_AddNullToObject(ev, "exit_code");
-  cJSON_AddNullToObject(ev, "signal");
-  cJSON_AddNumberToObject(ev, "uptime_s", r3(secs(uv_hrtime() - c->started_ns)));
+  cJSON* ev = status_event("exit", c->pid, c->gen, 0, 0,
+                           secs(uv_hrtime() - c->started_ns));
+  /* Not our child: its status is its parent's to know. */
+  cJSON_ReplaceItemInObject(ev, "exit_code", cJSON_CreateNull());
   emit(sup, ev);
   ms_info("pid %d has exited: watch ends", (int)c->pid);
   sup->exit_code = 0;
