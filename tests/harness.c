@@ -356,3 +356,20 @@ char h_proc_state(pid_t pid) {
   free(s);
   return st;
 }
+
+cJSON* h_get(const cJSON* obj, const char* key) {
+  cJSON* v = cJSON_GetObjectItemCaseSensitive(obj, key);
+  if (!v) fail_msg("log line has no \"%s\"", key);
+  return v;
+}
+
+double h_num(const cJSON* obj, const char* key) {
+  cJSON* v = h_get(obj, key);
+  if (!cJSON_IsNumber(v)) fail_msg("\"%s\" is not a number", key);
+  return v->valuedouble;
+}
+
+const char* h_str(const cJSON* obj, const char* key) {
+  cJSON* v = h_get(obj, key);
+  return cJSON_IsNull(v) ? NULL : cJSON_GetStringValue(v);
+}

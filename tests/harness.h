@@ -86,4 +86,10 @@ char h_proc_state(pid_t pid);
 int h_ms(int ms);
 void h_sleep_ms(int ms);
 
+/* Members of a log line; a missing member or a wrong type fails the test.
+ * h_str returns NULL for a JSON null. */
+cJSON* h_get(const cJSON* obj, const char* key);
+double h_num(const cJSON* obj, const char* key);
+const char* h_str(const cJSON* obj, const char* key);
+
 #endif

@@ -16,32 +16,16 @@
 #define MIB (1024ull * 1024ull)
 #define BLOAT h_example("bloat")
 
-static cJSON* get(const cJSON* obj, const char* key) {
-  cJSON* v = cJSON_GetObjectItemCaseSensitive(obj, key);
-  if (!v) fail_msg("log line has no \"%s\"", key);
-  return v;
-}
-
-static double num(const cJSON* obj, const char* key) {
-  cJSON* v = get(obj, key);
-  if (!cJSON_IsNumber(v)) fail_msg("\"%s\" is not a number", key);
-  return v->valuedouble;
-}
-
-static const char* str(const cJSON* obj, const char* key) {
-  cJSON* v = get(obj, key);
-  return cJSON_IsNull(v) ? NULL : cJSON_GetStringValue(v);
-}
 
 /* Fields every log line carries: ts (RFC 3339 UTC with ms), event, pid, gen. */
 static void check_common(const cJSON* line) {
-  const char* ts = str(line, "ts");
+  const char* ts = h_str(line, "ts");
   assert_non_null(ts);
   assert_int_equal(strlen(ts), 24);
   assert_true(ts[4] == '-' && ts[10] == 'T' && ts[19] == '.' && ts[23] == 'Z');
-  assert_non_null(str(line, "event"));
-  assert_true(num(line, "pid") > 0);
-  assert_true(num(line, "gen") >= 1);
+  assert_non_null(h_str(line, "event"));
+  assert_true(h_num(line, "pid") > 0);
+  assert_true(h_num(line, "gen") >= 1);
 }
 
 /* Whether memsup (our child) is still running. */
@@ -87,18 +71,18 @@ static void leak_is_restarted_and_each_restart_is_logged(void** state) {
   for (int i = 0; i < n; i++) {
     cJSON* r = cJSON_GetArrayItem(rs, i);
     check_common(r);
-    assert_string_equal(str(r, "reason"), "limit");
-    assert_string_equal(str(r, "metric"), "footprint");
-    assert_true(num(r, "limit") == 48.0 * MIB);
-    assert_true(num(get(r, "before"), "footprint") >= 48.0 * MIB);
-    assert_true(cJSON_IsObject(get(r, "after")));
-    assert_true(num(get(r, "after"), "footprint") < 48.0 * MIB);
-    assert_true(num(r, "old_pid") != num(r, "new_pid"));
-    assert_true(num(r, "pid") == num(r, "new_pid"));
-    assert_true(num(r, "gen") == i + 2); /* the first worker is gen 1 */
+    assert_string_equal(h_str(r, "reason"), "limit");
+    assert_string_equal(h_str(r, "metric"), "footprint");
+    assert_true(h_num(r, "limit") == 48.0 * MIB);
+    assert_true(h_num(h_get(r, "before"), "footprint") >= 48.0 * MIB);
+    assert_true(cJSON_IsObject(h_get(r, "after")));
+    assert_true(h_num(h_get(r, "after"), "footprint") < 48.0 * MIB);
+    assert_true(h_num(r, "old_pid") != h_num(r, "new_pid"));
+    assert_true(h_num(r, "pid") == h_num(r, "new_pid"));
+    assert_true(h_num(r, "gen") == i + 2); /* the first worker is gen 1 */
     if (i > 0)
-      assert_true(num(r, "old_pid") ==
-                  num(cJSON_GetArrayItem(rs, i - 1), "new_pid"));
+      assert_true(h_num(r, "old_pid") ==
+                  h_num(cJSON_GetArrayItem(rs, i - 1), "new_pid"));
   }
   cJSON_Delete(rs);
   assert_true(h_stderr_contains(h, "restart #1"));
@@ -110,13 +94,13 @@ static void leak_is_restarted_and_each_restart_is_logged(void** state) {
   for (int i = 0; i < cJSON_GetArraySize(all); i++) {
     cJSON* e = cJSON_GetArrayItem(all, i);
     check_common(e);
-    if (strcmp(str(e, "event"), "stop") == 0) {
+    if (strcmp(h_str(e, "event"), "stop") == 0) {
       stop = i;
-      assert_string_equal(str(e, "signal"), "SIGTERM");
+      assert_string_equal(h_str(e, "signal"), "SIGTERM");
     }
-    if (strcmp(str(e, "event"), "exit") == 0) {
+    if (strcmp(h_str(e, "event"), "exit") == 0) {
       exit_at = i;
-      assert_string_equal(str(e, "signal"), "SIGTERM");
+      assert_string_equal(h_str(e, "signal"), "SIGTERM");
     }
   }
   cJSON_Delete(all);
@@ -176,15 +160,15 @@ static void crash_loop_gives_up_with_last_exit_code(void** state) {
   for (int i = 0; i < 4; i++) {
     cJSON* c = cJSON_GetArrayItem(cs, i);
     check_common(c);
-    assert_true(num(c, "exit_code") == 3);
-    assert_null(str(c, "signal"));
-    if (i < 3) assert_true(num(c, "restart_in_ms") == 100 << i); /* backoff */
+    assert_true(h_num(c, "exit_code") == 3);
+    assert_null(h_str(c, "signal"));
+    if (i < 3) assert_true(h_num(c, "restart_in_ms") == 100 << i); /* backoff */
   }
   cJSON_Delete(cs);
   cJSON* gs = h_events(h, "giveup");
   assert_int_equal(cJSON_GetArraySize(gs), 1);
-  assert_true(num(cJSON_GetArrayItem(gs, 0), "crashes") == 4);
-  assert_true(num(cJSON_GetArrayItem(gs, 0), "within_s") == 20);
+  assert_true(h_num(cJSON_GetArrayItem(gs, 0), "crashes") == 4);
+  assert_true(h_num(cJSON_GetArrayItem(gs, 0), "within_s") == 20);
   cJSON_Delete(gs);
   assert_int_equal(h_count(h, "restart"), 0);
   assert_true(h_stderr_contains(h, "memsup: "));
@@ -204,8 +188,8 @@ static void segfault_loop_reports_signal_and_exits_139(void** state) {
   assert_int_equal(cJSON_GetArraySize(cs), 4);
   for (int i = 0; i < 4; i++) {
     cJSON* c = cJSON_GetArrayItem(cs, i);
-    assert_string_equal(str(c, "signal"), "SIGSEGV");
-    assert_true(cJSON_IsNull(get(c, "exit_code")));
+    assert_string_equal(h_str(c, "signal"), "SIGSEGV");
+    assert_true(cJSON_IsNull(h_get(c, "exit_code")));
   }
   cJSON_Delete(cs);
   assert_int_equal(h_count(h, "giveup"), 1);
@@ -219,8 +203,8 @@ static void clean_exit_ends_memsup_with_zero(void** state) {
   assert_int_equal(h_wait(h, 10000), 0);
   cJSON* es = h_events(h, "exit");
   assert_int_equal(cJSON_GetArraySize(es), 1);
-  assert_true(num(cJSON_GetArrayItem(es, 0), "exit_code") == 0);
-  assert_null(str(cJSON_GetArrayItem(es, 0), "signal"));
+  assert_true(h_num(cJSON_GetArrayItem(es, 0), "exit_code") == 0);
+  assert_null(h_str(cJSON_GetArrayItem(es, 0), "signal"));
   cJSON_Delete(es);
   assert_int_equal(h_count(h, "start"), 1);
   assert_int_equal(h_count(h, "restart"), 0);
@@ -233,10 +217,10 @@ static void restart_always_restarts_clean_exits(void** state) {
           "idle", "--exit-after", "0.1", NULL);
   assert_true(h_wait_event(h, "start", 3, 10000) >= 3);
   cJSON* ss = h_events(h, "start");
-  cJSON* cmd = get(cJSON_GetArrayItem(ss, 0), "cmd");
+  cJSON* cmd = h_get(cJSON_GetArrayItem(ss, 0), "cmd");
   assert_true(cJSON_IsArray(cmd));
   assert_string_equal(cJSON_GetStringValue(cJSON_GetArrayItem(cmd, 0)), BLOAT);
-  assert_true(num(cJSON_GetArrayItem(ss, 2), "gen") == 3);
+  assert_true(h_num(cJSON_GetArrayItem(ss, 2), "gen") == 3);
   cJSON_Delete(ss);
   h_signal(h, SIGTERM);
   h_wait(h, 15000);
@@ -324,7 +308,7 @@ static void tree_counts_leaking_child(void** state) {
           "--tree-leak", "--rate", "64", NULL);
   assert_true(h_wait_event(h, "restart", 1, 15000) >= 1);
   cJSON* rs = h_events(h, "restart");
-  assert_true(num(get(cJSON_GetArrayItem(rs, 0), "before"), "footprint") >=
+  assert_true(h_num(h_get(cJSON_GetArrayItem(rs, 0), "before"), "footprint") >=
               48.0 * MIB);
   cJSON_Delete(rs);
 }

@@ -20,32 +20,15 @@
 #define MIB (1024.0 * 1024.0)
 #define BLOAT h_example("bloat")
 
-static cJSON* get(const cJSON* obj, const char* key) {
-  cJSON* v = cJSON_GetObjectItemCaseSensitive(obj, key);
-  if (!v) fail_msg("line has no \"%s\"", key);
-  return v;
-}
-
-static double num(const cJSON* obj, const char* key) {
-  cJSON* v = get(obj, key);
-  if (!cJSON_IsNumber(v)) fail_msg("\"%s\" is not a number", key);
-  return v->valuedouble;
-}
-
-static const char* str(const cJSON* obj, const char* key) {
-  const char* s = cJSON_GetStringValue(get(obj, key));
-  if (!s) fail_msg("\"%s\" is not a string", key);
-  return s;
-}
 
 /* "2026-11-21T23:32:58.433Z" in seconds since the epoch. */
 static double ts_s(const cJSON* line) {
   struct tm tm = {0};
   int ms = 0;
-  if (sscanf(str(line, "ts"), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year,
+  if (sscanf(h_str(line, "ts"), "%4d-%2d-%2dT%2d:%2d:%2d.%3dZ", &tm.tm_year,
              &tm.tm_mon, &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec,
              &ms) != 7)
-    fail_msg("bad ts %s", str(line, "ts"));
+    fail_msg("bad ts %s", h_str(line, "ts"));
   tm.tm_year -= 1900;
   tm.tm_mon -= 1;
   return (double)timegm(&tm) + ms / 1000.0;
@@ -60,25 +43,25 @@ static int is_num_or_null(const cJSON* v) {
 static const cJSON* check_evidence(const cJSON* line) {
   static const char* const classes[] = {"growth", "allocator-retention",
                                         "not-counted", "unknown"};
-  const cJSON* ev = get(line, "evidence");
-  const char* cls = str(ev, "classification");
+  const cJSON* ev = h_get(line, "evidence");
+  const char* cls = h_str(ev, "classification");
   int known = 0;
   for (int i = 0; i < 4; i++) known |= strcmp(cls, classes[i]) == 0;
   if (!known) fail_msg("unknown classification \"%s\"", cls);
-  assert_true(strlen(str(ev, "why")) > 0);
-  assert_true(is_num_or_null(get(ev, "growth_bps")));
-  const cJSON* maps = get(ev, "mappings");
+  assert_true(strlen(h_str(ev, "why")) > 0);
+  assert_true(is_num_or_null(h_get(ev, "growth_bps")));
+  const cJSON* maps = h_get(ev, "mappings");
   assert_true(cJSON_IsArray(maps));
   int n = cJSON_GetArraySize(maps);
   assert_true(n >= 1 && n <= 10);
   double prev = INFINITY;
   for (int i = 0; i < n; i++) {
     const cJSON* m = cJSON_GetArrayItem(maps, i);
-    assert_true(cJSON_IsString(get(m, "name")));
-    assert_true(strlen(str(m, "class")) > 0);
-    assert_true(num(m, "count") >= 1);
-    assert_true(num(m, "size") >= num(m, "rss"));
-    double share = num(m, "private_dirty") + num(m, "swap");
+    assert_true(cJSON_IsString(h_get(m, "name")));
+    assert_true(strlen(h_str(m, "class")) > 0);
+    assert_true(h_num(m, "count") >= 1);
+    assert_true(h_num(m, "size") >= h_num(m, "rss"));
+    double share = h_num(m, "private_dirty") + h_num(m, "swap");
     assert_true(share <= prev);
     prev = share;
   }
@@ -88,15 +71,15 @@ static const cJSON* check_evidence(const cJSON* line) {
 /* A --sample-log line: {footprint, rss, swap, lazyfree|null, file,
  * heap|null, gauges?, full, limit}. */
 static void check_sample(const cJSON* s, double limit) {
-  assert_string_equal(str(s, "event"), "sample");
-  assert_true(num(s, "footprint") > 0);
-  assert_true(num(s, "rss") > 0);
-  assert_true(num(s, "swap") >= 0);
-  assert_true(num(s, "file") >= 0);
-  assert_true(is_num_or_null(get(s, "lazyfree")));
-  assert_true(is_num_or_null(get(s, "heap")));
-  assert_true(cJSON_IsBool(get(s, "full")));
-  assert_true(num(s, "limit") == limit);
+  assert_string_equal(h_str(s, "event"), "sample");
+  assert_true(h_num(s, "footprint") > 0);
+  assert_true(h_num(s, "rss") > 0);
+  assert_true(h_num(s, "swap") >= 0);
+  assert_true(h_num(s, "file") >= 0);
+  assert_true(is_num_or_null(h_get(s, "lazyfree")));
+  assert_true(is_num_or_null(h_get(s, "heap")));
+  assert_true(cJSON_IsBool(h_get(s, "full")));
+  assert_true(h_num(s, "limit") == limit);
 }
 
 /* The first restart line of a run that must give one. */
@@ -114,7 +97,7 @@ static cJSON* first_restart(h_run_t* h) {
  * one: a wrong class is what the review must explain. */
 static void expect_class(const cJSON* r, const char* cls) {
   const cJSON* ev = check_evidence(r);
-  if (strcmp(str(ev, "classification"), cls) != 0)
+  if (strcmp(h_str(ev, "classification"), cls) != 0)
     fail_msg("classification is not \"%s\": %s", cls,
              cJSON_PrintUnformatted(r));
 }
@@ -126,12 +109,12 @@ static void glibc_leak_is_classified_growth_in_anon_or_heap(void** state) {
           "--rate", "64", NULL);
   cJSON* r = first_restart(h);
   expect_class(r, "growth");
-  const cJSON* ev = get(r, "evidence");
+  const cJSON* ev = h_get(r, "evidence");
   /* glibc serves big blocks with mmap (anon), small ones from brk (heap). */
-  const char* top = str(cJSON_GetArrayItem(get(ev, "mappings"), 0), "class");
+  const char* top = h_str(cJSON_GetArrayItem(h_get(ev, "mappings"), 0), "class");
   assert_true(strcmp(top, "anon") == 0 || strcmp(top, "heap") == 0);
-  assert_true(num(ev, "growth_bps") > 0);
-  assert_true(cJSON_IsTrue(get(r, "helped")));
+  assert_true(h_num(ev, "growth_bps") > 0);
+  assert_true(cJSON_IsTrue(h_get(r, "helped")));
   cJSON_Delete(r);
 }
 
@@ -153,9 +136,9 @@ static void mapped_file_under_rss_metric_is_classified_not_counted(
   h_start(h, "--metric", "rss", "--limit", "48M", "--log", h->log, "--", BLOAT,
           "--mode", "mapfile", "--size", "96", NULL);
   cJSON* r = first_restart(h);
-  assert_string_equal(str(r, "metric"), "rss");
+  assert_string_equal(h_str(r, "metric"), "rss");
   expect_class(r, "not-counted");
-  assert_true(num(get(r, "before"), "rss") >= 48 * MIB);
+  assert_true(h_num(h_get(r, "before"), "rss") >= 48 * MIB);
   cJSON_Delete(r);
 }
 
@@ -177,12 +160,12 @@ static void restart_that_does_not_help_is_flagged_and_backs_off(void** state) {
   for (int i = 0; i < 3; i++) {
     cJSON* r = cJSON_GetArrayItem(rs, i);
     check_evidence(r);
-    assert_string_equal(str(get(r, "state"), "outcome"), "restored");
-    if (!cJSON_IsFalse(get(r, "helped")))
+    assert_string_equal(h_str(h_get(r, "state"), "outcome"), "restored");
+    if (!cJSON_IsFalse(h_get(r, "helped")))
       fail_msg("restart %d not flagged helped:false: %s", i + 1,
                cJSON_PrintUnformatted(r));
-    assert_true(num(get(r, "after"), "footprint") >=
-                0.9 * num(get(r, "before"), "footprint"));
+    assert_true(h_num(h_get(r, "after"), "footprint") >=
+                0.9 * h_num(h_get(r, "before"), "footprint"));
     t[i] = ts_s(r);
   }
   cJSON_Delete(rs);
@@ -226,12 +209,12 @@ static void report_counts_restarts_and_measures_growth_rate(void** state) {
   assert_true(n >= 2);
   const char* samples = h_path(h, "samples.jsonl");
   cJSON* j = report_json(h, h->log, samples);
-  assert_int_equal((int)num(get(j, "restarts"), "total"), n);
-  assert_int_equal((int)num(j, "skipped"), 0);
+  assert_int_equal((int)h_num(h_get(j, "restarts"), "total"), n);
+  assert_int_equal((int)h_num(j, "skipped"), 0);
   /* Tolerance 25%: bloat catches up to rate * elapsed, so its footprint
    * follows the line closely; the slack covers the start-up and allocator
    * overhead in a 2 s life. */
-  double g = num(get(j, "growth_mib_per_min"), "median");
+  double g = h_num(h_get(j, "growth_mib_per_min"), "median");
   if (fabs(g - rate * 60) > 0.25 * rate * 60)
     fail_msg("median growth %.1f MiB/min, leak is %.1f MiB/min", g, rate * 60);
   cJSON_Delete(j);
@@ -300,8 +283,8 @@ static void report_skips_torn_line_after_crash(void** state) {
   free(slog);
 
   cJSON* j = report_json(h, h->log, samples);
-  assert_int_equal((int)num(j, "skipped"), 1);
-  assert_int_equal((int)num(get(j, "restarts"), "total"), n);
+  assert_int_equal((int)h_num(j, "skipped"), 1);
+  assert_int_equal((int)h_num(h_get(j, "restarts"), "total"), n);
   cJSON_Delete(j);
   assert_int_equal(h_tool(h, "text", 15000, "report", h->log, samples, NULL),
                    0);
@@ -333,8 +316,8 @@ static void dry_run_logs_one_would_restart_and_keeps_the_worker(void** state) {
   assert_int_equal(cJSON_GetArraySize(wr), 1);
   cJSON* r = cJSON_GetArrayItem(wr, 0);
   expect_class(r, "growth");
-  assert_true(num(get(r, "before"), "footprint") >= 32 * MIB);
-  assert_int_equal((int)num(r, "pid"), w);
+  assert_true(h_num(h_get(r, "before"), "footprint") >= 32 * MIB);
+  assert_int_equal((int)h_num(r, "pid"), w);
   double t = ts_s(r);
   cJSON_Delete(wr);
 
@@ -343,10 +326,10 @@ static void dry_run_logs_one_would_restart_and_keeps_the_worker(void** state) {
   cJSON* s;
   cJSON_ArrayForEach(s, ss) {
     check_sample(s, 32 * MIB);
-    assert_int_equal((int)num(s, "pid"), w);
+    assert_int_equal((int)h_num(s, "pid"), w);
     if (ts_s(s) > t + 0.5) { /* later samples: still over, same worker */
       after++;
-      assert_true(num(s, "footprint") >= 32 * MIB);
+      assert_true(h_num(s, "footprint") >= 32 * MIB);
     }
   }
   total = cJSON_GetArraySize(ss);
@@ -384,23 +367,23 @@ static void watch_logs_would_restart_and_exit_of_foreign_pid(void** state) {
 
   cJSON* all = h_events(h, NULL);
   cJSON* e;
-  cJSON_ArrayForEach(e, all) assert_int_equal((int)num(e, "pid"), p);
+  cJSON_ArrayForEach(e, all) assert_int_equal((int)h_num(e, "pid"), p);
   const char* last =
-      str(cJSON_GetArrayItem(all, cJSON_GetArraySize(all) - 1), "event");
+      h_str(cJSON_GetArrayItem(all, cJSON_GetArraySize(all) - 1), "event");
   assert_string_equal(last, "exit");
   cJSON_Delete(all);
   assert_int_equal(h_count(h, "restart"), 0);
   cJSON* wr = h_events(h, "would-restart");
   assert_int_equal(cJSON_GetArraySize(wr), 1);
   check_evidence(cJSON_GetArrayItem(wr, 0));
-  assert_true(num(get(cJSON_GetArrayItem(wr, 0), "before"), "footprint") >=
+  assert_true(h_num(h_get(cJSON_GetArrayItem(wr, 0), "before"), "footprint") >=
               48 * MIB);
   cJSON_Delete(wr);
   cJSON* ss = h_events_in(samples, "sample");
   assert_true(cJSON_GetArraySize(ss) >= 3);
   cJSON_ArrayForEach(e, ss) {
     check_sample(e, 48 * MIB);
-    assert_int_equal((int)num(e, "pid"), p);
+    assert_int_equal((int)h_num(e, "pid"), p);
   }
   cJSON_Delete(ss);
 }

@@ -19,22 +19,6 @@
 #define MIB (1024.0 * 1024.0)
 #define KV h_example("kvcache")
 
-static cJSON* get(const cJSON* obj, const char* key) {
-  cJSON* v = cJSON_GetObjectItemCaseSensitive(obj, key);
-  if (!v) fail_msg("log line has no \"%s\"", key);
-  return v;
-}
-
-static double num(const cJSON* obj, const char* key) {
-  cJSON* v = get(obj, key);
-  if (!cJSON_IsNumber(v)) fail_msg("\"%s\" is not a number", key);
-  return v->valuedouble;
-}
-
-static const char* str(const cJSON* obj, const char* key) {
-  cJSON* v = get(obj, key);
-  return cJSON_IsNull(v) ? NULL : cJSON_GetStringValue(v);
-}
 
 /* The k-th (0-based) line of event, waiting for it; the caller deletes it. */
 static cJSON* event_at(h_run_t* h, const char* event, int k, int timeout_ms) {
@@ -154,14 +138,14 @@ static void state_survives_memory_restarts_byte_for_byte(void** state) {
   int matched = 0;
   for (int i = 0; i < cJSON_GetArraySize(rs); i++) {
     cJSON* r = cJSON_GetArrayItem(rs, i);
-    cJSON* st = get(r, "state");
+    cJSON* st = h_get(r, "state");
     assert_true(cJSON_IsObject(st));
-    assert_string_equal(str(st, "outcome"), "restored");
-    assert_string_equal(str(st, "handed"), "save");
-    assert_string_equal(str(st, "restore"), "restored");
-    if (num(r, "gen") == gen + 1) { /* the handoff compared above */
+    assert_string_equal(h_str(st, "outcome"), "restored");
+    assert_string_equal(h_str(st, "handed"), "save");
+    assert_string_equal(h_str(st, "restore"), "restored");
+    if (h_num(r, "gen") == gen + 1) { /* the handoff compared above */
       matched = 1;
-      assert_true(num(st, "bytes") == strlen(kept) + MIB); /* text + padding */
+      assert_true(h_num(st, "bytes") == strlen(kept) + MIB); /* text + padding */
     }
   }
   cJSON_Delete(rs);
@@ -198,10 +182,10 @@ static void heap_metric_restarts_on_heap_growth(void** state) {
   cJSON* rs = h_events(h, "restart");
   for (int i = 0; i < cJSON_GetArraySize(rs); i++) {
     cJSON* r = cJSON_GetArrayItem(rs, i);
-    assert_string_equal(str(r, "metric"), "heap");
-    assert_true(num(get(r, "before"), "heap") >= 32 * MIB);
-    assert_true(num(r, "value") == num(get(r, "before"), "heap"));
-    assert_string_equal(str(get(r, "state"), "outcome"), "restored");
+    assert_string_equal(h_str(r, "metric"), "heap");
+    assert_true(h_num(h_get(r, "before"), "heap") >= 32 * MIB);
+    assert_true(h_num(r, "value") == h_num(h_get(r, "before"), "heap"));
+    assert_string_equal(h_str(h_get(r, "state"), "outcome"), "restored");
   }
   cJSON_Delete(rs);
   stop_with_sigterm(h);
@@ -217,10 +201,10 @@ static void heap_metric_without_sdk_falls_back_to_footprint(void** state) {
           "--rate", "64", NULL);
   cJSON* r = event_at(h, "restart", 0, 15000);
   assert_true(h_stderr_contains(h, "did not complete the SDK handshake"));
-  assert_true(cJSON_IsNull(get(get(r, "before"), "heap")));
-  assert_true(num(r, "value") == num(get(r, "before"), "footprint"));
-  assert_true(num(r, "value") >= 40 * MIB);
-  assert_true(cJSON_IsNull(get(r, "state")));
+  assert_true(cJSON_IsNull(h_get(h_get(r, "before"), "heap")));
+  assert_true(h_num(r, "value") == h_num(h_get(r, "before"), "footprint"));
+  assert_true(h_num(r, "value") >= 40 * MIB);
+  assert_true(cJSON_IsNull(h_get(r, "state")));
   cJSON_Delete(r);
   stop_with_sigterm(h);
 }
@@ -237,20 +221,20 @@ static void soft_limit_purge_frees_retained_memory_without_restart(
   cJSON* p = NULL;
   for (int k = 0; !p && k < 3; k++) {
     p = event_at(h, "purge", k, 15000);
-    if (num(p, "freed") == 0) {
+    if (h_num(p, "freed") == 0) {
       cJSON_Delete(p);
       p = NULL;
     }
   }
   if (p == NULL) fail_msg("three purges freed nothing");
-  double before = num(get(p, "before"), "footprint");
-  double after = num(get(p, "after"), "footprint");
-  assert_true(num(p, "soft_limit") == 32 * MIB);
+  double before = h_num(h_get(p, "before"), "footprint");
+  double after = h_num(h_get(p, "after"), "footprint");
+  assert_true(h_num(p, "soft_limit") == 32 * MIB);
   assert_true(before >= 32 * MIB);
-  assert_true(num(p, "freed") > 0);
+  assert_true(h_num(p, "freed") > 0);
   assert_true(after < before);
-  assert_true(num(p, "freed") == before - after);
-  assert_true(num(p, "resident_after") < num(p, "resident_before"));
+  assert_true(h_num(p, "freed") == before - after);
+  assert_true(h_num(p, "resident_after") < h_num(p, "resident_before"));
   cJSON_Delete(p);
   h_sleep_ms(2000); /* the test window: still no restart after the purge */
   assert_int_equal(h_count(h, "restart"), 0);
@@ -304,15 +288,15 @@ static void bad_peer(h_run_t* h, const bad_case_t* c) {
   cJSON* rs = h_events(h, "restart");
   for (int i = 0; i < cJSON_GetArraySize(rs); i++) {
     cJSON* r = cJSON_GetArrayItem(rs, i);
-    cJSON* st = get(r, "state");
-    assert_string_equal(str(r, "reason"), "limit");
-    assert_true(num(get(r, "before"), "footprint") >= 40 * MIB);
+    cJSON* st = h_get(r, "state");
+    assert_string_equal(h_str(r, "reason"), "limit");
+    assert_true(h_num(h_get(r, "before"), "footprint") >= 40 * MIB);
     if (c->outcome == NULL) {
       assert_true(cJSON_IsNull(st));
       continue;
     }
     assert_true(cJSON_IsObject(st));
-    const char* got = str(st, "outcome");
+    const char* got = h_str(st, "outcome");
     if (got == NULL || strcmp(got, c->outcome) != 0) {
       char* err = h_read_file(h->err);
       print_error("--- memsup stderr:\n%s\n", err ? err : "(none)");
@@ -322,9 +306,9 @@ static void bad_peer(h_run_t* h, const bad_case_t* c) {
     }
     /* badpeer never produced a good state otherwise: nothing to hand. */
     if (strcmp(c->outcome, "restored") == 0)
-      assert_string_equal(str(st, "handed"), "save");
+      assert_string_equal(h_str(st, "handed"), "save");
     else
-      assert_null(str(st, "handed"));
+      assert_null(h_str(st, "handed"));
   }
   cJSON_Delete(rs);
 
@@ -381,20 +365,20 @@ static void crash_restart_resumes_from_checkpoint(void** state) {
   h_start(h, "--state-dir", dir, "--log", h->log, "--", KV, "--leak-mib-per-s",
           "0", NULL);
   cJSON* s0 = event_at(h, "start", 0, 5000);
-  pid_t w = (pid_t)num(s0, "pid");
-  assert_null(str(s0, "state"));
+  pid_t w = (pid_t)h_num(s0, "pid");
+  assert_null(h_str(s0, "state"));
   cJSON_Delete(s0);
   /* memsup stores a state only after it has checked and kept it. */
   if (!wait_file(file, 10000)) fail_msg("no checkpoint reached %s", file);
   assert_int_equal(kill(w, SIGSEGV), 0);
 
   cJSON* c = event_at(h, "crash", 0, 10000);
-  assert_true(num(c, "pid") == w);
-  assert_string_equal(str(c, "signal"), "SIGSEGV");
+  assert_true(h_num(c, "pid") == w);
+  assert_string_equal(h_str(c, "signal"), "SIGSEGV");
   cJSON_Delete(c);
   cJSON* s1 = event_at(h, "start", 1, 10000);
-  assert_string_equal(str(s1, "state"), "checkpoint");
-  assert_true(restored_requests(h, (pid_t)num(s1, "pid")) > 0);
+  assert_string_equal(h_str(s1, "state"), "checkpoint");
+  assert_true(restored_requests(h, (pid_t)h_num(s1, "pid")) > 0);
   cJSON_Delete(s1);
   stop_with_sigterm(h);
 }
@@ -408,7 +392,7 @@ static pid_t store_state(h_run_t* h, const char* dir, const char* leak) {
   h_start(h, "--limit", "40M", "--state-dir", dir, "--log", h->log, "--", KV,
           "--leak-mib-per-s", leak, NULL);
   cJSON* s0 = event_at(h, "start", 0, 5000);
-  pid_t w = (pid_t)num(s0, "pid");
+  pid_t w = (pid_t)h_num(s0, "pid");
   cJSON_Delete(s0);
   if (!wait_file(file, 10000)) fail_msg("no state reached %s", file);
   return w;
@@ -433,8 +417,8 @@ static void state_dir_survives_memsup_sigkill(void** state) {
   h_start(h, "--state-dir", dir, "--log", h->log, "--", KV, "--leak-mib-per-s",
           "0", NULL);
   cJSON* s0 = event_at(h, "start", 0, 5000);
-  assert_string_equal(str(s0, "state"), "disk");
-  assert_true(restored_requests(h, (pid_t)num(s0, "pid")) > 0);
+  assert_string_equal(h_str(s0, "state"), "disk");
+  assert_true(restored_requests(h, (pid_t)h_num(s0, "pid")) > 0);
   cJSON_Delete(s0);
   assert_true(h_stderr_contains(h, "state from "));
   stop_with_sigterm(h);
@@ -470,13 +454,13 @@ static void bad_state_file_is_refused(h_run_t* h, int symlinked,
   h_start(h, "--limit", "40M", "--state-dir", dir, "--log", h->log, "--", KV,
           "--leak-mib-per-s", "64", NULL);
   cJSON* s0 = event_at(h, "start", 0, 5000);
-  assert_null(str(s0, "state"));
+  assert_null(h_str(s0, "state"));
   cJSON_Delete(s0);
   assert_true(wait_out_contains(h, "no saved state, starting fresh", 5000));
   assert_true(h_stderr_contains(h, "not used"));
   assert_true(h_stderr_contains(h, why));
   cJSON* r = event_at(h, "restart", 0, 15000);
-  assert_string_equal(str(get(r, "state"), "outcome"), "restored");
+  assert_string_equal(h_str(h_get(r, "state"), "outcome"), "restored");
   cJSON_Delete(r);
   stop_with_sigterm(h);
   if (symlinked) { /* the new save replaced the link, not its target */
