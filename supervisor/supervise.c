@@ -63,7 +63,8 @@ typedef struct {
   double uptime_s;
   uint64_t seq;             /* save request answered by "state" */
   double decided_unix_s;    /* wall clock of the decision (benchmarks) */
-  uint64_t t_decide, t_state, t_stop, t_exit, t_spawn, t_welcome, t_ready;
+  uint64_t t_decide, t_recv, t_state, t_stop, t_exit, t_spawn, t_welcome, t_ready;
+  double recv_unix_s;       /* wall clock when the state arrived (benchmarks) */
   const char* outcome;      /* state outcome, see docs/restart-log.md */
   int expect_sdk;           /* the old worker spoke the SDK */
   int awaiting_after;       /* new worker up; waiting for its first sample */
@@ -387,6 +388,8 @@ static void finish_restart(ms_sup_t* sup, const ms_mem_t* after, int after_heap,
   else
     cJSON_AddNullToObject(ev, "helped");
   cJSON_AddNumberToObject(ev, "downtime_ms", r3(msecs(downtime)));
+  cJSON_AddNumberToObject(ev, "spawn_ms",
+                          r3(rs->t_spawn && rs->t_exit ? msecs(rs->t_spawn - rs->t_exit) : 0));
   cJSON_AddNumberToObject(ev, "stop_ms",
                           r3(rs->t_exit && rs->t_stop ? msecs(rs->t_exit - rs->t_stop) : 0));
   if (rs->expect_sdk) {
@@ -395,6 +398,12 @@ static void finish_restart(ms_sup_t* sup, const ms_mem_t* after, int after_heap,
     cJSON_AddNumberToObject(st, "bytes", (double)rs->saved_bytes);
     cJSON_AddNumberToObject(st, "save_ms",
                             r3(rs->t_state ? msecs(rs->t_state - rs->t_decide) : 0));
+    cJSON_AddNumberToObject(st, "verify_ms",
+                            r3(rs->t_recv ? msecs(rs->t_state - rs->t_recv) : 0));
+    if (rs->t_recv)
+      cJSON_AddNumberToObject(st, "received_unix_s", rs->recv_unix_s);
+    else
+      cJSON_AddNullToObject(st, "received_unix_s");
     cJSON_AddNumberToObject(st, "restore_ms",
                             r3(rs->t_ready && rs->t_welcome
                                    ? msecs(rs->t_ready - rs->t_welcome)
@@ -717,7 +726,15 @@ static void on_message_cb(ms_child_t* c, const ms_msg_t* msg, int fd) {
         if (fd >= 0) close(fd);
         break;
       }
-      err = accept_state(sup, msg, fd);
+      {
+        uint64_t t_recv = uv_hrtime();
+        double recv_unix_s = unix_now();
+        err = accept_state(sup, msg, fd);
+        if (sup->phase == PH_SAVING && msg->seq == rs->seq && msg->seq != 0) {
+          rs->t_recv = t_recv;
+          rs->recv_unix_s = recv_unix_s;
+        }
+      }
       if (sup->phase == PH_SAVING && msg->seq == rs->seq && msg->seq != 0) {
         rs->t_state = uv_hrtime();
         uv_timer_stop(&sup->timer);
