@@ -20,6 +20,9 @@ LABEL = {
     "monit-1s": "monit, set daemon 1, totalmem > 128 MB",
 }
 BROKEN = []
+DATA = ""
+FALSE_S = 60.0
+BASE = 0  # the worker's footprint besides its leak, bytes
 
 
 def read(path, default=None):
@@ -69,8 +72,8 @@ def med(xs):
 
 
 def crossing(run):
-    """Times in ms from the moment the worker's leaked total reached the
-    limit (its own step log) to: the stop beginning ("stop": the first stop
+    """Times in ms from the moment the worker's leaked total plus its own
+    footprint besides the leak (BASE) reached the limit (its step log) to: the stop beginning ("stop": the first stop
     signal it received or, for memsup, its decided_unix_s, when memsup
     freezes it), that signal ("signal"), and its last leak step ("last");
     and the overshoot in MiB at the signal.  None when there was no stop."""
@@ -82,7 +85,7 @@ def crossing(run):
             break  # a new worker: only the first one counts
         steps.append((int(t), float(total)))
     sigs = [int(l.split()[0]) for l in (read(os.path.join(run, "sig.stamp"), "") or "").splitlines()]
-    cross = next((t for t, total in steps if total >= LIMIT), None)
+    cross = next((t for t, total in steps if total + BASE >= LIMIT), None)
     if cross is None or not sigs:
         return none
     sig = sigs[0]
@@ -92,7 +95,7 @@ def crossing(run):
     if rl and "decided_unix_s" in rl[0]:
         stop = int(rl[0]["decided_unix_s"] * 1e9)
     return {"stop": (stop - cross) / 1e6, "signal": (sig - cross) / 1e6,
-            "last": (before[-1][0] - cross) / 1e6, "over": (before[-1][1] - LIMIT) / MIB}
+            "last": (before[-1][0] - cross) / 1e6, "over": (before[-1][1] + BASE - LIMIT) / MIB}
 
 
 def cpu(run, clk):
@@ -105,12 +108,47 @@ def cpu(run, clk):
     return (float(b[0]) - float(a[0])) / clk / secs * 100, int(b[2]) / 1024
 
 
+def handoff(d):
+    """Figure 6 numbers from one handoff run directory."""
+    rl = restarts(os.path.join(d, "w.jsonl"))
+    plain = [float(x) for x in (read(os.path.join(d, "plain-start-ms"), "") or "").split()]
+    plain_med = med(plain)
+    h = {"params": kv(os.path.join(d, "params")), "restarts": len(rl), "plain_start_ms": plain,
+         "bytes": [], "save_ms": [], "stop_ms": [], "restore_ms": [], "downtime_ms": [],
+         "memsup_share_ms": [], "memsup_bound_ms": [], "handoff_gbps": [], "handoff_nostart_gbps": [],
+         "save_gbps": [], "restore_gbps": [], "outcome": []}
+    for ev in rl:
+        st = ev.get("state") or {}
+        b = st.get("bytes", 0)
+        h["bytes"].append(b)
+        h["outcome"].append(st.get("outcome"))
+        h["save_ms"].append(st.get("save_ms"))
+        h["restore_ms"].append(st.get("restore_ms"))
+        h["stop_ms"].append(ev["stop_ms"])
+        h["downtime_ms"].append(ev["downtime_ms"])
+        if st.get("restore_ms") is not None:
+            h["memsup_bound_ms"].append(ev["downtime_ms"] - st["restore_ms"])
+        if plain_med is not None and st.get("restore_ms") is not None:
+            h["memsup_share_ms"].append(ev["downtime_ms"] - st["restore_ms"] - plain_med)
+        span = ev["stop_ms"] + ev["downtime_ms"]
+        h["handoff_gbps"].append(b / span / 1e6 if span > 0 else None)
+        if plain_med is not None and span - plain_med > 0:
+            h["handoff_nostart_gbps"].append(b / (span - plain_med) / 1e6)
+        h["save_gbps"].append(b / st["save_ms"] / 1e6 if st.get("save_ms") else None)
+        h["restore_gbps"].append(b / st["restore_ms"] / 1e6 if st.get("restore_ms") else None)
+    return h
+
+
+def fmt0(xs):
+    return summary([med(xs)], "{:.0f}")
+
+
 def goal(ok):
     return "met" if ok else "**missed**"
 
 
 def main():
-    global DATA
+    global DATA, FALSE_S, BASE
     DATA, out_md = sys.argv[1], sys.argv[2]
     m = {}
     for line in (read(os.path.join(DATA, "machine.env"), "") or "").splitlines():
@@ -118,6 +156,8 @@ def main():
             k, v = line.split("=", 1)
             m[k] = v
     clk = float(m.get("clk_tck", 100))
+    FALSE_S = float(m.get("false_s", 60))
+    BASE = int(m.get("worker_footprint_kb") or 0) * 1024
     peers = dict(l.split("\t", 1) for l in (read(os.path.join(DATA, "peers.tsv"), "") or "").splitlines() if "\t" in l)
     smoke = m.get("mode") == "smoke"
     res = {"machine": m, "peers": peers}
@@ -188,34 +228,11 @@ def main():
     res["maps"] = maps
 
     # Figure 6.
-    hdir = os.path.join(DATA, "handoff", "memsup", "1")
-    hp = kv(os.path.join(hdir, "params"))
-    rl = restarts(os.path.join(hdir, "w.jsonl"))
-    plain = [float(x) for x in (read(os.path.join(hdir, "plain-start-ms"), "") or "").split()]
-    plain_med = med(plain)
-    h = {"bytes": [], "save_ms": [], "stop_ms": [], "restore_ms": [], "downtime_ms": [],
-         "memsup_share_ms": [], "handoff_gbps": [], "handoff_nostart_gbps": [],
-         "save_gbps": [], "restore_gbps": [],
-         "plain_start_ms": plain, "outcome": []}
-    for ev in rl:
-        st = ev.get("state") or {}
-        b = st.get("bytes", 0)
-        h["bytes"].append(b)
-        h["outcome"].append(st.get("outcome"))
-        h["save_ms"].append(st.get("save_ms"))
-        h["restore_ms"].append(st.get("restore_ms"))
-        h["stop_ms"].append(ev["stop_ms"])
-        h["downtime_ms"].append(ev["downtime_ms"])
-        if plain_med is not None and st.get("restore_ms") is not None:
-            h["memsup_share_ms"].append(ev["downtime_ms"] - st["restore_ms"] - plain_med)
-        span = ev["stop_ms"] + ev["downtime_ms"]
-        h["handoff_gbps"].append(b / span / 1e6 if span > 0 else None)
-        if plain_med is not None and span - plain_med > 0:
-            h["handoff_nostart_gbps"].append(b / (span - plain_med) / 1e6)
-        h["save_gbps"].append(b / st["save_ms"] / 1e6 if st.get("save_ms") else None)
-        h["restore_gbps"].append(b / st["restore_ms"] / 1e6 if st.get("restore_ms") else None)
-    res["handoff"] = h
-    if not rl:
+    hd = {cfg: handoff(os.path.join(DATA, "handoff", cfg, "1")) for cfg in ("memsup", "small")}
+    res["handoff"] = hd
+    h, hs = hd["memsup"], hd["small"]
+    hp = h["params"]
+    if not h["restarts"] or not hs["restarts"]:
         BROKEN.append("figure 6: no memsup restart")
     if BROKEN:
         res["broken"] = BROKEN
@@ -238,7 +255,7 @@ def main():
     maps_ok = (bool(big_lat) and len(big_lat) == len(big["latency_ms"]) and
                all(x is not None and x <= 1 for x in big["cpu_pct"]) and
                med(big_lat) <= 50 and max(big_lat) <= 120)
-    share_ok = med(h["memsup_share_ms"]) is not None and med(h["memsup_share_ms"]) <= 5
+    share_ok = med(hs["memsup_bound_ms"]) is not None and med(hs["memsup_bound_ms"]) <= 5
     gbps_ok = med(h["handoff_gbps"]) is not None and med(h["handoff_gbps"]) >= 1
     res["goals"] = {"latency": lat_ok, "overshoot": over_ok, "rss": rss_ok, "cpu": cpu_ok,
                     "false_mapfile_lazyfree": false_ok, "false_spike_default": spike_ok,
@@ -271,7 +288,9 @@ def main():
     md.append("| | |\n|---|---|")
     for k, label in (("model", "CPU"), ("nproc", "nproc"), ("memtotal", "memory"), ("kernel", "kernel"),
                      ("memsup", "memsup"), ("pm2", "PM2"), ("node", "node (for PM2)"),
-                     ("monit", "monit"), ("max_map_count", "vm.max_map_count")):
+                     ("monit", "monit"), ("max_map_count", "vm.max_map_count"),
+                     ("worker_footprint_kb", "bloat's own footprint besides its leak (kB)"),
+                     ("worker_rss_kb", "bloat's own RSS besides its leak (kB)")):
         md.append("| %s | %s |" % (label, m.get(k, "?")))
     if "raised_max_map_count" in m:
         md.append("| vm.max_map_count raised by bench/run to | %s |" % m["raised_max_map_count"])
@@ -298,22 +317,24 @@ def main():
               % (fl(ml.get("overshoot_mib", [])), goal(over_ok)))
     md.append("| 3 | own RSS ≤ 3 MiB | %s MiB | %s |" % (fl(mi.get("rss_mib", []), "{:.2f}"), goal(rss_ok)))
     md.append("| 3 | own CPU ≤ 0.2 %% of a core | %s %% | %s |" % (fl(mi.get("cpu_pct", []), "{:.3f}"), goal(cpu_ok)))
-    md.append("| 4 | no false restart (mapfile, lazyfree) | %s | %s |"
-              % (", ".join("%s %d" % (k, sum(mf.get(k, []))) for k in ("mapfile", "lazyfree")), goal(false_ok)))
-    md.append("| 4 | spike (1 s over the limit every 3 s) filtered | default: %d restarts; --for 2s: %d | %s |"
-              % (sum(mf.get("spike", [])), sum(f2.get("spike", [])),
+    md.append("| 4 | no false restart (mapfile, lazyfree) | %s in %d runs of %.0f s | %s |"
+              % (", ".join("%s %d" % (k, sum(mf.get(k, []))) for k in ("mapfile", "lazyfree")),
+                 len(mf.get("mapfile", [])), FALSE_S, goal(false_ok)))
+    md.append("| 4 | spike (1 s over the limit every 3 s) filtered | restarts per %.0f s: default %s; --for 2s %s | %s |"
+              % (FALSE_S, fl(mf.get("spike", []), "{:.0f}"), fl(f2.get("spike", []), "{:.0f}"),
                  "met with --for 2s" if spike_for_ok and not spike_ok else goal(spike_ok)))
     md.append("| 5 | 60,000 mappings: CPU ≤ 1 %%, latency goal met | %s %%, %s ms | %s |"
               % (fl(big.get("cpu_pct", []), "{:.2f}"), fl(big.get("latency_ms", [])), goal(maps_ok)))
-    md.append("| 6 | downtime added by memsup p50 ≤ 5 ms | %s ms | %s |"
-              % (fl(h["memsup_share_ms"]), goal(share_ok)))
+    md.append("| 6 | downtime added by memsup p50 ≤ 5 ms (upper bound: downtime − restore, state without padding) | %s ms | %s |"
+              % (fl(hs["memsup_bound_ms"]), goal(share_ok)))
     md.append("| 6 | handoff of %s MiB ≥ 1 GB/s | %s GB/s | %s |"
               % (hp.get("state_mib", "?"), fl(h["handoff_gbps"], "{:.2f}"), goal(gbps_ok)))
     md.append("")
 
     md.append("## Results\n")
     md.append("### 1–2. Detection latency and overshoot (leak at ~200 MiB/s, limit 128 MiB)\n")
-    md.append("Times in ms from the step at which the worker's leak reached 128 MiB. *Stop begins*: "
+    md.append("Times in ms from the step at which the worker's footprint (leak + its own %s kB) "
+              "reached 128 MiB. *Stop begins*: " % m.get("worker_footprint_kb", "?") + 
               "memsup's decision, when it freezes the worker with SIGSTOP (`decided_unix_s`); for "
               "the peers, the worker receiving their stop signal. *Signal received*: the worker's "
               "handler ran (memsup's SIGTERM comes after the evidence read, with SIGCONT). *Last "
@@ -378,22 +399,40 @@ def main():
                                                   fl(d.get("latency_ms", [])), fl(d.get("signal_ms", []))))
     md.append("")
 
-    md.append("### 6. Restart downtime and state handoff (kvcache --state-mib %s, %d restarts)\n"
-              % (hp.get("state_mib", "?"), len(rl)))
-    md.append("| quantity | from the restart log | value |\n|---|---|---|")
-    md.append("| state bytes | `state.bytes` | %s |" % fl(h["bytes"], "{:.0f}"))
-    md.append("| save | `state.save_ms`: decision → state received and checked | %s ms |" % fl(h["save_ms"]))
-    md.append("| old worker stops | `stop_ms`: SIGTERM → exit | %s ms |" % fl(h["stop_ms"]))
-    md.append("| downtime | `downtime_ms`: old worker exit → new worker ready | %s ms |" % fl(h["downtime_ms"]))
-    md.append("| restore | `state.restore_ms`: welcome sent → ready | %s ms |" % fl(h["restore_ms"]))
-    md.append("| worker start without memsup | fork → \"starting fresh\" (bench/stamp startup) | %s ms |" % fl(plain))
-    md.append("| **downtime added by memsup** | downtime − restore − start without memsup | %s ms |" % fl(h["memsup_share_ms"]))
-    md.append("| **handoff throughput** | bytes / (stop_ms + downtime_ms): state held by memsup → new worker ready | %s GB/s |" % fl(h["handoff_gbps"], "{:.2f}"))
-    md.append("| handoff throughput without the worker's own start-up | bytes / (stop_ms + downtime_ms − start without memsup) | %s GB/s |" % fl(h["handoff_nostart_gbps"], "{:.2f}"))
-    md.append("| worker's save throughput | bytes / save_ms | %s GB/s |" % fl(h["save_gbps"], "{:.2f}"))
-    md.append("| worker's restore throughput | bytes / restore_ms | %s GB/s |" % fl(h["restore_gbps"], "{:.2f}"))
+    md.append("### 6. Restart downtime and state handoff (kvcache, %s and %s restarts)\n"
+              % (h["restarts"], hs["restarts"]))
+    md.append("| quantity | from the restart log | --state-mib %s | --state-mib 0 |\n|---|---|---|---|"
+              % hp.get("state_mib", "?"))
+    rows = (("state bytes", "`state.bytes`", "bytes", "{:.0f}", ""),
+            ("save", "`state.save_ms`: decision → state received and checked", "save_ms", "{:.1f}", " ms"),
+            ("old worker stops", "`stop_ms`: SIGTERM → exit", "stop_ms", "{:.1f}", " ms"),
+            ("downtime", "`downtime_ms`: old worker exit → new worker ready", "downtime_ms", "{:.1f}", " ms"),
+            ("restore", "`state.restore_ms`: welcome sent → ready", "restore_ms", "{:.1f}", " ms"),
+            ("worker start without memsup", "fork → \"starting fresh\" (bench/stamp startup)",
+             "plain_start_ms", "{:.1f}", " ms"),
+            ("**downtime added by memsup, upper bound**", "downtime − restore: old worker exit → "
+             "welcome sent, which includes the new worker's exec and start-up", "memsup_bound_ms",
+             "{:.1f}", " ms"),
+            ("downtime added by memsup, estimate", "downtime − restore − start without memsup",
+             "memsup_share_ms", "{:.1f}", " ms"),
+            ("**handoff throughput**", "bytes / (stop_ms + downtime_ms): state held by memsup → "
+             "new worker ready", "handoff_gbps", "{:.2f}", " GB/s"),
+            ("handoff throughput without the worker's own start-up",
+             "bytes / (stop_ms + downtime_ms − start without memsup)", "handoff_nostart_gbps", "{:.2f}", " GB/s"),
+            ("worker's save throughput", "bytes / save_ms", "save_gbps", "{:.2f}", " GB/s"),
+            ("worker's restore throughput", "bytes / restore_ms", "restore_gbps", "{:.2f}", " GB/s"))
+    for label, src, key, f, unit in rows:
+        small = fl(hs[key], f) + unit if "gbps" not in key else "–"
+        md.append("| %s | %s | %s%s | %s |" % (label, src, fl(h[key], f), unit, small))
     md.append("")
-    md.append("Outcomes: %s.\n" % (", ".join(sorted(set(str(o) for o in h["outcome"]))) or "none"))
+    md.append("Outcomes: %s. With a %s MiB state the worker's own start-up (filling its pad) "
+              "takes ~%s ms and varies by more than the 5 ms to be measured, so memsup's share is "
+              "taken from the run without padding, where the upper bound is already small; the "
+              "estimate subtracts a separately measured start-up and can come out below zero "
+              "when memsup's share is under that measurement's noise."
+              % (", ".join(sorted(set(str(o) for o in h["outcome"] + hs["outcome"]))) or "none",
+                 hp.get("state_mib", "?"), summary([med(h["plain_start_ms"])], "{:.0f}")))
+    md.append("")
 
     md.append(METHOD)
     md.append("## Exact commands\n")
@@ -419,7 +458,7 @@ def main():
                       "handoff": "6"}[fig], tidy(text, fig, cfg)))
 
     md.append("## Interpretation\n")
-    md.append(interpret(leak, idle, false, maps, h, res["goals"]))
+    md.append(interpret(leak, idle, false, maps, h, hs, res["goals"]))
     if BROKEN:
         md.append("\n**Harness problems:** " + "; ".join(BROKEN) + "\n")
     with open(out_md, "w") as f:
@@ -431,7 +470,7 @@ def main():
     return 0
 
 
-def interpret(leak, idle, false, maps, h, goals):
+def interpret(leak, idle, false, maps, h, hs, goals):
     out = []
     ml = med(leak.get("memsup", {}).get("latency_ms", []))
     for cfg in ("pm2-30s", "pm2-1s", "monit-1s"):
@@ -456,6 +495,22 @@ def interpret(leak, idle, false, maps, h, goals):
                        % (cfg, sum(d["mapfile"]), sum(d["lazyfree"])))
         elif d:
             out.append("- False restarts: %s never restarted the mapfile or lazyfree worker." % cfg)
+    mf = false.get("memsup")
+    if mf and sum(mf["spike"]):
+        out.append("- The spike worker is over the limit for 1 s from its first moment, so at "
+                   "`--for 0` memsup restarts it %d times a minute: the new worker's first sample "
+                   "catches it part-way into its spike (under 90 %% of the old footprint), so "
+                   "each restart counts as helpful and the unhelpful-restart backoff never "
+                   "engages. `--for 2s` is the setting for such a worker."
+                   % round(med(mf["spike"]) * 60 / float(FALSE_S)))
+    if h["restarts"] and hs["restarts"]:
+        out.append("- Handoff: with a %s MiB state the new worker is ready %s ms after the old "
+                   "one exits (%s ms with no padding). Most of it is the worker's own work: "
+                   "start-up %s ms, restore and check %s ms; saving took %s ms. memsup's own "
+                   "share is at most %s ms."
+                   % (h["params"].get("state_mib", "?"), fmt0(h["downtime_ms"]), fmt0(hs["downtime_ms"]),
+                      fmt0(h["plain_start_ms"]), fmt0(h["restore_ms"]), fmt0(h["save_ms"]),
+                      summary([med(hs["memsup_bound_ms"])], "{:.1f}")))
     names = {"latency": "1 detection latency", "overshoot": "2 overshoot", "rss": "3 own RSS",
              "cpu": "3 own CPU", "false_mapfile_lazyfree": "4 false restarts",
              "false_spike_for2s": "4 spike filtered with --for 2s", "maps": "5 many mappings",
@@ -480,18 +535,21 @@ default kill signal) is time-stamped to within a few microseconds of the
 worker's handler running. No supervisor log is needed, so memsup, PM2 and
 monit are measured the same way.
 
-1. **Detection latency**: from the first step at which the worker's leaked
-   total reached 128 MiB to the moment the stop begins. For PM2 and monit
+1. **Detection latency**: from the first step at which the worker's
+   footprint reached 128 MiB (defined below) to the moment the stop begins. For PM2 and monit
    that is the worker receiving their stop signal (their worker tick or
    cycle, the memory read, the stop). memsup freezes a worker without the
    SDK with SIGSTOP at its decision, reads the evidence (full smaps) and
    then sends SIGTERM + SIGCONT; SIGSTOP cannot be caught, so its moment is
    memsup's `decided_unix_s`, and two worker-side columns back it: the
    SIGTERM's arrival and the worker's last leak step (a frozen worker makes
-   no more steps). The worker's own memory besides the leak is 0.2 MiB of
-   footprint but 2.1 MiB of RSS, so by their own metric the peers see the
-   limit crossed ~10 ms (one step) before the step log says, memsup ~1 ms:
-   the peers' latencies are understated by about that much. The leak rate
+   no more steps). The crossing is the first step at which the leaked
+   total plus the worker's own footprint besides the leak (measured by
+   bench/run on an idle bloat, see the machine table) reaches 128 MiB.
+   The peers measure RSS, which also counts the worker's file pages (the
+   RSS row of the machine table), so by their own metric they see the
+   limit crossed up to one step (10 ms) earlier: their latencies are
+   understated by about that much. The leak rate
    is drawn uniformly from 185–215 MiB/s per run so the crossing falls at a
    random phase of memsup's 50 ms grid; peers start the worker through
    `bench/lib/worker exec DELAY` with DELAY uniform in [0, their polling
@@ -499,8 +557,8 @@ monit are measured the same way.
    (memsup's worker is not started through that wrapper: a worker that
    execs after memsup's first sample leaves memsup reading the old image's
    smaps_rollup and never restarting it — reported to the lead.)
-2. **Overshoot** = the worker's last leaked total before the stop signal −
-   128 MiB, from the same two logs (for memsup: the total at which it was
+2. **Overshoot** = the worker's footprint (leaked total + its own) at its
+   last leak step before the stop signal − 128 MiB, from the same two logs (for memsup: the total at which it was
    frozen). memsup's own `before.footprint` − 128 MiB is shown beside it.
 3. **Own cost**: utime+stime of the supervisor process (all its threads,
    /proc/PID/stat, 10 ms ticks) over the window, after 3 s of start-up,
@@ -519,20 +577,29 @@ monit are measured the same way.
    with the mappings, only when due); the latency as in figure 1.
 6. **Downtime and handoff**: `memsup --limit (state + 128 MiB)` runs
    `kvcache --state-mib N --leak-mib-per-s L`, whose state carries N MiB of
-   padding, through several memory restarts. From each restart line:
-   `state.bytes`, `state.save_ms` (decision → state received and
-   CRC-checked), `stop_ms` (SIGTERM → old worker exit), `downtime_ms` (old
-   worker exit → new worker ready), `state.restore_ms` (welcome with the
-   state sent → ready). The state is a sealed memfd handed over by
-   descriptor, so "the new worker holds the bytes" when it has mapped and
-   checked them, i.e. at ready; **handoff throughput** = bytes / (stop_ms +
-   downtime_ms), from the moment memsup holds the checked state to that
-   ready. **Downtime added by memsup** = downtime_ms − restore_ms − the
-   median time the same kvcache needs, started by a plain fork+exec without
-   memsup, to reach the same point of its start-up (its "no saved state,
-   starting fresh" line, measured by `bench/stamp startup`). Both are
-   approximations from the timestamps the log has today (see the report for
-   the fields that would make them exact).
+   padding, through several memory restarts, once with N = 256 and once
+   with N = 0. From each restart line: `state.bytes`, `state.save_ms`
+   (decision → state received and CRC-checked), `stop_ms` (SIGTERM → old
+   worker exit), `downtime_ms` (old worker exit → new worker ready),
+   `state.restore_ms` (welcome with the state sent → ready). The state is a
+   sealed memfd handed over by descriptor, so "the new worker holds the
+   bytes" when it has mapped and checked them, i.e. at ready; **handoff
+   throughput** = bytes / (stop_ms + downtime_ms), from the moment memsup
+   holds the checked state to that ready. It includes what the worker does
+   at start-up whatever the state (kvcache fills its own pad before it
+   says hello), so a second row leaves that out. **Downtime added by
+   memsup** = downtime_ms − restore_ms − the median time the same kvcache,
+   started by a plain fork+exec without memsup, needs to reach the same
+   point of its start-up (its "no saved state, starting fresh" line,
+   measured by `bench/stamp startup`): what is left is memsup's reaping,
+   spawning and answering the hello. downtime_ms − restore_ms alone (old
+   worker exit → welcome sent) is an upper bound of memsup's share, since
+   it also holds the new worker's exec and start-up; with N = 0 that
+   start-up is ~1 ms, and memsup's own steps do not depend on N (the state
+   is passed as a descriptor; its CRC check is in save_ms), so the goal is
+   judged on that bound from the N = 0 run. Both are approximations from the
+   timestamps the log has today; a restart line with the spawn and hello
+   times would make them exact.
 """
 
 if __name__ == "__main__":
