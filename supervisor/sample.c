@@ -105,9 +105,17 @@ int ms_sample_full_due(uint64_t now_ns, uint64_t last_full_ns,
 
   if (last_full_ns == 0) return 1;
   since = now_ns > last_full_ns ? now_ns - last_full_ns : 0;
-  if (predicted >= near_bytes &&
-      since >= max_u64(interval_ns, 10 * full_cost_ns))
-    return 1;
+  if (predicted >= near_bytes) {
+    /* The estimate says over.  Since each full read resets the estimate to
+     * the footprint it measured, being over again means the estimate grew
+     * past the margin that read left.  Clearly past it (a leak) is
+     * confirmed at the next tick; barely past it (an estimate jittering
+     * at the limit, e.g. lazy-free pages) at most every 10 read costs. */
+    uint64_t gap = predicted - near_bytes >= near_bytes / 64
+                       ? interval_ns
+                       : max_u64(interval_ns, 10 * full_cost_ns);
+    if (since >= gap) return 1;
+  }
   return since >= max_u64(NS_PER_SEC, 200 * full_cost_ns);
 }
 
@@ -182,6 +190,16 @@ static int read_rollup(ms_sampler_t* s, size_t i, ms_mem_t* m) {
   pid_t pid = i == 0 ? s->pid : s->pids[i];
   int err = read_proc(s, pid, "smaps_rollup", i == 0 ? &s->rollup_fd : NULL);
 
+  /* smaps_rollup belongs to an address space, not a task: after the worker
+   * execs (a "sh -c 'exec ./w'" wrapper), the kept descriptor reads the
+   * old, empty one.  The status read just succeeded on its own kept
+   * descriptor, so the process is alive and its pid is still its own:
+   * reopen once. */
+  if (err == -ESRCH && i == 0 && s->rollup_fd >= 0) {
+    close(s->rollup_fd);
+    s->rollup_fd = -1;
+    err = read_proc(s, pid, "smaps_rollup", &s->rollup_fd);
+  }
   if (err != 0) return err;
   return ms_parse_smaps_rollup(s->buf, m) == 0 ? 0 : -ESRCH;
 }

@@ -41,11 +41,12 @@ int ms_parse_status(const char* text, ms_mem_t* out);
 int ms_parse_smaps_rollup(const char* text, ms_mem_t* out);
 
 /* Whether the next sample should read smaps_rollup too.  Due when any of:
- * no full read yet (last_full_ns == 0); predicted >= near_bytes and at
- * least max(interval, 10 * cost) since the last full read (the estimate
- * says over: confirm, at most ~10% of a core even on a 27 ms read); at
- * least max(1 s, 200 * cost) since the last one (background calibration,
- * at most 0.5% of a core).  Pure. */
+ * no full read yet (last_full_ns == 0); predicted >= near_bytes + 1/64 of
+ * it and at least interval since the last full read (clearly over:
+ * confirm now); predicted >= near_bytes and at least max(interval,
+ * 10 * cost) since it (barely over: confirm, at most ~10% of a core even
+ * on a 27 ms read); at least max(1 s, 200 * cost) since the last one
+ * (background calibration, at most 0.5% of a core).  Pure. */
 int ms_sample_full_due(uint64_t now_ns, uint64_t last_full_ns,
                        uint64_t full_cost_ns, uint64_t interval_ns,
                        uint64_t predicted, uint64_t near_bytes);

@@ -240,11 +240,56 @@ static void full_read_near_limit_spaced_by_interval_or_cost(void** state) {
   /* Cheap read (50 us): every interval once the estimate is near. */
   assert_false(ms_sample_full_due(last + MS(49), last, 50000, iv, near, near));
   assert_true(ms_sample_full_due(last + MS(50), last, 50000, iv, near, near));
-  /* A 27 ms read: at most one per 270 ms, 10% of a core. */
+  /* A 27 ms read with the estimate barely over: at most one per 270 ms,
+   * 10% of a core. */
   assert_false(
       ms_sample_full_due(last + MS(269), last, MS(27), iv, near, near));
   assert_true(
       ms_sample_full_due(last + MS(270), last, MS(27), iv, near, near));
+  /* Clearly over (by 1/64 of the limit or more): confirmed at the next
+   * tick whatever a read costs, since that is a leak crossing. */
+  uint64_t clear = near + near / 64;
+  assert_false(
+      ms_sample_full_due(last + MS(49), last, MS(27), iv, clear, near));
+  assert_true(ms_sample_full_due(last + MS(50), last, MS(27), iv, clear, near));
+  assert_false(
+      ms_sample_full_due(last + MS(50), last, MS(27), iv, clear - 1, near));
+}
+
+/* A worker started through "sh -c 'exec ./w'" changes its address space
+ * after the sampler opened smaps_rollup; the sampler must follow it. */
+static void sampler_follows_the_worker_through_exec(void** state) {
+  (void)state;
+  int go[2];
+  char b;
+  assert_int_equal(pipe(go), 0);
+  pid_t pid = fork();
+  assert_true(pid >= 0);
+  if (pid == 0) {
+    close(go[1]);
+    if (read(go[0], &b, 1) < 0) _exit(1);
+    execl("/bin/sleep", "sleep", "5", (char*)NULL);
+    _exit(127);
+  }
+  close(go[0]);
+  ms_sampler_t s;
+  ms_mem_t m;
+  ms_sampler_init(&s, pid, 0, MS(50));
+  assert_int_equal(ms_sampler_take(&s, now(), UINT64_MAX, 1, &m), 0);
+  close(go[1]); /* exec now */
+  for (int i = 0; i < 200; i++) { /* until /proc shows the new image */
+    char exe[256] = "", path[64];
+    snprintf(path, sizeof(path), "/proc/%d/exe", (int)pid);
+    ssize_t n = readlink(path, exe, sizeof(exe) - 1);
+    if (n > 0 && strstr(exe, "sleep")) break;
+    usleep(10000);
+  }
+  assert_int_equal(ms_sampler_take(&s, now(), UINT64_MAX, 1, &m), 0);
+  assert_int_equal(m.full, 1);
+  assert_true(m.rss > 0);
+  ms_sampler_free(&s);
+  kill(pid, SIGKILL);
+  waitpid(pid, NULL, 0);
 }
 
 static void full_read_in_background_every_second_or_200_costs(void** state) {
@@ -397,6 +442,7 @@ int main(void) {
     cmocka_unit_test(rollup_garbage_is_einval),
     cmocka_unit_test(full_read_due_when_none_yet),
     cmocka_unit_test(full_read_near_limit_spaced_by_interval_or_cost),
+    cmocka_unit_test(sampler_follows_the_worker_through_exec),
     cmocka_unit_test(full_read_in_background_every_second_or_200_costs),
     cmocka_unit_test(sampler_measures_64m_malloc_on_first_take),
     cmocka_unit_test(sampler_ignores_clean_file_pages),
