@@ -205,7 +205,10 @@ int ms_msg_decode(const char* payload, size_t len, ms_msg_t* out) {
       goto end;
     break;
   case MS_MSG_READY:
-    if (get_str(root, "restore", 0, out->text, sizeof(out->text))) goto end;
+    if (get_str(root, "restore", 0, out->text, sizeof(out->text)) ||
+        get_uint(root, "restored_unix_us", 0, 9007199254740992.0,
+                 &out->restored_unix_us))
+      goto end;
     break;
   case MS_MSG_UNKNOWN:
     break;

@@ -57,6 +57,9 @@ typedef struct {
   uint64_t seq;
   /* purged: resident before/after the purge as the worker measured it */
   uint64_t purge_before, purge_after;
+  /* ready: wall clock (Unix µs) when the worker's memsup_restore() had
+   * the verified bytes, 0 when it did not restore */
+  uint64_t restored_unix_us;
   /* save_failed: reason; ready: "restored", "none" or "corrupt" */
   char text[128];
 } ms_msg_t;

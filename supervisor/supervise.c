@@ -65,6 +65,7 @@ typedef struct {
   double decided_unix_s;    /* wall clock of the decision (benchmarks) */
   uint64_t t_decide, t_recv, t_state, t_stop, t_exit, t_spawn, t_welcome, t_ready;
   double recv_unix_s;       /* wall clock when the state arrived (benchmarks) */
+  uint64_t held_unix_us;    /* when the new worker held the bytes (its SDK) */
   const char* outcome;      /* state outcome, see docs/restart-log.md */
   int expect_sdk;           /* the old worker spoke the SDK */
   int awaiting_after;       /* new worker up; waiting for its first sample */
@@ -404,6 +405,10 @@ static void finish_restart(ms_sup_t* sup, const ms_mem_t* after, int after_heap,
       cJSON_AddNumberToObject(st, "received_unix_s", rs->recv_unix_s);
     else
       cJSON_AddNullToObject(st, "received_unix_s");
+    if (rs->held_unix_us)
+      cJSON_AddNumberToObject(st, "held_unix_s", (double)rs->held_unix_us / 1e6);
+    else
+      cJSON_AddNullToObject(st, "held_unix_s");
     cJSON_AddNumberToObject(st, "restore_ms",
                             r3(rs->t_ready && rs->t_welcome
                                    ? msecs(rs->t_ready - rs->t_welcome)
@@ -800,6 +805,7 @@ static void on_message_cb(ms_child_t* c, const ms_msg_t* msg, int fd) {
       if (rs->active && rs->awaiting_after) {
         rs->t_ready = uv_hrtime();
         snprintf(rs->restore, sizeof(rs->restore), "%.15s", msg->text);
+        rs->held_unix_us = msg->restored_unix_us;
         sample_after(sup);
       }
       break;

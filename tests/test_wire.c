@@ -294,7 +294,12 @@ static void decode_reads_state_save_failed_purged_ready(void** state) {
 
   assert_int_equal(decode("{\"t\":\"ready\",\"restore\":\"corrupt\"}", &m), 0);
   assert_int_equal(m.type, MS_MSG_READY);
-  assert_string_equal(m.text, "corrupt");
+  assert_string_equal(m.text, "corrupt");  assert_int_equal(m.restored_unix_us, 0);
+  assert_int_equal(decode("{\"t\":\"ready\",\"restore\":\"restored\","
+                          "\"restored_unix_us\":1795307843534479}", &m), 0);
+  assert_int_equal(m.restored_unix_us, 1795307843534479ull);
+  assert_int_equal(decode("{\"t\":\"ready\",\"restored_unix_us\":-1}", &m),
+                   -EBADMSG);
 }
 
 static void decode_passes_unknown_type_and_truncates_strings(void** state) {
