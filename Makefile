@@ -114,17 +114,26 @@ $(BUILD)/tests/it_%: tests/it_%.c tests/harness.c $(BUILD)/child-sdk/wire.o
 	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $^ -lcjson $(TEST_LIBS)
 
 # Unit tests first: they are fast and pinpoint a broken module before the
-# slower end-to-end runs.
+# slower end-to-end runs; last, a smoke run of the benchmark harness keeps
+# it from rotting (figures are not checked there, only that it runs).
 test: unit integration
+	$(Q)$(MAKE) --no-print-directory bench-smoke
 
 unit: $(UNIT_BIN)
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
 	  MEMSUP_FIXTURES=tests/fixtures $$t; done
 
+# The integration binaries spend most of their time waiting on real
+# workers, so they run side by side (IT_JOBS at once); each one's output is
+# kept in a file and shown whole, in order, when all are done.
+IT_JOBS ?= 3
 integration: $(BUILD)/memsup examples $(IT_BIN)
-	$(Q)set -e; for t in $(IT_BIN); do echo "== $$t"; \
-	  MEMSUP_BIN=$(BUILD)/memsup MEMSUP_EXAMPLES=build/examples \
-	  MEMSUP_WRAPPER="$(WRAPPER)" $$t; done
+	$(Q)for t in $(IT_BIN); do echo $$t; done | xargs -P $(IT_JOBS) -I{} sh -c \
+	  'MEMSUP_BIN=$(BUILD)/memsup MEMSUP_EXAMPLES=build/examples \
+	   MEMSUP_WRAPPER="$(WRAPPER)" {} > {}.log 2>&1; echo $$? > {}.rc'; \
+	rc=0; for t in $(IT_BIN); do echo "== $$t"; cat $$t.log; \
+	  [ "$$(cat $$t.rc)" = 0 ] || { echo "== $$t FAILED"; rc=1; }; done; \
+	exit $$rc
 
 SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
             -fno-sanitize-recover=all
@@ -133,7 +142,7 @@ check:
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(MAKE) --no-print-directory BUILD=build-san SAN="$(SAN_FLAGS)" \
-	  FORTIFY= CFLAGS="-O1 -g -DMEMSUP_NO_JEMALLOC" test
+	  FORTIFY= CFLAGS="-O1 -g -DMEMSUP_NO_JEMALLOC" unit integration
 
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
            --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
@@ -156,7 +165,8 @@ fuzz:
 bench: all
 	bash bench/run
 
-bench-smoke: $(BUILD)/memsup examples ; bash bench/run --smoke
+bench-smoke: $(BUILD)/memsup examples
+	BENCH_SKIP_PEERS=1 bash bench/run --smoke
 
 # A leaking cache service restarted with its state kept, then the review of
 # its log.  Ends by itself in about 30 s.
