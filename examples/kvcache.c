@@ -155,14 +155,12 @@ static int parse(const char* data, size_t len) {
   if (sscanf(p, "pad_mib %zu\n%n", &pad_mib, &used) != 1) return -1;
   p += used;
   text_len = (size_t)(p - text);
-  if (len - text_len != pad_mib * MIB) return -1;
+  if (len - text_len != pad_mib * MIB || pad_mib != kv.pad_mib) return -1;
   if (pad_mib) {
-    uint8_t* want = malloc(pad_mib * MIB);
-    if (want == NULL) return -1;
-    fill_pad(want, pad_mib * MIB);
-    int same = memcmp(want, data + text_len, pad_mib * MIB) == 0;
-    free(want);
-    if (!same) return -1;
+    /* Rebuilding the padding is this worker's own restore work, as
+     * copying state into its own structures is for a real one. */
+    fill_pad(kv.pad, pad_mib * MIB);
+    if (memcmp(kv.pad, data + text_len, pad_mib * MIB) != 0) return -1;
     printf("kvcache[pid %d]: state verified (%zu MiB padding)\n", (int)getpid(),
            pad_mib);
   }
@@ -191,7 +189,8 @@ static void restore(void) {
   } else {
     printf("kvcache[pid %d]: no saved state, starting fresh\n", pid);
   }
-  memsup_ready();
+  if (!kv.restored) fill_pad(kv.pad, kv.pad_mib * MIB);
+  memsup_ready(); /* after the worker holds all its state: it is up */
 }
 
 /* One tick of "traffic": count requests per key and append each batch to
@@ -246,10 +245,9 @@ int main(int argc, char** argv) {
     fprintf(stderr, "kvcache: memsup_init: %s (running without memsup)\n",
             strerror(-err));
   memsup_on_save(save_cb, NULL);
+  /* The padding is built in restore(), after memsup_restore() returned,
+   * so that it is not counted as handoff time by the benchmarks. */
   restore();
-  /* The padding is made after the restore so that it does not delay the
-   * handoff (the benchmarks time it); nothing saves before this. */
-  fill_pad(kv.pad, kv.pad_mib * MIB);
   kv.gen++;
   memsup_start_thread();
 
