@@ -156,10 +156,6 @@ static void read_heap(memsup_heap_t* h) {
  * lose its framing.  Returns 0, -EAGAIN, -EMSGSIZE or -EPIPE (memsup gone:
  * the channel is then disabled).  Caller holds mu. */
 static int send_frame(const cJSON* json, int pass_fd, int nonblock) {
-  union {
-    struct cmsghdr h;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } cm;
   size_t len, sent = 0;
   int err;
 
@@ -173,31 +169,20 @@ static int send_frame(const cJSON* json, int pass_fd, int nonblock) {
   len += MEMSUP_FRAME_HDR;
 
   while (sent < len) {
-    struct iovec iov = {g.out + sent, len - sent};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (sent == 0 && pass_fd >= 0) {
-      memset(&cm, 0, sizeof(cm));
-      mh.msg_control = cm.buf;
-      mh.msg_controllen = sizeof(cm.buf);
-      cm.h.cmsg_level = SOL_SOCKET;
-      cm.h.cmsg_type = SCM_RIGHTS;
-      cm.h.cmsg_len = CMSG_LEN(sizeof(int));
-      memcpy(CMSG_DATA(&cm.h), &pass_fd, sizeof(int));
-    }
     /* MSG_DONTWAIT whatever the fd's flags, so waiting is our choice. */
-    ssize_t n = sendmsg(g.fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
+    ssize_t n = memsup_wire_send(g.fd, g.out + sent, len - sent,
+                                 sent == 0 ? pass_fd : -1, MSG_DONTWAIT);
     if (n >= 0) {
       sent += (size_t)n;
       continue;
     }
-    if (errno == EINTR) continue;
-    if (errno == EAGAIN || errno == EWOULDBLOCK) {
+    if (n == -EAGAIN || n == -EWOULDBLOCK) {
       if (nonblock && sent == 0) return -EAGAIN;
       struct pollfd p = {.fd = g.fd, .events = POLLOUT};
       if (poll(&p, 1, -1) < 0 && errno != EINTR) return -errno;
       continue;
     }
-    err = -errno;
+    err = (int)n;
     if (err == -EPIPE || err == -ECONNRESET || err == -ENOTCONN) {
       disable(1);
       return -EPIPE;

@@ -4,6 +4,8 @@
 
 #include <errno.h>
 #include <pthread.h>
+#include <string.h>
+#include <sys/socket.h>
 
 int memsup_wire_header(uint8_t hdr[MEMSUP_FRAME_HDR], size_t len) {
   if (len > MEMSUP_FRAME_MAX) return -EMSGSIZE;
@@ -33,6 +35,34 @@ memsup_wire_status_t memsup_wire_peek(const uint8_t* buf, size_t n,
   if (n - MEMSUP_FRAME_HDR < *len) return MEMSUP_WIRE_NEED_MORE;
   if (buf[3] != MEMSUP_FRAME_JSON) return MEMSUP_WIRE_UNKNOWN_KIND;
   return MEMSUP_WIRE_FRAME;
+}
+
+ssize_t memsup_wire_send(int sock, const void* buf, size_t len, int pass_fd,
+                         int flags) {
+  union {
+    struct cmsghdr align;
+    char buf[CMSG_SPACE(sizeof(int))];
+  } cm;
+  struct iovec iov = {(void*)buf, len};
+  struct msghdr mh;
+  ssize_t n;
+  memset(&mh, 0, sizeof(mh));
+  mh.msg_iov = &iov;
+  mh.msg_iovlen = 1;
+  if (pass_fd >= 0) {
+    memset(&cm, 0, sizeof(cm)); /* no uninitialised padding on the wire */
+    mh.msg_control = cm.buf;
+    mh.msg_controllen = sizeof(cm.buf);
+    struct cmsghdr* c = CMSG_FIRSTHDR(&mh);
+    c->cmsg_level = SOL_SOCKET;
+    c->cmsg_type = SCM_RIGHTS;
+    c->cmsg_len = CMSG_LEN(sizeof(int));
+    memcpy(CMSG_DATA(c), &pass_fd, sizeof(int));
+  }
+  do
+    n = sendmsg(sock, &mh, flags | MSG_NOSIGNAL);
+  while (n < 0 && errno == EINTR);
+  return n < 0 ? -errno : n;
 }
 
 /* CRC-32C.  Handing over a 256 MiB state must run at >= 1 GB/s and both

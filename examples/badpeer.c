@@ -56,24 +56,9 @@ static void die(const char* what) {
 static int send_all(const void* p, size_t n, int pass_fd) {
   size_t off = 0;
   while (off < n && chan >= 0) {
-    union {
-      struct cmsghdr h;
-      char buf[CMSG_SPACE(sizeof(int))];
-    } cm;
-    struct iovec iov = {(char*)p + off, n - off};
-    struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-    if (off == 0 && pass_fd >= 0) {
-      memset(&cm, 0, sizeof(cm));
-      mh.msg_control = cm.buf;
-      mh.msg_controllen = sizeof(cm.buf);
-      cm.h.cmsg_level = SOL_SOCKET;
-      cm.h.cmsg_type = SCM_RIGHTS;
-      cm.h.cmsg_len = CMSG_LEN(sizeof(int));
-      memcpy(CMSG_DATA(&cm.h), &pass_fd, sizeof(int));
-    }
-    ssize_t k = sendmsg(chan, &mh, MSG_NOSIGNAL);
-    if (k < 0 && errno == EINTR) continue;
-    if (k < 0 && errno == EAGAIN) {
+    ssize_t k = memsup_wire_send(chan, (const char*)p + off, n - off,
+                                 off == 0 ? pass_fd : -1, 0);
+    if (k == -EAGAIN) {
       struct pollfd pf = {.fd = chan, .events = POLLOUT};
       poll(&pf, 1, 100);
       continue;

@@ -548,37 +548,16 @@ static void drop_output(ms_channel_t* ch) {
  * negative errno that made the front frame fail (it is dropped; after
  * EPIPE everything is, since nobody will read it). */
 static int flush_out(ms_channel_t* ch) {
-  union {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } cbuf;
   int err = 0;
   while (ch->out_head != NULL) {
     out_t* o = ch->out_head;
-    struct iovec iov = {o->data + o->off, o->len - o->off};
-    struct msghdr mh;
-    ssize_t n;
-    memset(&mh, 0, sizeof(mh));
-    mh.msg_iov = &iov;
-    mh.msg_iovlen = 1;
-    if (o->fd >= 0) {
-      /* The descriptor rides on the frame's first byte, so the worker
-       * receives it with the frame's header. */
-      memset(&cbuf, 0, sizeof(cbuf)); /* no uninitialised padding */
-      mh.msg_control = cbuf.buf;
-      mh.msg_controllen = sizeof(cbuf.buf);
-      struct cmsghdr* c = CMSG_FIRSTHDR(&mh);
-      c->cmsg_level = SOL_SOCKET;
-      c->cmsg_type = SCM_RIGHTS;
-      c->cmsg_len = CMSG_LEN(sizeof(int));
-      memcpy(CMSG_DATA(c), &o->fd, sizeof(int));
-    }
-    do
-      n = sendmsg(ch->fd, &mh, MSG_NOSIGNAL | MSG_DONTWAIT);
-    while (n < 0 && errno == EINTR);
-    if (n < 0 && errno == EWOULDBLOCK) break;
+    /* A descriptor rides on the frame's first byte, so the worker receives
+     * it with the frame's header. */
+    ssize_t n = memsup_wire_send(ch->fd, o->data + o->off, o->len - o->off,
+                                 o->fd, MSG_DONTWAIT);
+    if (n == -EWOULDBLOCK) break;
     if (n < 0) {
-      err = (errno == EPIPE || errno == ECONNRESET) ? -EPIPE : -errno;
+      err = (n == -EPIPE || n == -ECONNRESET) ? -EPIPE : (int)n;
       ch->out_head = o->next;
       if (ch->out_head == NULL) ch->out_tail = &ch->out_head;
       if (o->fd >= 0) close(o->fd);

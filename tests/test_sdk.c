@@ -131,25 +131,12 @@ static void finish(void) {
 static void send_text(const char* json, int pass_fd) {
   size_t len = strlen(json);
   uint8_t frame[MEMSUP_FRAME_HDR + 4096];
-  union {
-    struct cmsghdr h;
-    char buf[CMSG_SPACE(sizeof(int))];
-  } cm;
   assert_true(len <= 4096);
   assert_int_equal(memsup_wire_header(frame, len), 0);
   memcpy(frame + MEMSUP_FRAME_HDR, json, len);
-  struct iovec iov = {frame, MEMSUP_FRAME_HDR + len};
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1};
-  if (pass_fd >= 0) {
-    memset(&cm, 0, sizeof(cm));
-    mh.msg_control = cm.buf;
-    mh.msg_controllen = sizeof(cm.buf);
-    cm.h.cmsg_level = SOL_SOCKET;
-    cm.h.cmsg_type = SCM_RIGHTS;
-    cm.h.cmsg_len = CMSG_LEN(sizeof(int));
-    memcpy(CMSG_DATA(&cm.h), &pass_fd, sizeof(int));
-  }
-  assert_int_equal(sendmsg(peer.fd, &mh, MSG_NOSIGNAL), (ssize_t)iov.iov_len);
+  assert_int_equal(
+      memsup_wire_send(peer.fd, frame, MEMSUP_FRAME_HDR + len, pass_fd, 0),
+      (ssize_t)(MEMSUP_FRAME_HDR + len));
 }
 
 /* Reads the next frame within timeout_s and returns it parsed (the caller

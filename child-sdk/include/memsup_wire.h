@@ -19,6 +19,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <sys/types.h>
 
 #define MEMSUP_WIRE_VERSION 1
 #define MEMSUP_FRAME_HDR 8
@@ -59,6 +60,13 @@ typedef enum {
  * whenever the header could be read.  Pure; safe on any bytes. */
 memsup_wire_status_t memsup_wire_peek(const uint8_t* buf, size_t n,
                                       uint32_t* len, uint8_t* version);
+
+/* One sendmsg(2) of buf[0..len) on sock with flags (MSG_NOSIGNAL is
+ * always added), with pass_fd attached by SCM_RIGHTS when >= 0: the
+ * descriptor rides on the first byte sent, so send it with a frame's
+ * start.  Retries EINTR.  Returns the bytes sent or -errno. */
+ssize_t memsup_wire_send(int sock, const void* buf, size_t len, int pass_fd,
+                         int flags);
 
 /* CRC-32C (Castagnoli) of buf, continuing from crc (start with 0).  Uses
  * the SSE4.2 instruction when the CPU has it. */
