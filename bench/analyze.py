@@ -85,17 +85,27 @@ def crossing(run):
             break  # a new worker: only the first one counts
         steps.append((int(t), float(total)))
     sigs = [int(l.split()[0]) for l in (read(os.path.join(run, "sig.stamp"), "") or "").splitlines()]
-    cross = next((t for t, total in steps if total + BASE >= LIMIT), None)
+    rl = restarts(os.path.join(run, "w.jsonl"))
+    base = BASE
+    if rl and "decided_unix_s" in rl[0] and isinstance(rl[0].get("before"), dict):
+        # memsup measured this very worker at its decision: its footprint
+        # then, minus what it had leaked by then, is its own base.  (BASE is
+        # bloat's; manymaps' mappings make its base bigger, and with BASE a
+        # worker stopped just after the real crossing showed none.)
+        dec = int(rl[0]["decided_unix_s"] * 1e9)
+        prior = [total for t, total in steps if t <= dec]
+        if prior:
+            base = max(base, rl[0]["before"]["footprint"] - prior[-1])
+    cross = next((t for t, total in steps if total + base >= LIMIT), None)
     if cross is None or not sigs:
         return none
     sig = sigs[0]
     before = [(t, total) for t, total in steps if t <= sig]
     stop = sig
-    rl = restarts(os.path.join(run, "w.jsonl"))
     if rl and "decided_unix_s" in rl[0]:
         stop = int(rl[0]["decided_unix_s"] * 1e9)
     return {"stop": (stop - cross) / 1e6, "signal": (sig - cross) / 1e6,
-            "last": (before[-1][0] - cross) / 1e6, "over": (before[-1][1] + BASE - LIMIT) / MIB}
+            "last": (before[-1][0] - cross) / 1e6, "over": (before[-1][1] + base - LIMIT) / MIB}
 
 
 def cpu(run, clk):
@@ -532,8 +542,11 @@ monit are measured the same way.
    memsup's `decided_unix_s`, and two worker-side columns back it: the
    SIGTERM's arrival and the worker's last leak step (a frozen worker makes
    no more steps). The crossing is the first step at which the leaked
-   total plus the worker's own footprint besides the leak (measured by
-   bench/run on an idle bloat, see the machine table) reaches 128 MiB.
+   total plus the worker's own footprint besides the leak reaches 128 MiB.
+   That base is measured by bench/run on an idle bloat (machine table);
+   where memsup stopped the worker, its restart line gives the base of
+   that very worker (its footprint at the decision minus what the step
+   log had leaked by then), the larger of the two counting.
    The peers measure RSS, which also counts the worker's file pages (the
    RSS row of the machine table), so by their own metric they see the
    limit crossed up to one step (~11 ms) earlier: their latencies are
