@@ -380,6 +380,15 @@ BAD(percent_limit_without_cgroup_limit_is_rejected, 100, "50%", "--limit",
     "50%", "--", BLOAT)
 BAD(unwritable_log_is_rejected, 100, "/nonexistent/x.jsonl", "--log",
     "/nonexistent/x.jsonl", "--", BLOAT, "--mode", "idle")
+BAD(unwritable_sample_log_is_rejected, 100, "/nonexistent/s.jsonl",
+    "--sample-log", "/nonexistent/s.jsonl", "--", BLOAT, "--mode", "idle")
+BAD(state_dir_that_is_a_file_is_rejected, 100, "Not a directory",
+    "--state-dir", "/etc/passwd", "--", BLOAT, "--mode", "idle")
+BAD(zero_sample_every_is_rejected, 100, "--sample-every", "--sample-every",
+    "0", "--", BLOAT)
+BAD(garbage_pid_is_rejected, 100, "--pid", "watch", "--pid", "abc")
+BAD(pid_with_a_command_is_rejected, 100, "give no command", "--pid", "1",
+    "--", BLOAT)
 BAD(missing_command_exits_127, 127, "memsup-no-such-command", "--",
     "memsup-no-such-command")
 
@@ -445,6 +454,11 @@ int main(void) {
       T(zero_interval_is_rejected),
       T(percent_limit_without_cgroup_limit_is_rejected),
       T(unwritable_log_is_rejected),
+      T(unwritable_sample_log_is_rejected),
+      T(state_dir_that_is_a_file_is_rejected),
+      T(zero_sample_every_is_rejected),
+      T(garbage_pid_is_rejected),
+      T(pid_with_a_command_is_rejected),
       T(missing_command_exits_127),
       T(non_executable_command_exits_126),
       T(subreaper_reaps_orphans),

@@ -46,24 +46,7 @@ static void write_all(int fd, const void* buf, size_t len) {
 static void send_frame_fd(int sock, const char* json, int fd) {
   uint8_t buf[512];
   size_t len = frame(buf, json);
-  union {
-    struct cmsghdr align;
-    char b[CMSG_SPACE(sizeof(int))];
-  } cbuf;
-  struct iovec iov = {buf, len};
-  struct msghdr mh;
-  memset(&mh, 0, sizeof(mh));
-  memset(&cbuf, 0, sizeof(cbuf));
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = cbuf.b;
-  mh.msg_controllen = sizeof(cbuf.b);
-  struct cmsghdr* c = CMSG_FIRSTHDR(&mh);
-  c->cmsg_level = SOL_SOCKET;
-  c->cmsg_type = SCM_RIGHTS;
-  c->cmsg_len = CMSG_LEN(sizeof(int));
-  memcpy(CMSG_DATA(c), &fd, sizeof(int));
-  assert_int_equal(sendmsg(sock, &mh, 0), (ssize_t)len);
+  assert_int_equal(memsup_wire_send(sock, buf, len, fd, 0), (ssize_t)len);
 }
 
 /* A sealed memfd holding text, as the SDK makes a state. */
