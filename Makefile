@@ -2,9 +2,10 @@
 #
 #   make            build/memsup, build/libmemsup.{a,so}, examples
 #   make test       unit tests (cmocka) + integration tests on real processes
-#   make check      the same tests with memsup built under ASan+UBSan (build-san/)
+#   make check      the same tests with memsup built under ASan+UBSan (build-san/),
+#                   then each fuzz target for FUZZ_SMOKE_SECONDS
 #   make valgrind   integration tests with memsup under valgrind
-#   make fuzz       libFuzzer run of the wire parser for FUZZ_SECONDS
+#   make fuzz       libFuzzer run of every tests/fuzz/fuzz_*.c for FUZZ_SECONDS
 #   make deps       install missing Debian packages (apt-get, non-interactive)
 #   make install    PREFIX=/usr/local DESTDIR=
 
@@ -23,7 +24,7 @@ FINAL_LDFLAGS = $(LDFLAGS) $(SAN)
 
 # What building and testing need; xmllint (libxml2-utils) checks report SVGs.
 DEB_PKGS = gcc make pkg-config libuv1-dev libcjson-dev libjemalloc-dev \
-           libcmocka-dev libxml2-utils
+           libcmocka-dev libxml2-utils clang libclang-rt-14-dev
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 SUP_LIBS = -luv -lcjson -lpthread
 SDK_LIBS = -lcjson -lpthread
@@ -52,7 +53,7 @@ IT_BIN    := $(IT_SRC:tests/%.c=$(BUILD)/tests/%)
 JEMALLOC_EXAMPLES := kvcache retain
 ex_libs = $(if $(filter $(1),$(JEMALLOC_EXAMPLES)),-ljemalloc)
 
-.PHONY: all examples test unit integration check valgrind fuzz bench deps \
+.PHONY: all examples test unit integration check valgrind fuzz fuzz-smoke bench deps \
         install clean demo format
 all: $(BUILD)/memsup $(BUILD)/libmemsup.a $(BUILD)/libmemsup.so examples
 
@@ -143,6 +144,7 @@ check:
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
 	  $(MAKE) --no-print-directory BUILD=build-san SAN="$(SAN_FLAGS)" \
 	  FORTIFY= CFLAGS="-O1 -g -DMEMSUP_NO_JEMALLOC" unit integration
+	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
            --show-leak-kinds=definite,indirect --errors-for-leak-kinds=definite,indirect \
@@ -151,16 +153,34 @@ valgrind: $(BUILD)/memsup examples $(IT_BIN)
 	$(Q)$(MAKE) --no-print-directory integration WRAPPER="$(VALGRIND)" \
 	  MEMSUP_SLOW=1
 
+# Every tests/fuzz/fuzz_NAME.c is a libFuzzer target.  FUZZ_SRC_NAME lists
+# the project sources it links (besides the target file); each target's
+# seed corpus is tests/fuzz/corpus/NAME/ (if present).  `make fuzz` runs each
+# for FUZZ_SECONDS; `make fuzz-smoke` (part of `make check` when clang's
+# libFuzzer runtime is installed) runs each for FUZZ_SMOKE_SECONDS.
 FUZZ_SECONDS ?= 30
-fuzz:
+FUZZ_SMOKE_SECONDS ?= 10
+FUZZ_CC ?= clang
+FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
+FUZZ_SRC_wire = child-sdk/wire.c supervisor/channel.c supervisor/log.c
+FUZZ_LIBS = -lcjson -luv -lpthread -lm
+FUZZ_BINS := $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
+build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*)
 	@mkdir -p build-fuzz
-	clang -g -O1 -fsanitize=fuzzer,address,undefined -std=c11 -D_GNU_SOURCE \
-	  -Ichild-sdk/include -Isupervisor -o build-fuzz/fuzz_wire \
-	  tests/fuzz/fuzz_wire.c child-sdk/wire.c supervisor/channel.c \
-	  supervisor/log.c -lcjson -luv
-	@mkdir -p build-fuzz/corpus
-	build-fuzz/fuzz_wire -max_total_time=$(FUZZ_SECONDS) -max_len=70000 \
-	  build-fuzz/corpus tests/fuzz/corpus
+	$(FUZZ_CC) -g -O1 -fsanitize=fuzzer,address,undefined,float-cast-overflow \
+	  -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -Ichild-sdk/include \
+	  -Isupervisor -I. -o $@ $^ $(FUZZ_LIBS)
+
+fuzz: $(FUZZ_BINS)
+	$(Q)tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
+
+# Skipped (with a word) where clang cannot link a libFuzzer binary.
+fuzz-smoke:
+	$(Q)if echo 'int LLVMFuzzerTestOneInput(const char*d,unsigned long n){(void)d;(void)n;return 0;}' \
+	  | $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null; then \
+	  $(MAKE) --no-print-directory $(FUZZ_BINS) && \
+	  tests/fuzz/run $(FUZZ_SMOKE_SECONDS) $(FUZZ_BINS); \
+	else echo "fuzz-smoke: clang's libFuzzer is not installed (make deps installs it); skipped"; fi
 
 bench: all
 	bash bench/run
