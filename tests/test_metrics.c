@@ -1,0 +1,588 @@
+/* test_metrics.c: the /metrics, /healthz and /readyz server on a real
+ * loop, with real TCP clients on loopback.  Each client script runs in a
+ * thread (blocking sockets, a 5 s receive timeout so a server that fails
+ * to drop a connection fails the test instead of hanging it) while the
+ * test thread runs the loop; the script's end stops the loop.
+ */
+#include <arpa/inet.h>
+#include <errno.h>
+#include <netinet/in.h>
+#include <pthread.h>
+#include <stdatomic.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/socket.h>
+#include <sys/time.h>
+#include <unistd.h>
+
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <cmocka.h>
+
+#include "addr.h"
+#include "metrics.h"
+
+static uv_loop_t loop;
+static ms_metrics_t* srv;
+static int port;
+static int family = AF_INET;
+static ms_metrics_figures_t figs;
+static ms_gauge_t gauges[4];
+static atomic_int fills;
+static char err[256];
+
+static void fill(void* arg, ms_metrics_figures_t* f) {
+  (void)arg;
+  *f = figs;
+  atomic_fetch_add(&fills, 1);
+}
+
+/* Figures of a worker in its third generation after two limit restarts,
+ * with gauge names that need escaping. */
+static void full_figures(void) {
+  memset(&figs, 0, sizeof(figs));
+  figs.supervising = 1;
+  figs.ready = 1;
+  figs.worker_up = 1;
+  figs.footprint = 100 << 20;
+  figs.rss = 120 << 20;
+  figs.swap = 4096;
+  figs.lazyfree = 8192;
+  figs.file = 3 << 20;
+  figs.has_heap = 1;
+  figs.heap_inuse = 90 << 20;
+  figs.worker_uptime_s = 12.5;
+  figs.generation = 3;
+  figs.limit = 128 << 20;
+  figs.soft_limit = 96 << 20;
+  figs.restarts[0].reason = "limit";
+  figs.restarts[0].count = 2;
+  figs.nrestarts = 1;
+  figs.crashes = 1;
+  figs.purges = 4;
+  figs.purged_bytes = 1 << 20;
+  figs.state_handed_bytes = 5 << 20;
+  figs.last_restart_unix_s = 1764681300.25;
+  snprintf(gauges[0].name, sizeof(gauges[0].name), "cache.entries");
+  gauges[0].value = 1500;
+  snprintf(gauges[1].name, sizeof(gauges[1].name), "odd\"name\\with\nbreak");
+  gauges[1].value = 0.5;
+  snprintf(gauges[2].name, sizeof(gauges[2].name), "bad\xff" "byte");
+  gauges[2].value = -1;
+  snprintf(gauges[3].name, sizeof(gauges[3].name), "cache.entries");
+  gauges[3].value = 7;
+  figs.gauges = gauges;
+  figs.ngauges = 4;
+}
+
+static int start_server(const char* addr, uint64_t timeout_ms,
+                        unsigned max_conns, size_t max_request) {
+  ms_addr_t a;
+  ms_metrics_opts_t o = {timeout_ms, max_conns, max_request};
+  assert_int_equal(uv_loop_init(&loop), 0);
+  assert_int_equal(ms_addr_parse(addr, &a, err, sizeof(err)), 0);
+  family = a.ss.ss_family;
+  full_figures();
+  int r = ms_metrics_start(&loop, &a, &o, fill, NULL, &srv, err, sizeof(err));
+  if (r < 0) return r;
+  port = ms_metrics_port(srv);
+  assert_true(port > 0);
+  return 0;
+}
+
+static int setup_short(void** state) {
+  (void)state;
+  assert_int_equal(start_server("127.0.0.1:0", 300, 4, 1024), 0);
+  return 0;
+}
+
+/* A timeout far beyond the clients' 5 s: a drop that happens must be for
+ * another reason than time. */
+static int setup_long(void** state) {
+  (void)state;
+  assert_int_equal(start_server("127.0.0.1:0", 60000, 2, 1024), 0);
+  return 0;
+}
+
+static int teardown(void** state) {
+  (void)state;
+  ms_metrics_close(srv);
+  srv = NULL;
+  assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
+  assert_int_equal(uv_loop_close(&loop), 0);
+  return 0;
+}
+
+/* ---- the client side (runs in a thread) ---- */
+
+static int connect_to(void) {
+  int fd = socket(family, SOCK_STREAM, 0);
+  assert_true(fd >= 0);
+  struct timeval tv = {5, 0};
+  setsockopt(fd, SOL_SOCKET, SO_RCVTIMEO, &tv, sizeof(tv));
+  struct sockaddr_storage ss;
+  memset(&ss, 0, sizeof(ss));
+  socklen_t len;
+  if (family == AF_INET6) {
+    struct sockaddr_in6* a = (struct sockaddr_in6*)&ss;
+    a->sin6_family = AF_INET6;
+    a->sin6_port = htons((uint16_t)port);
+    a->sin6_addr = in6addr_loopback;
+    len = sizeof(*a);
+  } else {
+    struct sockaddr_in* a = (struct sockaddr_in*)&ss;
+    a->sin_family = AF_INET;
+    a->sin_port = htons((uint16_t)port);
+    a->sin_addr.s_addr = htonl(INADDR_LOOPBACK);
+    len = sizeof(*a);
+  }
+  assert_int_equal(connect(fd, (struct sockaddr*)&ss, len), 0);
+  return fd;
+}
+
+/* Sends what it can: the server may hang up half-way, which is the point
+ * of some tests. */
+static void send_some(int fd, const char* s, size_t n) {
+  while (n > 0) {
+    ssize_t w = send(fd, s, n, MSG_NOSIGNAL);
+    if (w <= 0) return;
+    s += w;
+    n -= (size_t)w;
+  }
+}
+
+typedef struct {
+  char data[256 * 1024];
+  size_t len;
+  int closed;     /* EOF or reset: the server ended the connection */
+  int timed_out;  /* nothing for 5 s */
+} resp_t;
+
+static void recv_all(int fd, resp_t* r) {
+  r->len = 0;
+  r->closed = r->timed_out = 0;
+  for (;;) {
+    ssize_t n = recv(fd, r->data + r->len, sizeof(r->data) - 1 - r->len, 0);
+    if (n > 0) {
+      r->len += (size_t)n;
+      continue;
+    }
+    if (n == 0 || errno == ECONNRESET) r->closed = 1;
+    else if (errno == EAGAIN || errno == EWOULDBLOCK) r->timed_out = 1;
+    else if (errno == EINTR) continue;
+    break;
+  }
+  r->data[r->len] = '\0';
+}
+
+static void request(const char* req, resp_t* r) {
+  int fd = connect_to();
+  send_some(fd, req, strlen(req));
+  recv_all(fd, r);
+  close(fd);
+}
+
+static int status_of(const resp_t* r) {
+  int code = 0;
+  if (sscanf(r->data, "HTTP/1.1 %d ", &code) != 1) return 0;
+  return code;
+}
+
+static const char* body_of(const resp_t* r) {
+  const char* b = strstr(r->data, "\r\n\r\n");
+  return b ? b + 4 : "";
+}
+
+/* ---- running a client script against the loop ---- */
+
+typedef void (*script_fn)(void* arg);
+static uv_async_t done_async;
+static atomic_int scripts_left;
+
+typedef struct {
+  script_fn fn;
+  void* arg;
+} script_t;
+
+static void* script_thread(void* p) {
+  script_t* s = p;
+  s->fn(s->arg);
+  atomic_fetch_sub(&scripts_left, 1);
+  uv_async_send(&done_async);
+  return NULL;
+}
+
+/* The listener keeps the loop alive: stop it once every script ended. */
+static void done_cb(uv_async_t* a) {
+  if (atomic_load(&scripts_left) > 0) return;
+  uv_close((uv_handle_t*)a, NULL);
+  uv_stop(a->loop);
+}
+
+/* Runs n scripts at once in threads and the loop until all are done. */
+static void run_scripts(script_t* s, int n) {
+  pthread_t th[8];
+  atomic_store(&scripts_left, n);
+  assert_int_equal(uv_async_init(&loop, &done_async, done_cb), 0);
+  for (int i = 0; i < n; i++)
+    assert_int_equal(pthread_create(&th[i], NULL, script_thread, &s[i]), 0);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  for (int i = 0; i < n; i++) pthread_join(th[i], NULL);
+}
+
+static void run_one(script_fn fn, void* arg) {
+  script_t s = {fn, arg};
+  run_scripts(&s, 1);
+}
+
+/* ---- tests ---- */
+
+static void do_get(void* arg) {
+  resp_t* r = ((void**)arg)[1];
+  request(((void**)arg)[0], r);
+}
+
+static resp_t resp, resp2;
+
+static void get(const char* req, resp_t* r) {
+  void* args[2] = {(void*)req, r};
+  run_one(do_get, args);
+}
+
+static void addr_parse_accepts_port_v4_and_bracketed_v6(void** state) {
+  (void)state;
+  ms_addr_t a;
+  assert_int_equal(ms_addr_parse("9464", &a, err, sizeof(err)), 0);
+  assert_string_equal(a.text, "127.0.0.1:9464");
+  assert_int_equal(ms_addr_parse("0.0.0.0:80", &a, err, sizeof(err)), 0);
+  assert_string_equal(a.text, "0.0.0.0:80");
+  assert_int_equal(ms_addr_parse("localhost:1", &a, err, sizeof(err)), 0);
+  assert_string_equal(a.text, "127.0.0.1:1");
+  assert_int_equal(ms_addr_parse("[::1]:9464", &a, err, sizeof(err)), 0);
+  assert_string_equal(a.text, "[::1]:9464");
+  assert_int_equal(a.ss.ss_family, AF_INET6);
+  assert_int_equal(ms_addr_parse("[::]:65535", &a, err, sizeof(err)), 0);
+  assert_string_equal(a.text, "[::]:65535");
+}
+
+static void addr_parse_rejects_malformed_with_a_reason(void** state) {
+  (void)state;
+  static const struct {
+    const char* in;
+    const char* why;
+  } bad[] = {
+      {"", "empty"},
+      {"http", "port must be a number"},
+      {"65536", "port must be a number"},
+      {"-1", "port must be a number"},
+      {"1.2.3:80", "not a numeric IPv4"},
+      {"example.com:80", "not a numeric IPv4"},
+      {"::1:80", "in brackets"},
+      {"[::1]", "[IPV6]:PORT"},
+      {"[::1]:", "port must be a number"},
+      {"[1.2.3.4]:80", "not a numeric IPv6"},
+      {":80", "[ADDR:]PORT"},
+      {"127.0.0.1:", "port must be a number"},
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
+    ms_addr_t a;
+    err[0] = '\0';
+    assert_int_equal(ms_addr_parse(bad[i].in, &a, err, sizeof(err)), -EINVAL);
+    if (strstr(err, bad[i].why) == NULL)
+      fail_msg("'%s': error '%s' lacks '%s'", bad[i].in, err, bad[i].why);
+  }
+}
+
+static void start_reports_a_port_in_use(void** state) {
+  (void)state;
+  ms_addr_t a;
+  ms_metrics_t* second = NULL;
+  char text[32];
+  snprintf(text, sizeof(text), "127.0.0.1:%d", port);
+  assert_int_equal(ms_addr_parse(text, &a, err, sizeof(err)), 0);
+  int r = ms_metrics_start(&loop, &a, NULL, fill, NULL, &second, err,
+                           sizeof(err));
+  assert_int_equal(r, UV_EADDRINUSE);
+  assert_null(second);
+  assert_non_null(strstr(err, text));
+  assert_non_null(strstr(err, "address already in use"));
+}
+
+static void metrics_has_help_type_and_values(void** state) {
+  (void)state;
+  get("GET /metrics HTTP/1.1\r\nHost: x\r\n\r\n", &resp);
+  assert_int_equal(status_of(&resp), 200);
+  assert_non_null(strstr(resp.data, "Content-Type: text/plain; version=0.0.4"));
+  const char* b = body_of(&resp);
+  static const char* want[] = {
+      "# TYPE memsup_worker_footprint_bytes gauge\n"
+      "memsup_worker_footprint_bytes 104857600\n",
+      "memsup_worker_rss_bytes 125829120\n",
+      "memsup_worker_swap_bytes 4096\n",
+      "memsup_worker_lazyfree_bytes 8192\n",
+      "memsup_worker_file_bytes 3145728\n",
+      "memsup_worker_heap_inuse_bytes 94371840\n",
+      "memsup_limit_bytes 134217728\n",
+      "memsup_soft_limit_bytes 100663296\n",
+      "# TYPE memsup_restarts_total counter\n"
+      "memsup_restarts_total{reason=\"limit\"} 2\n",
+      "memsup_crashes_total 1\n",
+      "memsup_purges_total 4\n",
+      "memsup_purged_bytes_total 1048576\n",
+      "memsup_state_handed_bytes_total 5242880\n",
+      "memsup_last_restart_timestamp_seconds 1764681300.25\n",
+      "memsup_worker_uptime_seconds 12.5\n",
+      "memsup_worker_generation 3\n",
+      "memsup_holding_off 0\n",
+      "# HELP memsup_worker_sdk_value ",
+      "memsup_worker_sdk_value{name=\"cache.entries\"} 1500\n",
+      "memsup_worker_sdk_value{name=\"odd\\\"name\\\\with\\nbreak\"} 0.5\n",
+      "memsup_worker_sdk_value{name=\"bad?byte\"} -1\n",
+  };
+  for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+    if (strstr(b, want[i]) == NULL) fail_msg("missing: %s\nin:\n%s", want[i], b);
+  /* The duplicate name is shown once, with its first value. */
+  assert_null(strstr(b, "cache.entries\"} 7"));
+  /* The body is exactly what Content-Length says. */
+  size_t clen = 0;
+  assert_int_equal(sscanf(strstr(resp.data, "Content-Length:"),
+                          "Content-Length: %zu", &clen), 1);
+  assert_int_equal(clen, strlen(b));
+}
+
+static void metrics_leaves_out_worker_figures_without_a_worker(void** state) {
+  (void)state;
+  figs.worker_up = 0;
+  figs.limit = 0;
+  figs.last_restart_unix_s = 0;
+  get("GET /metrics HTTP/1.0\r\n\r\n", &resp);
+  assert_int_equal(status_of(&resp), 200);
+  const char* b = body_of(&resp);
+  assert_null(strstr(b, "memsup_worker_footprint_bytes"));
+  assert_null(strstr(b, "memsup_limit_bytes"));
+  assert_null(strstr(b, "memsup_last_restart_timestamp_seconds"));
+  assert_non_null(strstr(b, "memsup_worker_up 0\n"));
+  assert_non_null(strstr(b, "memsup_worker_uptime_seconds 0\n"));
+}
+
+static int have_promtool(void) {
+  return system("command -v promtool >/dev/null 2>&1") == 0;
+}
+
+static int promtool_check(const char* text, int quiet) {
+  char path[] = "/tmp/memsup-metrics-XXXXXX";
+  int fd = mkstemp(path);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, text, strlen(text)), (ssize_t)strlen(text));
+  close(fd);
+  char cmd[256];
+  snprintf(cmd, sizeof(cmd), "promtool check metrics < %s%s", path,
+           quiet ? " 2>/dev/null" : "");
+  int rc = system(cmd);
+  unlink(path);
+  return rc;
+}
+
+static void metrics_pass_promtool_check(void** state) {
+  (void)state;
+  if (!have_promtool()) {
+    print_message("promtool not installed (Debian package prometheus): "
+                  "skipped\n");
+    skip();
+  }
+  /* The check can fail: a broken exposition is refused. */
+  assert_int_not_equal(promtool_check("# TYPE x counter\nx{a=\"1} 1\n", 1), 0);
+  get("GET /metrics HTTP/1.1\r\n\r\n", &resp);
+  assert_int_equal(status_of(&resp), 200);
+  assert_int_equal(promtool_check(body_of(&resp), 0), 0);
+  figs.worker_up = 0;
+  figs.ngauges = 0;
+  figs.nrestarts = 0;
+  get("GET /metrics HTTP/1.1\r\n\r\n", &resp);
+  assert_int_equal(promtool_check(body_of(&resp), 0), 0);
+}
+
+static void healthz_and_readyz_follow_the_figures(void** state) {
+  (void)state;
+  figs.supervising = 1;
+  figs.ready = 0;
+  get("GET /healthz HTTP/1.1\r\n\r\n", &resp);
+  assert_int_equal(status_of(&resp), 200);
+  get("GET /readyz HTTP/1.1\r\n\r\n", &resp);
+  assert_int_equal(status_of(&resp), 503);
+  figs.ready = 1;
+  get("GET /readyz?verbose HTTP/1.1\r\n\r\n", &resp);
+  assert_int_equal(status_of(&resp), 200);
+  figs.supervising = 0;
+  get("GET /healthz HTTP/1.1\r\n\r\n", &resp);
+  assert_int_equal(status_of(&resp), 503);
+  /* HEAD: the head only. */
+  figs.supervising = 1;
+  get("HEAD /healthz HTTP/1.1\r\n\r\n", &resp);
+  assert_int_equal(status_of(&resp), 200);
+  assert_string_equal(body_of(&resp), "");
+}
+
+static void other_requests_get_404_405_400(void** state) {
+  (void)state;
+  get("GET /nope HTTP/1.1\r\n\r\n", &resp);
+  assert_int_equal(status_of(&resp), 404);
+  get("POST /metrics HTTP/1.1\r\nContent-Length: 0\r\n\r\n", &resp);
+  assert_int_equal(status_of(&resp), 405);
+  assert_non_null(strstr(resp.data, "Allow: GET, HEAD"));
+  get("hello there\r\n\r\n", &resp);
+  assert_int_equal(status_of(&resp), 400);
+  get("GET /metrics SPDY/3\r\n\r\n", &resp);
+  assert_int_equal(status_of(&resp), 400);
+  assert_true(resp.closed);
+}
+
+/* A request over max_request (1024 here) is dropped without an answer,
+ * long before the 60 s timeout: with or without an end of headers. */
+static void huge_requests_are_dropped(void** state) {
+  (void)state;
+  size_t n = 64 * 1024;
+  char* req = malloc(n + 64);
+  assert_non_null(req);
+  strcpy(req, "GET /metrics HTTP/1.1\r\nX-Pad: ");
+  size_t l = strlen(req);
+  memset(req + l, 'a', n);
+  req[l + n] = '\0';
+  get(req, &resp);
+  assert_true(resp.closed);
+  assert_false(resp.timed_out);
+  assert_int_equal(resp.len, 0);
+
+  memset(req + l, 'a', 2000);
+  strcpy(req + l + 2000, "\r\n\r\n");
+  get(req, &resp);
+  assert_true(resp.closed);
+  assert_int_equal(resp.len, 0);
+  free(req);
+  /* The server still answers. */
+  get("GET /healthz HTTP/1.1\r\n\r\n", &resp);
+  assert_int_equal(status_of(&resp), 200);
+}
+
+/* Order in which the two scripts below finished. */
+static atomic_int finish_seq;
+static int stuck_done, quick_done;
+
+static void stuck_client(void* arg) {
+  (void)arg;
+  int fd = connect_to();
+  send_some(fd, "GET /metrics HTTP/1.1\r\nHost: x\r\n", 32);
+  recv_all(fd, &resp);
+  close(fd);
+  stuck_done = atomic_fetch_add(&finish_seq, 1);
+}
+
+static void quick_client(void* arg) {
+  (void)arg;
+  usleep(50 * 1000); /* let the stuck client connect first */
+  request("GET /healthz HTTP/1.1\r\n\r\n", &resp2);
+  quick_done = atomic_fetch_add(&finish_seq, 1);
+}
+
+static uv_timer_t ticker;
+static int ticks;
+static void tick_cb(uv_timer_t* t) {
+  (void)t;
+  ticks++;
+}
+
+/* A request that never ends is dropped after the 300 ms timeout; while it
+ * hangs, the loop keeps running its timers and answers other clients. */
+static void never_ending_request_is_dropped_after_timeout(void** state) {
+  (void)state;
+  script_t s[2] = {{stuck_client, NULL}, {quick_client, NULL}};
+  ticks = 0;
+  atomic_store(&finish_seq, 0);
+  uv_timer_init(&loop, &ticker);
+  uv_timer_start(&ticker, tick_cb, 10, 10);
+  uv_unref((uv_handle_t*)&ticker);
+  run_scripts(s, 2);
+  uv_close((uv_handle_t*)&ticker, NULL);
+  assert_true(resp.closed);
+  assert_false(resp.timed_out);
+  assert_int_equal(resp.len, 0);
+  assert_int_equal(status_of(&resp2), 200);
+  assert_true(quick_done < stuck_done);
+  assert_true(ticks > 0);
+}
+
+/* With max_conns 2: a third connection is closed at once while two idle
+ * ones are open, and those two are still served afterwards. */
+static void connections_over_the_cap_are_closed(void* arg) {
+  (void)arg;
+  int a = connect_to(), b = connect_to();
+  send_some(a, "GET /healthz HTTP/1.1\r\n", 23);
+  send_some(b, "GET /readyz HTTP/1.1\r\n", 22);
+  usleep(50 * 1000); /* the server has accepted both */
+  int c = connect_to();
+  recv_all(c, &resp);
+  close(c);
+  assert_true(resp.closed);
+  assert_int_equal(resp.len, 0);
+  send_some(a, "\r\n", 2);
+  recv_all(a, &resp);
+  assert_int_equal(status_of(&resp), 200);
+  send_some(b, "\r\n", 2);
+  recv_all(b, &resp2);
+  assert_int_equal(status_of(&resp2), 200);
+  close(a);
+  close(b);
+}
+
+static void connection_cap_is_enforced(void** state) {
+  (void)state;
+  run_one(connections_over_the_cap_are_closed, NULL);
+}
+
+static void serves_on_ipv6_loopback(void** state) {
+  (void)state;
+  int r = start_server("[::1]:0", 300, 4, 1024);
+  if (r == UV_EADDRNOTAVAIL || r == UV_EAFNOSUPPORT) {
+    print_message("no IPv6 loopback here: skipped\n");
+    uv_run(&loop, UV_RUN_DEFAULT);
+    assert_int_equal(uv_loop_close(&loop), 0);
+    skip();
+  }
+  assert_int_equal(r, 0);
+  get("GET /readyz HTTP/1.1\r\n\r\n", &resp);
+  assert_int_equal(status_of(&resp), 200);
+  teardown(state);
+  family = AF_INET;
+}
+
+int main(void) {
+  const struct CMUnitTest tests[] = {
+      cmocka_unit_test(addr_parse_accepts_port_v4_and_bracketed_v6),
+      cmocka_unit_test(addr_parse_rejects_malformed_with_a_reason),
+      cmocka_unit_test_setup_teardown(start_reports_a_port_in_use,
+                                      setup_short, teardown),
+      cmocka_unit_test_setup_teardown(metrics_has_help_type_and_values,
+                                      setup_short, teardown),
+      cmocka_unit_test_setup_teardown(
+          metrics_leaves_out_worker_figures_without_a_worker, setup_short,
+          teardown),
+      cmocka_unit_test_setup_teardown(metrics_pass_promtool_check,
+                                      setup_short, teardown),
+      cmocka_unit_test_setup_teardown(healthz_and_readyz_follow_the_figures,
+                                      setup_short, teardown),
+      cmocka_unit_test_setup_teardown(other_requests_get_404_405_400,
+                                      setup_short, teardown),
+      cmocka_unit_test_setup_teardown(huge_requests_are_dropped, setup_long,
+                                      teardown),
+      cmocka_unit_test_setup_teardown(
+          never_ending_request_is_dropped_after_timeout, setup_short,
+          teardown),
+      cmocka_unit_test_setup_teardown(connection_cap_is_enforced, setup_long,
+                                      teardown),
+      cmocka_unit_test(serves_on_ipv6_loopback),
+  };
+  return cmocka_run_group_tests(tests, NULL, NULL);
+}
