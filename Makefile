@@ -102,6 +102,7 @@ TEST_OBJS_restartlog = supervisor/restartlog supervisor/log
 TEST_OBJS_report  = supervisor/report supervisor/log
 TEST_OBJS_evidence = supervisor/evidence supervisor/log
 TEST_OBJS_metrics = supervisor/metrics supervisor/addr
+TEST_OBJS_notify  = supervisor/notify
 test_objs = $(if $(TEST_OBJS_$(1)),$(TEST_OBJS_$(1):%=$(BUILD)/%.o),$(SUP_OBJ) $(SDK_OBJ))
 
 .SECONDEXPANSION:
