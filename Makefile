@@ -103,6 +103,7 @@ TEST_OBJS_report  = supervisor/report supervisor/log
 TEST_OBJS_evidence = supervisor/evidence supervisor/log
 TEST_OBJS_metrics = supervisor/metrics supervisor/addr
 TEST_OBJS_notify  = supervisor/notify
+TEST_OBJS_listen  = supervisor/listen supervisor/addr
 test_objs = $(if $(TEST_OBJS_$(1)),$(TEST_OBJS_$(1):%=$(BUILD)/%.o),$(SUP_OBJ) $(SDK_OBJ))
 
 .SECONDEXPANSION:
