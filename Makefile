@@ -120,8 +120,14 @@ $(BUILD)/tests/it_%: tests/it_%.c tests/harness.c $(BUILD)/child-sdk/wire.o
 # Unit tests first: they are fast and pinpoint a broken module before the
 # slower end-to-end runs; last, a smoke run of the benchmark harness keeps
 # it from rotting (figures are not checked there, only that it runs).
-test: unit integration
+test: unit integration man-check
 	$(Q)$(MAKE) --no-print-directory bench-smoke
+
+# The man page and the bash completion agree with --help.
+.PHONY: man-check
+man-check: $(BUILD)/memsup
+	$(Q)man/check-help.sh $(BUILD)/memsup
+	$(Q)bash completion/check.sh $(BUILD)/memsup
 
 unit: $(UNIT_BIN)
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
@@ -222,6 +228,9 @@ install: all
 	@mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	  child-sdk/memsup.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/memsup.pc
+	install -D -m 0644 man/memsup.1 $(DESTDIR)$(PREFIX)/share/man/man1/memsup.1
+	install -D -m 0644 completion/memsup.bash \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/memsup
 
 format:
 	clang-format -i supervisor/*.[ch] child-sdk/*.c child-sdk/include/*.h \
