@@ -247,15 +247,27 @@ int ms_exec_resolve(const char* file, const char* path_env, char* out,
   return seen_eacces ? -EACCES : -ENOENT;
 }
 
-int ms_listen_shim_argv(const char* resolved, char* const* worker_argv,
-                        char*** out) {
+void ms_listen_self_exe(char* out, size_t outlen) {
+  static const char deleted[] = " (deleted)";
+  ssize_t n = readlink("/proc/self/exe", out, outlen - 1);
+  size_t dl = sizeof(deleted) - 1;
+  if (n <= 0 || (size_t)n >= outlen - 1 ||
+      ((size_t)n > dl && memcmp(out + n - dl, deleted, dl) == 0)) {
+    /* Unreadable, cut, or replaced on disk since memsup started: the
+     * magic link still execs memsup's own image. */
+    snprintf(out, outlen, "/proc/self/exe");
+    return;
+  }
+  out[n] = '\0';
+}
+
+int ms_listen_shim_argv(const char* self, const char* resolved,
+                        char* const* worker_argv, char*** out) {
   size_t n = 0;
   while (worker_argv[n]) n++;
   char** argv = calloc(n + 4, sizeof(*argv));
   if (argv == NULL) return -ENOMEM;
-  /* Resolved in the child after fork: memsup's own image, even if the
-   * file on disk was replaced by an upgrade since memsup started. */
-  argv[0] = "/proc/self/exe";
+  argv[0] = (char*)self;
   argv[1] = MS_EXEC_SHIM_ARG;
   argv[2] = (char*)resolved;
   for (size_t i = 0; i < n; i++) argv[3 + i] = worker_argv[i];

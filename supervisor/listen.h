@@ -73,11 +73,17 @@ void ms_listen_env_free(char** env);
 int ms_exec_resolve(const char* file, const char* path_env, char* out,
                     size_t outlen);
 
+/* memsup's own executable, for the shim: readlink("/proc/self/exe"), or
+ * "/proc/self/exe" itself when the file was deleted (an upgrade).  Call it
+ * once at start-up.  Not "/proc/self/exe" always: under valgrind that names
+ * valgrind's tool, while readlink() is answered with memsup's path. */
+void ms_listen_self_exe(char* out, size_t outlen);
+
 /* argv for uv_spawn that runs worker_argv through the shim:
- * {"/proc/self/exe", MS_EXEC_SHIM_ARG, resolved, worker_argv...}.  Free
- * with free() (the strings are borrowed).  Returns 0 or -ENOMEM. */
-int ms_listen_shim_argv(const char* resolved, char* const* worker_argv,
-                        char*** out);
+ * {self, MS_EXEC_SHIM_ARG, resolved, worker_argv...}.  Free with free()
+ * (the strings are borrowed).  Returns 0 or -ENOMEM. */
+int ms_listen_shim_argv(const char* self, const char* resolved,
+                        char* const* worker_argv, char*** out);
 
 /* main() of "memsup --exec-shim PATH ARGV0 [ARG...]": sets
  * LISTEN_PID=getpid() and execs PATH.  Call it first thing in main(),
