@@ -21,6 +21,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/socket.h>
+#include <unistd.h>
 
 #define DEFAULT_TIMEOUT_MS 5000
 #define DEFAULT_MAX_CONNS 16
@@ -427,12 +429,39 @@ static void listener_closed_cb(uv_handle_t* h) {
   maybe_free(m);
 }
 
+/* The socket is made, bound and listening before libuv sees it: a failure
+ * then needs no uv_close and leaves nothing pending on the loop, so the
+ * caller can exit at once with a clear message. */
+static int open_listener(const ms_addr_t* addr) {
+  int one = 1, e;
+  int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  if (fd < 0) return -errno;
+  /* A restarted memsup must bind again while old connections sit in
+   * TIME_WAIT; a live listener still conflicts (EADDRINUSE). */
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEADDR, &one, sizeof(one)) < 0 ||
+      bind(fd, (const struct sockaddr*)&addr->ss, addr->len) < 0 ||
+      listen(fd, 64) < 0) {
+    e = -errno;
+    close(fd);
+    return e;
+  }
+  return fd;
+}
+
 int ms_metrics_start(uv_loop_t* loop, const ms_addr_t* addr,
                      const ms_metrics_opts_t* opts, ms_metrics_fill_cb fill,
                      void* arg, ms_metrics_t** out, char* err, size_t errlen) {
-  ms_metrics_t* m = calloc(1, sizeof(*m));
-  int r;
+  ms_metrics_t* m;
+  int fd, r;
+
+  fd = open_listener(addr);
+  if (fd < 0) {
+    snprintf(err, errlen, "%s: %s", addr->text, uv_strerror(fd));
+    return fd;
+  }
+  m = calloc(1, sizeof(*m));
   if (m == NULL) {
+    close(fd);
     snprintf(err, errlen, "%s: out of memory", addr->text);
     return UV_ENOMEM;
   }
@@ -444,19 +473,14 @@ int ms_metrics_start(uv_loop_t* loop, const ms_addr_t* addr,
   if (m->o.max_conns == 0) m->o.max_conns = DEFAULT_MAX_CONNS;
   if (m->o.max_request == 0) m->o.max_request = DEFAULT_MAX_REQUEST;
   m->listener.data = m;
-  r = uv_tcp_init(loop, &m->listener);
-  if (r < 0) {
-    snprintf(err, errlen, "%s: %s", addr->text, uv_strerror(r));
-    free(m);
-    return r;
-  }
+  /* uv_tcp_init cannot fail for AF_UNSPEC; uv_tcp_open takes the fd. */
+  uv_tcp_init(loop, &m->listener);
   m->listener_open = 1;
-  /* libuv sets SO_REUSEADDR, so a restarted memsup can bind again while
-   * old connections sit in TIME_WAIT; a live listener still conflicts.
-   * A bind error may only surface at listen(): check both. */
-  r = uv_tcp_bind(&m->listener, (const struct sockaddr*)&addr->ss, 0);
+  r = uv_tcp_open(&m->listener, fd);
   if (r == 0) r = uv_listen((uv_stream_t*)&m->listener, 64, connection_cb);
   if (r < 0) {
+    /* Not expected on a socket that already listens; the close is then
+     * pending and m is freed once the loop runs. */
     snprintf(err, errlen, "%s: %s", addr->text, uv_strerror(r));
     m->closing = 1;
     uv_close((uv_handle_t*)&m->listener, listener_closed_cb);

@@ -58,8 +58,8 @@ typedef struct ms_metrics_s ms_metrics_t;
 /* Binds and listens on addr and serves on loop.  opts may be NULL
  * (defaults).  On success *out is owned by the caller until
  * ms_metrics_close().  Returns 0 or a libuv error with a one-line reason
- * in err ("127.0.0.1:9464: address already in use"); nothing is left open
- * on failure. */
+ * in err ("127.0.0.1:9464: address already in use"); on failure nothing
+ * is left open or pending on the loop. */
 int ms_metrics_start(uv_loop_t* loop, const ms_addr_t* addr,
                      const ms_metrics_opts_t* opts, ms_metrics_fill_cb fill,
                      void* arg, ms_metrics_t** out, char* err, size_t errlen);

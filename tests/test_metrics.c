@@ -109,7 +109,7 @@ static int setup_long(void** state) {
 
 static int teardown(void** state) {
   (void)state;
-  ms_metrics_close(srv);
+  if (srv) ms_metrics_close(srv);
   srv = NULL;
   assert_int_equal(uv_run(&loop, UV_RUN_DEFAULT), 0);
   assert_int_equal(uv_loop_close(&loop), 0);
@@ -307,6 +307,11 @@ static void start_reports_a_port_in_use(void** state) {
                            sizeof(err));
   assert_int_equal(r, UV_EADDRINUSE);
   assert_null(second);
+  /* Nothing of the failed start is left on the loop. */
+  ms_metrics_close(srv);
+  srv = NULL;
+  assert_int_equal(uv_run(&loop, UV_RUN_NOWAIT), 0);
+  assert_int_equal(uv_loop_alive(&loop), 0);
   assert_non_null(strstr(err, text));
   assert_non_null(strstr(err, "address already in use"));
 }
