@@ -68,6 +68,10 @@ $(BUILD)/memsup: $(BUILD)/supervisor/main.o $(SUP_OBJ) $(BUILD)/child-sdk/wire.o
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(SUP_LIBS)
 
+# The SDK exports only memsup.h's API (MEMSUP_API); wire.c and the rest
+# stay internal to libmemsup.so.
+$(SDK_OBJ): FINAL_CFLAGS += -fvisibility=hidden
+
 $(BUILD)/libmemsup.a: $(SDK_OBJ)
 	$(if $(Q),@echo "  AR      $@")
 	$(Q)rm -f $@ && ar rcs $@ $^
@@ -215,7 +219,6 @@ install: all
 	install -D -m 0755 $(BUILD)/libmemsup.so $(DESTDIR)$(PREFIX)/lib/libmemsup.so.0
 	ln -sf libmemsup.so.0 $(DESTDIR)$(PREFIX)/lib/libmemsup.so
 	install -D -m 0644 child-sdk/include/memsup.h $(DESTDIR)$(PREFIX)/include/memsup.h
-	install -D -m 0644 child-sdk/include/memsup_wire.h $(DESTDIR)$(PREFIX)/include/memsup_wire.h
 	@mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	  child-sdk/memsup.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/memsup.pc
