@@ -30,7 +30,9 @@
 #endif
 #define GAUGES_MAX 64
 #define GAUGE_NAME_MAX 64
+#ifndef STATE_BUF /* the fuzz target makes it small: one per save */
 #define STATE_BUF (1 << 20)
+#endif
 #define WELCOME_TIMEOUT_MS 2000
 #define DEFAULT_INTERVAL_MS 50
 #define SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
@@ -621,7 +623,9 @@ int memsup_process(void) {
     int got;
     n = memsup_reader_recv(&g.rd, g.fd, 0, MSG_DONTWAIT);
     /* What came before an end of file still counts. */
-    while (err == 0 && (got = next_msg()) > 0) err = handle();
+    /* -EBADMSG (a malformed welcome, long after ours) is just dropped. */
+    while (err == 0 && (got = next_msg()) != 0 && got != -EPROTO)
+      if (got > 0) err = handle();
     drop_fds();
     if (err == 0 && got == -EPROTO) {
       /* memsup speaks another version: as for such a welcome, the worker

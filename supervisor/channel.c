@@ -1,7 +1,8 @@
 /* channel.c: memsup's end of the worker channel.  Owns the parent end of
- * the socketpair, its uv_poll_t, the reassembly buffer, descriptors that
- * arrived with SCM_RIGHTS and the queue of unsent frames.  What a message
- * means (restart, handoff, stats) is left to child.c and its callers.
+ * the socketpair, its uv_poll_t, a frame reader (wire.c: the reassembly
+ * buffer and descriptors that arrived with SCM_RIGHTS), the flood window
+ * and the queue of unsent frames.  What a message means (restart, handoff,
+ * stats) is left to child.c and its callers.
  */
 #include "channel.h"
 

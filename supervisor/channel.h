@@ -1,11 +1,13 @@
 /* channel.h: memsup's end of the worker channel (a SOCK_STREAM socketpair,
  * framing in memsup_wire.h, prose in docs/protocol.md).
  *
- * The channel reassembles frames from partial reads (a buffer per channel,
- * never static), decodes them into ms_msg_t, keeps descriptors passed with
- * SCM_RIGHTS, and queues outgoing frames while the socket is full.  Bad
- * input is counted and logged a bounded number of times; it never closes
- * the channel by itself except for a wrong protocol version.
+ * The channel reads with the frame reader and decoder the SDK uses too
+ * (memsup_wire.h: a buffer and a descriptor queue per channel, never
+ * static), delivers ms_msg_t, and queues outgoing frames while the socket
+ * is full.  Bad input is counted and logged a bounded number of times; it
+ * never closes the channel by itself except for a wrong protocol version.
+ * What memsup reads per worker is bounded per 100 ms window, so a flooding
+ * worker costs it about 1 % of a core at most (docs/protocol.md, Floods).
  */
 #ifndef MS_CHANNEL_H
 #define MS_CHANNEL_H
