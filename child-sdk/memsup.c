@@ -767,7 +767,10 @@ static void* thread_main(void* arg) {
   (void)arg;
   for (;;) {
     struct pollfd p = {.fd = memsup_fd(), .events = POLLIN};
-    if (p.fd < 0) break;
+    if (p.fd < 0) {
+      memsup_process(); /* closes a channel another thread found dead */
+      break;
+    }
     poll(&p, 1, memsup_interval_ms());
     if (memsup_process() == -EPIPE) break;
   }
