@@ -48,11 +48,13 @@ struct memsup_state {
   int err; /* first write error; later writes return it */
 };
 
-/* One channel per process, so the state is global.  Three locks, always
+/* One channel per process, so the state is global.  Four locks, always
  * taken in this order, none of them held while waiting for memsup except
  * send_mu, and mu never held across anything slow:
  * - proc_mu serialises reading and handling frames (the reader, the save
  *   callback); held across a save, which may take its time.
+ * - restore_mu guards the state from the welcome until memsup_ready(); held
+ *   across mapping and checksumming it (256 MiB: tens of ms).
  * - send_mu owns the socket's write side and g.out: a frame once started
  *   is finished before the next begins, so it is held across the wait for
  *   room in the socket.  Stats reports only try it and are dropped when
@@ -61,7 +63,7 @@ struct memsup_state {
  *   setting a gauge never waits for a save, a send or a purge.
  * g.fd changes only with all three held, so it is stable under any one. */
 static struct {
-  pthread_mutex_t mu, send_mu, proc_mu;
+  pthread_mutex_t mu, send_mu, proc_mu, restore_mu;
   int fd;   /* -1 when not connected */
   int gone; /* memsup closed the channel: calls return -EPIPE (mu) */
   int interval_ms;
@@ -76,7 +78,7 @@ static struct {
   } gauges[GAUGES_MAX];
   size_t ngauges;
   uint64_t last_report_ms;
-  /* The state from the welcome, until memsup_ready(). */
+  /* The state from the welcome, until memsup_ready() (restore_mu). */
   int has_state, restore_called, restore_err, state_fd;
   uint64_t state_bytes, restored_unix_us;
   uint32_t state_crc;
@@ -90,6 +92,7 @@ static struct {
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER,
        .send_mu = PTHREAD_MUTEX_INITIALIZER,
        .proc_mu = PTHREAD_MUTEX_INITIALIZER,
+       .restore_mu = PTHREAD_MUTEX_INITIALIZER,
        .fd = -1,
        .state_fd = -1,
        .interval_ms = DEFAULT_INTERVAL_MS};
@@ -318,7 +321,8 @@ static int next_msg(void) {
 }
 
 /* Takes the settings and the state announcement from the welcome in g.in.
- * Caller holds proc_mu and mu; the state's memfd is in the reader's queue. */
+ * Caller holds proc_mu, restore_mu and mu; the state's memfd is in the
+ * reader's queue. */
 static void take_welcome(void) {
   const memsup_msg_t* w = &g.in;
   g.interval_ms = w->interval_ms >= 1 && w->interval_ms <= 3600000
@@ -414,6 +418,7 @@ int memsup_init(void) {
   pthread_mutex_unlock(&g.send_mu);
   if (err == 0) err = wait_welcome((int)fd);
   if (err) goto fail;
+  pthread_mutex_lock(&g.restore_mu);
   pthread_mutex_lock(&g.send_mu);
   pthread_mutex_lock(&g.mu);
   g.fd = (int)fd;
@@ -421,6 +426,7 @@ int memsup_init(void) {
   take_welcome();
   pthread_mutex_unlock(&g.mu);
   pthread_mutex_unlock(&g.send_mu);
+  pthread_mutex_unlock(&g.restore_mu);
   goto end;
 fail:
   close((int)fd);
@@ -694,7 +700,7 @@ int memsup_restore(const void** data, size_t* len) {
   int err = 0;
 
   if (data == NULL || len == NULL) return -EINVAL;
-  pthread_mutex_lock(&g.mu);
+  pthread_mutex_lock(&g.restore_mu);
   if (!g.has_state) {
     err = -ENOENT;
     goto end;
@@ -727,7 +733,7 @@ out:
     *len = g.state_bytes;
   }
 end:
-  pthread_mutex_unlock(&g.mu);
+  pthread_mutex_unlock(&g.restore_mu);
   return err;
 }
 
@@ -736,7 +742,7 @@ int memsup_ready(void) {
   const char* how = "none";
   int err = 0;
 
-  pthread_mutex_lock(&g.mu);
+  pthread_mutex_lock(&g.restore_mu);
   if (g.has_state && g.restore_called)
     how = g.restore_err == 0 ? "restored"
           : g.restore_err == -EBADMSG ? "corrupt" : "none";
@@ -752,7 +758,7 @@ int memsup_ready(void) {
    * memsup's log and the benchmarks. */
   if (g.restored_unix_us)
     cJSON_AddNumberToObject(msg, "restored_unix_us", (double)g.restored_unix_us);
-  pthread_mutex_unlock(&g.mu);
+  pthread_mutex_unlock(&g.restore_mu);
   /* Stats go first so that memsup's "after" figures, taken when ready
    * arrives, include heap-in-use after the restore. */
   report();

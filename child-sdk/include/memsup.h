@@ -4,10 +4,14 @@
  * started any other way runs exactly as before: every call below is then a
  * cheap no-op returning 0, and memsup_restore() reports "no state".
  *
- * Threading: the SDK keeps one global channel.  All calls are thread-safe
- * (one internal mutex), except that the save callback runs on whichever
- * thread calls memsup_process() (or on the helper thread started by
- * memsup_start_thread()), so it must be safe to call from there.
+ * Threading: the SDK keeps one global channel.  All calls are thread-safe,
+ * except that the save callback runs on whichever thread calls
+ * memsup_process() (or on the helper thread started by
+ * memsup_start_thread()), so it must be safe to call from there.  Setting
+ * a gauge or reading the heap never waits for a save, a purge or a send:
+ * only the calls that must send a reply (memsup_ready(), answers to save)
+ * wait when memsup is slow to read, and memsup_report() then drops the
+ * report (-EAGAIN) rather than wait.
  * Every function returns 0 on success or a negative errno; the SDK never
  * exits, aborts or raises a signal in the worker.  When memsup has gone
  * (EPIPE), reporting is switched off and calls return -EPIPE.

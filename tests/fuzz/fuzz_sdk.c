@@ -71,9 +71,11 @@ static int run(int* welcomed, int peer_fd) {
       if (got < 0) return -1; /* a malformed welcome fails memsup_init() */
       if (g.in.type != MEMSUP_T_WELCOME) continue;
       if (g.in.version != MEMSUP_WIRE_VERSION) return -1;
+      pthread_mutex_lock(&g.restore_mu);
       pthread_mutex_lock(&g.mu);
       take_welcome();
       pthread_mutex_unlock(&g.mu);
+      pthread_mutex_unlock(&g.restore_mu);
       *welcomed = 1;
       const void* data;
       size_t len;
