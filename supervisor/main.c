@@ -35,12 +35,6 @@ int main(int argc, char** argv) {
    * log shipper restarting): that must not kill the supervisor.  Workers
    * get default dispositions back from uv_spawn. */
   signal(SIGPIPE, SIG_IGN);
-  /* "memsup watch --pid PID ..." is "memsup --pid PID ...". */
-  if (argc > 1 && strcmp(argv[1], "watch") == 0) {
-    argv[1] = argv[0];
-    argv++;
-    argc--;
-  }
   r = ms_config_parse(argc, argv, &cfg, "/sys/fs/cgroup", err, sizeof(err));
   if (r == MS_CONFIG_HELP) {
     fputs(ms_usage, stdout);
