@@ -262,11 +262,17 @@ int ms_cgroup_limit(const char* cgroup_root, const char* proc_self_cgroup,
 
 static int fail(char* err, size_t errlen, const char* fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The message quotes what was typed: a control character in it (a
+ * newline in a quoted shell argument) becomes '?', so the message stays
+ * one line on a terminal and in a log. */
 static int fail(char* err, size_t errlen, const char* fmt, ...) {
   va_list ap;
+  char* p;
   va_start(ap, fmt);
   vsnprintf(err, errlen, fmt, ap);
   va_end(ap);
+  for (p = err; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
   return -EINVAL;
 }
 

@@ -451,6 +451,15 @@ static void config_every_numeric_flag_is_range_checked(void** state) {
   }
 }
 
+/* A value or an unknown option with a newline in it (a quoted shell
+ * argument) still gives a one-line message.  Found by fuzz_cli. */
+static void config_error_stays_one_line_with_control_characters(void** state) {
+  (void)state;
+  assert_error(PARSE("--limit", "1\n2M", "--", "w"), "--limit '1?2M'");
+  assert_error(PARSE("--bo\ngus\t", "--", "w"), "unknown option '--bo?gus?'");
+  assert_error(PARSE("--metric=a\rb", "--", "w"), "--metric 'a?b'");
+}
+
 /* getopt keeps its position in globals: a second parse must start over. */
 static void config_parses_again_after_an_error(void** state) {
   (void)state;
@@ -654,6 +663,7 @@ int main(void) {
       T(config_rejects_abbreviated_options),
       T(config_every_numeric_flag_is_range_checked),
       T(config_parses_again_after_an_error),
+      T(config_error_stays_one_line_with_control_characters),
       T(config_rejects_unknown_options),
       T(config_reports_missing_values),
       T(config_error_names_the_flag_and_value),
