@@ -8,6 +8,8 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <signal.h>
+#include <sys/mount.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -128,6 +130,91 @@ static void private_state_dir_is_not_warned_about(void** state) {
   assert_false(h_stderr_contains(h, "writable"));
 }
 
+/* Lines of path: whole JSON objects with an "event" (*good) and other
+ * lines (*bad); *last_event gets the last good line's event. */
+static void count_lines(const char* path, int* good, int* bad,
+                        char* last_event, size_t len) {
+  char* s = h_read_file(path);
+  *good = *bad = 0;
+  last_event[0] = '\0';
+  assert_non_null(s);
+  for (char* line = s; *line;) {
+    char* nl = strchr(line, '\n');
+    if (nl == NULL) { /* a partial last line: the next write finishes it */
+      ++*bad;
+      break;
+    }
+    *nl = '\0';
+    cJSON* o = cJSON_Parse(line);
+    const cJSON* ev = cJSON_GetObjectItemCaseSensitive(o, "event");
+    if (cJSON_IsObject(o) && cJSON_IsString(ev)) {
+      ++*good;
+      snprintf(last_event, len, "%s", ev->valuestring);
+    } else {
+      ++*bad;
+    }
+    cJSON_Delete(o);
+    line = nl + 1;
+  }
+  free(s);
+}
+
+static int fs_teardown(void** state) {
+  h_run_t* h = *state;
+  umount2(h_path(h, "fs"), MNT_DETACH); /* before the harness removes dir */
+  return h_teardown(state);
+}
+
+/* The restart log on a disk that fills up, then gets room again: memsup
+ * keeps supervising, says "No space left on device" (not an I/O error),
+ * and once there is room its events land again as whole lines; the one
+ * the full disk cut is the only line lost. */
+static void restart_log_on_a_full_disk_resumes_with_whole_lines(void** state) {
+  h_run_t* h = *state;
+  char fs[300], log[320], filler[320], last[32];
+  int good, bad;
+  snprintf(fs, sizeof(fs), "%s", h_path(h, "fs"));
+  snprintf(log, sizeof(log), "%s/log.jsonl", fs);
+  snprintf(filler, sizeof(filler), "%s/filler", fs);
+  assert_int_equal(mkdir(fs, 0700), 0);
+  if (mount("tmpfs", fs, "tmpfs", 0, "size=64k,mode=0700") < 0) {
+    print_message("skipped: mount tmpfs: %s (needs root)\n", strerror(errno));
+    skip();
+  }
+  /* Leave room for a few events only. */
+  FILE* f = fopen(filler, "w");
+  assert_non_null(f);
+  static char zeros[56 * 1024];
+  assert_int_equal(fwrite(zeros, 1, sizeof(zeros), f), sizeof(zeros));
+  assert_int_equal(fclose(f), 0);
+
+  h_start(h, "--limit", "40M", "--log", log, "--", BLOAT, "--mode", "leak",
+          "--rate", "64", NULL);
+  for (int t = 0; t < h_ms(30000); t += 50) {
+    if (h_stderr_contains(h, "No space left on device")) break;
+    h_sleep_ms(50);
+  }
+  assert_true(h_stderr_contains(h, "No space left on device"));
+  assert_false(h_stderr_contains(h, "Input/output error"));
+  count_lines(log, &good, &bad, last, sizeof(last));
+  int before = good;
+
+  /* Room again: the next events land, whole. */
+  assert_int_equal(unlink(filler), 0);
+  for (int t = 0; t < h_ms(30000); t += 50) {
+    count_lines(log, &good, &bad, last, sizeof(last));
+    if (good >= before + 3) break;
+    h_sleep_ms(50);
+  }
+  h_signal(h, SIGTERM);
+  assert_int_equal(h_wait(h, 15000), 128 + SIGTERM);
+  count_lines(log, &good, &bad, last, sizeof(last));
+  if (good < before + 3) fail_msg("logging did not resume: %d lines", good);
+  print_message("log: %d whole lines, %d torn\n", good, bad);
+  assert_true(bad <= 1);            /* only the line the disk cut */
+  assert_string_equal(last, "exit"); /* memsup's last event, whole */
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, h_setup, h_teardown)
 
 int main(void) {
@@ -147,6 +234,9 @@ int main(void) {
       T(log_is_created_without_world_read),
       T(loose_state_dir_is_warned_about),
       T(private_state_dir_is_not_warned_about),
+      cmocka_unit_test_setup_teardown(
+          restart_log_on_a_full_disk_resumes_with_whole_lines, h_setup,
+          fs_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
