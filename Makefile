@@ -168,6 +168,9 @@ FUZZ_CC ?= clang
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SRC_wire = child-sdk/wire.c supervisor/channel.c supervisor/log.c
 FUZZ_SRC_sdk = child-sdk/wire.c
+FUZZ_SRC_cli = supervisor/config.c
+FUZZ_SRC_cgroup = supervisor/config.c
+FUZZ_SRC_state = supervisor/handoff.c child-sdk/wire.c
 FUZZ_LIBS = -lcjson -luv -lpthread -lm
 FUZZ_BINS := $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*)

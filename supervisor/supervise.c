@@ -258,10 +258,9 @@ static void persist_state(ms_sup_t* sup) {
   store_t* s = calloc(1, sizeof(*s));
   if (s == NULL) return;
   s->sup = sup;
-  s->copy = sup->state;
-  s->copy.fd = dup(sup->state.fd);
-  if (s->copy.fd < 0) {
-    ms_error("store state: dup: %s", strerror(errno));
+  int err = ms_state_dup(&sup->state, &s->copy);
+  if (err < 0) {
+    ms_error("store state: dup: %s", strerror(-err));
     free(s);
     return;
   }
