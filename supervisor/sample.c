@@ -449,7 +449,7 @@ static int by_rss_desc(const void* a, const void* b) {
 }
 
 int ms_session_split(pid_t sid, int tree, int rank_rss, ms_proc_t* out,
-                     size_t max) {
+                     size_t max, size_t* total) {
   ms_sampler_t s;
   ms_proc_t* all = NULL;
   size_t i, n = 0;
@@ -480,6 +480,7 @@ int ms_session_split(pid_t sid, int tree, int rank_rss, ms_proc_t* out,
     n++;
   }
   qsort(all, n, sizeof(*all), rank_rss ? by_rss_desc : by_footprint_desc);
+  if (total) *total = n;
   if (max > n) max = n;
   if (max > 0) memcpy(out, all, max * sizeof(*out));
   err = (int)max;

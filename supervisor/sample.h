@@ -125,11 +125,12 @@ typedef struct {
 
 /* Reads status and smaps_rollup of every member of session sid and stores
  * the max largest, by footprint (rank_rss = 0) or by VmRSS (rank_rss = 1),
- * largest first.  Members that exit meanwhile are skipped.  Costs one
- * rollup read per member: for restart evidence, not for the tick.  Returns
- * the number stored, or a negative errno (-ESRCH: sid is gone). */
+ * largest first; *total (if not NULL) gets how many members were read.
+ * Members that exit meanwhile are skipped.  Costs one rollup read per
+ * member: for restart evidence, not for the tick.  Returns the number
+ * stored, or a negative errno (-ESRCH: sid is gone). */
 int ms_session_split(pid_t sid, int tree, int rank_rss, ms_proc_t* out,
-                     size_t max);
+                     size_t max, size_t* total);
 
 /* Without --tree: what the worker's session holds besides the worker (its
  * descendants, unless they left the session with setsid), from status

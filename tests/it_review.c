@@ -61,7 +61,8 @@ static const cJSON* check_evidence(const cJSON* line) {
     assert_true(strlen(h_str(m, "class")) > 0);
     assert_true(h_num(m, "count") >= 1);
     assert_true(h_num(m, "size") >= h_num(m, "rss"));
-    double share = h_num(m, "private_dirty") + h_num(m, "swap");
+    /* Ranked by their share of footprint, which leaves file pages out. */
+    double share = h_num(m, "footprint");
     assert_true(share <= prev);
     prev = share;
   }
