@@ -523,8 +523,8 @@ int ms_sampler_descendants(ms_sampler_t* s, uint64_t now_ns,
     }
   }
   ms_sampler_free(&scan);
-  /* Rate: a /proc scan costs ~10 us per process on the machine; at most
-   * 0.5% of a core however many there are. */
+  /* Rate: a /proc scan cost 0.9 ms with 114 processes here (~8 us per
+   * process); at most 0.5% of a core however many there are. */
   s->desc_cost_ns = mono_ns() - t0;
   s->desc_next_ns = now_ns + max_u64(MS_DESC_EVERY_NS, 200 * s->desc_cost_ns);
   if (err != 0) return err;
