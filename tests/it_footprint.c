@@ -122,6 +122,78 @@ static void dev_shm_leak_is_restarted(void** state) {
   shared_memory_leak_is_restarted(*state, "devshm");
 }
 
+/* --metric rss counts the same file pages: restarted, and the evidence
+ * ranks the mappings by RSS, so the file leads. */
+static void rss_metric_restarts_file_pages_and_ranks_by_rss(void** state) {
+  h_run_t* h = *state;
+  h_start(h, "--metric", "rss", "--limit", "64M", "--log", h->log, "--",
+          BLOAT, "--mode", "writemap", "--size", "160", NULL);
+  assert_true(h_wait_event(h, "restart", 1, h_ms(15000)) >= 1);
+  cJSON* rs = h_events(h, "restart");
+  cJSON* r = cJSON_GetArrayItem(rs, 0);
+  assert_string_equal(h_str(r, "metric"), "rss");
+  assert_true(h_num(h_get(r, "before"), "footprint") < (double)LIMIT);
+  cJSON* ev = h_get(r, "evidence");
+  assert_string_equal(h_str(ev, "ranked_by"), "rss");
+  cJSON* m0 = cJSON_GetArrayItem(h_get(ev, "mappings"), 0);
+  assert_string_equal(h_str(m0, "class"), "file");
+  assert_true(h_num(m0, "rss") >= 0.9 * (double)LIMIT);
+  assert_true(h_num(m0, "footprint") < (double)MIB);
+  cJSON_Delete(rs);
+}
+
+/* With --tree the evidence names the process that holds the memory and
+ * lists its mappings, not the idle leader's. */
+static void tree_evidence_splits_by_process(void** state) {
+  h_run_t* h = *state;
+  h_start(h, "--tree", "--limit", "48M", "--log", h->log, "--", BLOAT,
+          "--tree-leak", "--rate", "64", NULL);
+  assert_true(h_wait_event(h, "restart", 1, h_ms(15000)) >= 1);
+  cJSON* rs = h_events(h, "restart");
+  cJSON* r = cJSON_GetArrayItem(rs, 0);
+  cJSON* ev = h_get(r, "evidence");
+  cJSON* procs = h_get(ev, "processes");
+  assert_true(h_num(ev, "nprocs") >= 2);
+  assert_true(cJSON_GetArraySize(procs) >= 2);
+  cJSON* p0 = cJSON_GetArrayItem(procs, 0);
+  assert_string_equal(h_str(p0, "command"), "bloat");
+  assert_true(h_num(p0, "pid") != h_num(r, "old_pid")); /* the leaking child */
+  assert_true(h_num(p0, "footprint") >= 0.75 * 48 * MIB);
+  assert_true(h_num(cJSON_GetArrayItem(procs, 1), "footprint") < 8.0 * MIB);
+  assert_true(h_num(ev, "mappings_pid") == h_num(p0, "pid"));
+  cJSON* m0 = cJSON_GetArrayItem(h_get(ev, "mappings"), 0);
+  assert_true(h_num(m0, "footprint") >= 0.5 * 48 * MIB);
+  cJSON_Delete(rs);
+  /* --tree already counts the descendants: no hint. */
+  assert_int_equal(h_count(h, "descendants"), 0);
+}
+
+/* A shell wrapper that did not exec (the ";" keeps sh from exec'ing): sh
+ * holds ~100 KiB, its child the memory.  Without --tree memsup cannot see
+ * it, and says so once, on stderr and in the log. */
+static void wrapper_holding_little_gets_a_tree_hint(void** state) {
+  h_run_t* h = *state;
+  char cmd[512];
+  snprintf(cmd, sizeof(cmd), "%s --mode leak --rate 32 --max 64; exit $?",
+           BLOAT);
+  h_start(h, "--limit", "256M", "--log", h->log, "--", "/bin/sh", "-c", cmd,
+          NULL);
+  assert_int_equal(h_wait_event(h, "descendants", 1, h_ms(15000)), 1);
+  cJSON* ds = h_events(h, "descendants");
+  cJSON* d = cJSON_GetArrayItem(ds, 0);
+  assert_string_equal(h_str(d, "hint"), "--tree");
+  assert_string_equal(h_str(d, "top_command"), "bloat");
+  assert_true(h_num(d, "descendants") >= 1);
+  assert_true(h_num(d, "descendants_footprint") >= 32.0 * MIB);
+  assert_true(h_num(d, "footprint") < 8.0 * MIB);
+  cJSON_Delete(ds);
+  assert_true(h_stderr_contains(h, "use --tree"));
+  /* Once: the next scans (every 5 s) say nothing more. */
+  h_sleep_ms(h_ms(6000));
+  assert_int_equal(h_count(h, "descendants"), 1);
+  assert_int_equal(h_count(h, "restart"), 0);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, h_setup, h_teardown)
 
 int main(void) {
@@ -130,6 +202,9 @@ int main(void) {
       T(writes_through_shared_file_mapping_are_not_restarted),
       T(memfd_leak_is_restarted),
       T(dev_shm_leak_is_restarted),
+      T(rss_metric_restarts_file_pages_and_ranks_by_rss),
+      T(tree_evidence_splits_by_process),
+      T(wrapper_holding_little_gets_a_tree_hint),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
