@@ -167,6 +167,12 @@ void ms_rlog_add_mem(cJSON* o, const ms_mem_t* m, int has_heap,
   else
     cJSON_AddNullToObject(o, "lazyfree");
   cJSON_AddNumberToObject(o, "file", (double)m->rss_file);
+  /* Beside footprint so the file pages it leaves out stay visible. */
+  if (m->full)
+    cJSON_AddNumberToObject(o, "private_dirty", (double)m->private_dirty);
+  else
+    cJSON_AddNullToObject(o, "private_dirty");
+  cJSON_AddNumberToObject(o, "shmem", (double)m->rss_shmem);
   if (!has_heap || st == NULL) {
     cJSON_AddNullToObject(o, "heap");
     return;
