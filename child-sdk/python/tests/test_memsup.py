@@ -1,0 +1,86 @@
+"""Unit tests of the Python SDK's pure parts; tests/conformance/ checks it
+against the protocol, tests/it_sdks.c under the real memsup."""
+import json
+import os
+import struct
+import unittest
+
+import memsup
+
+
+def frame(obj, version=1, kind=b"J"):
+    payload = json.dumps(obj).encode() if not isinstance(obj, bytes) else obj
+    return b"ms" + bytes([version]) + kind + struct.pack(">I", len(payload)) + payload
+
+
+class Crc32c(unittest.TestCase):
+    def test_check_value_matches_memsup(self):
+        self.assertEqual(memsup.crc32c(b"123456789"), 0xE3069283)
+
+    def test_continues_from_a_previous_crc(self):
+        whole = memsup.crc32c(b"hello world")
+        self.assertEqual(memsup.crc32c(b" world", memsup.crc32c(b"hello")), whole)
+
+
+class WithoutMemsup(unittest.TestCase):
+    def test_every_call_is_a_no_op(self):
+        self.assertNotIn("MEMSUP_FD", os.environ)
+        self.assertFalse(memsup.init())
+        self.assertFalse(memsup.active())
+        self.assertIsNone(memsup.restore())
+        self.assertEqual(memsup.restore_status(), "none")
+        self.assertFalse(memsup.ready())
+        self.assertFalse(memsup.checkpoint())
+        self.assertFalse(memsup.report())
+        self.assertFalse(memsup.process())
+        self.assertFalse(memsup.start_thread())
+        self.assertEqual(memsup.fileno(), -1)
+
+    def test_heap_figures_are_read(self):
+        h = memsup.heap()
+        self.assertGreater(h["allocated"], 0)
+        self.assertLessEqual(h["allocated"], h["resident"] + h["allocated"])
+
+
+class Gauges(unittest.TestCase):
+    def test_bad_names_and_values_are_refused(self):
+        for name, value in (("", 1), ("x" * 64, 1), ("ok", float("nan")),
+                            ("ok", float("inf"))):
+            with self.assertRaises(ValueError):
+                memsup.gauge_set(name, value)
+        memsup.gauge_set("ok", 2)
+
+
+class Frames(unittest.TestCase):
+    def parse(self, data):
+        sdk = memsup._Sdk()
+        sdk.inbuf += data
+        out = []
+        while True:
+            m = sdk.next_frame()
+            if m is None:
+                return out, bytes(sdk.inbuf)
+            out.append(m)
+
+    def test_garbage_other_versions_and_kinds_are_skipped(self):
+        data = (b"xyz" + frame({"t": "save", "seq": 1}, version=2) +
+                frame({"t": "save", "seq": 2}, kind=b"B") +
+                frame(b"not json") + frame({"t": "purge", "seq": 3}))
+        msgs, rest = self.parse(data)
+        self.assertEqual(msgs, [{}, {"t": "purge", "seq": 3}])
+        self.assertEqual(rest, b"")
+
+    def test_partial_frame_waits_for_more(self):
+        f = frame({"t": "save", "seq": 9})
+        msgs, rest = self.parse(f[:-1])
+        self.assertEqual(msgs, [])
+        self.assertEqual(rest, f[:-1])
+
+    def test_oversized_header_is_dropped(self):
+        big = b"ms\x01J" + struct.pack(">I", 65537)
+        msgs, _ = self.parse(big + frame({"t": "purge", "seq": 4}))
+        self.assertEqual(msgs, [{"t": "purge", "seq": 4}])
+
+
+if __name__ == "__main__":
+    unittest.main()
