@@ -226,6 +226,8 @@ conformance: $(BUILD)/tests/conformance $(CONF_WORKERS)
 	$(Q)echo "== conformance: C SDK" && $(BUILD)/tests/conformance -- build/tests/conf_worker_c
 	$(Q)echo "== conformance: Python SDK" && PYTHONPATH=child-sdk/python \
 	  $(BUILD)/tests/conformance -- python3 tests/conformance/worker.py
+	$(Q)echo "== conformance: Python SDK, asyncio (memsup.serve)" && PYTHONPATH=child-sdk/python \
+	  CONF_ASYNCIO=1 $(BUILD)/tests/conformance -- python3 tests/conformance/worker.py
 	$(Q)echo "== conformance: Go SDK" && $(BUILD)/tests/conformance -- build/tests/conf_worker_go
 
 bench: all

@@ -1,6 +1,5 @@
 """The conformance worker for the Python SDK; behaves as worker_c.c."""
 import os
-import sys
 import time
 
 import memsup
@@ -36,15 +35,37 @@ try:
 except OSError:
     sent = False
 print("checkpoint %s" % ("sent" if sent else "failed"), flush=True)
+
+
+def after_gone():
+    print("gone", flush=True)
+    # Every call must stay harmless once memsup has gone.
+    memsup.gauge_set("conf.after", 1)
+    memsup.report()
+    memsup.checkpoint()
+    memsup.process()
+    print("after-gone alive", flush=True)
+
+
+async def main_async():
+    # CONF_ASYNCIO: the event-loop integration (fileno/process) through
+    # memsup.serve() instead of the helper thread.
+    global was_active
+    task = asyncio.create_task(memsup.serve())
+    while True:
+        await asyncio.sleep(0.02)
+        if was_active and not memsup.active():
+            was_active = False
+            await task
+            after_gone()
+
+
+if os.environ.get("CONF_ASYNCIO"):
+    import asyncio
+    asyncio.run(main_async())
 memsup.start_thread()
 while True:
     time.sleep(0.02)
     if was_active and not memsup.active():
         was_active = False
-        print("gone", flush=True)
-        # Every call must stay harmless once memsup has gone.
-        memsup.gauge_set("conf.after", 1)
-        memsup.report()
-        memsup.checkpoint()
-        memsup.process()
-        print("after-gone alive", flush=True)
+        after_gone()

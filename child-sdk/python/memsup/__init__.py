@@ -41,6 +41,7 @@ import json
 import math
 import mmap
 import os
+import select
 import socket
 import struct
 import sys
@@ -161,6 +162,7 @@ class _Sdk:
         self.restore_called = False
         self.restore_result = "none"
         self.restored_unix_us = 0
+        self.restored_bytes = None
         self.thread = None
         self.glibc = None
 
@@ -203,10 +205,8 @@ class _Sdk:
                 if nonblock and sent == 0:
                     return False
                 # memsup pauses reading a flood; wait until it reads again.
-                import select
                 select.select([], [self.sock], [])
-            except (BrokenPipeError, ConnectionResetError,
-                    ConnectionError, OSError):
+            except OSError:  # EPIPE, ECONNRESET: memsup has gone
                 self.disable(True)
                 return False
         return True
@@ -409,6 +409,30 @@ def _uint(v):
 _g = _Sdk()
 
 
+def _after_fork_in_child():
+    """A forked child (multiprocessing, os.fork) is not the worker memsup
+    started: it must not talk on the worker's channel, and locks another
+    thread held at the fork would never be released in it.  It forgets the
+    channel (closing only its own copy of the descriptor)."""
+    global _g
+    old = _g
+    _g = _Sdk()
+    _g.save_fn = old.save_fn
+    if old.sock is not None:
+        try:
+            old.sock.close()
+        except OSError:
+            pass
+    if old.state_fd >= 0:
+        try:
+            os.close(old.state_fd)
+        except OSError:
+            pass
+
+
+os.register_at_fork(after_in_child=_after_fork_in_child)
+
+
 def init(timeout=_WELCOME_TIMEOUT):
     """Connects to memsup when $MEMSUP_FD is set: sends hello and waits at
     most timeout seconds for the welcome (with the saved state, if any).
@@ -451,7 +475,6 @@ def init(timeout=_WELCOME_TIMEOUT):
 def _wait_welcome(timeout):
     """Reads frames until the welcome; later frames stay buffered for
     process().  Caller holds both locks."""
-    import select
     deadline = time.monotonic() + timeout
     while True:
         while True:
@@ -503,7 +526,7 @@ def restore():
         if not _g.has_state:
             return None
         if _g.restore_called:
-            return getattr(_g, "restored_bytes", None)
+            return _g.restored_bytes
         _g.restore_called = True
         data = None
         try:
@@ -646,7 +669,6 @@ async def serve():
 
 
 def _thread_main():
-    import select
     while True:
         fd = fileno()
         if fd < 0:

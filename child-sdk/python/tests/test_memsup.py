@@ -2,7 +2,9 @@
 against the protocol, tests/it_sdks.c under the real memsup."""
 import json
 import os
+import socket
 import struct
+import threading
 import unittest
 
 import memsup
@@ -80,6 +82,39 @@ class Frames(unittest.TestCase):
         big = b"ms\x01J" + struct.pack(">I", 65537)
         msgs, _ = self.parse(big + frame({"t": "purge", "seq": 4}))
         self.assertEqual(msgs, [{"t": "purge", "seq": 4}])
+
+
+class Fork(unittest.TestCase):
+    """A child forked from a connected worker must not use its channel."""
+
+    def tearDown(self):
+        self.memsup_end.close()
+        memsup.process()  # sees the end of the channel and lets it go
+        memsup._g = memsup._Sdk()
+
+    def test_forked_child_forgets_the_channel(self):
+        self.memsup_end, worker_end = socket.socketpair()
+        os.environ["MEMSUP_FD"] = str(worker_end.detach())
+
+        def welcome():
+            self.memsup_end.recv(4096)  # the hello
+            self.memsup_end.sendall(frame({"t": "welcome", "v": 1, "gen": 1,
+                                           "interval_ms": 50, "state": None}))
+
+        t = threading.Thread(target=welcome)
+        t.start()
+        self.assertTrue(memsup.init())
+        t.join()
+        r, w = os.pipe()
+        pid = os.fork()
+        if pid == 0:
+            os.write(w, b"%d" % memsup.active())
+            os._exit(0)
+        os.close(w)
+        self.assertEqual(os.read(r, 8), b"0")
+        os.close(r)
+        os.waitpid(pid, 0)
+        self.assertTrue(memsup.active())
 
 
 if __name__ == "__main__":
