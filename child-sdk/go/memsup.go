@@ -74,6 +74,9 @@ var (
 	ErrCorrupt = errors.New("memsup: saved state is corrupt")
 	// ErrProtocol: memsup speaks another protocol version.
 	ErrProtocol = errors.New("memsup: memsup speaks another protocol version")
+	// ErrBusy: Checkpoint was called while a save was running (from the
+	// save callback itself, or beside it); that save sends a state anyway.
+	ErrBusy = errors.New("memsup: a save is already running")
 )
 
 // sdk is the one channel of the process.  mu guards the connection (every
@@ -92,6 +95,7 @@ type sdk struct {
 	gauges     map[string]float64
 	lastReport time.Time
 	in         []byte
+	rbuf, oob  []byte // read buffers, reused: a report every interval must not churn the heap
 	started    bool
 
 	stateFd                 int
@@ -179,8 +183,11 @@ func (s *sdk) readSome(deadline time.Time, keepFd bool) error {
 	if c == nil {
 		return ErrGone
 	}
-	buf := make([]byte, frameHdr+frameMax)
-	oob := make([]byte, syscall.CmsgSpace(4*4))
+	if s.rbuf == nil {
+		s.rbuf = make([]byte, frameHdr+frameMax)
+		s.oob = make([]byte, syscall.CmsgSpace(4*4))
+	}
+	buf, oob := s.rbuf, s.oob
 	c.SetReadDeadline(deadline)
 	n, oobn, _, _, err := c.ReadMsgUnix(buf, oob)
 	// A failed read reports -1 bytes.
@@ -516,7 +523,14 @@ func (sw *stateWriter) Write(p []byte) (int, error) {
 // it sends "save_failed" when replyFailure.  Returns the save's or the
 // send's error.
 func (s *sdk) save(seq uint64, kind string, replyFailure bool) error {
-	s.saveMu.Lock()
+	if kind == "checkpoint" {
+		// A checkpoint from inside the save callback would wait for itself.
+		if !s.saveMu.TryLock() {
+			return ErrBusy
+		}
+	} else {
+		s.saveMu.Lock()
+	}
 	defer s.saveMu.Unlock()
 	s.mu.Lock()
 	fn := s.saveFn
@@ -599,7 +613,8 @@ func (s *sdk) handle(m map[string]interface{}) {
 }
 
 // Checkpoint calls the save callback now and hands the result to memsup
-// as the state to restore if the worker later crashes.
+// as the state to restore if the worker later crashes.  It returns ErrBusy
+// when a save is already running (also when called from the callback).
 func Checkpoint() error {
 	g.mu.Lock()
 	active, err := g.conn != nil, g.idleErr()

@@ -2,10 +2,14 @@ package memsup
 
 import (
 	"encoding/binary"
+	"io"
 	"math"
 	"os"
 	"reflect"
+	"strconv"
+	"syscall"
 	"testing"
+	"time"
 )
 
 func frame(payload string, version, kind byte) []byte {
@@ -73,5 +77,52 @@ func TestFramesSkipGarbageOtherVersionsAndKinds(t *testing.T) {
 	}
 	if len(s.in) != len(last)-1 {
 		t.Fatalf("partial frame not kept: %d bytes left", len(s.in))
+	}
+}
+
+// connect plays memsup for a handshake on a socketpair and returns its end.
+func connect(t *testing.T) *os.File {
+	fds, err := syscall.Socketpair(syscall.AF_UNIX, syscall.SOCK_STREAM|syscall.SOCK_CLOEXEC, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	peer := os.NewFile(uintptr(fds[0]), "memsup")
+	os.Setenv("MEMSUP_FD", strconv.Itoa(fds[1]))
+	go func() {
+		peer.Read(make([]byte, 4096)) // the hello
+		peer.Write(frame(`{"t":"welcome","v":1,"gen":1,"interval_ms":50,"state":null}`, 1, 'J'))
+	}()
+	if err := Init(); err != nil || !Active() {
+		t.Fatalf("Init = %v, Active = %v", err, Active())
+	}
+	return peer
+}
+
+func TestCheckpointFromTheSaveCallbackDoesNotDeadlock(t *testing.T) {
+	peer := connect(t)
+	defer func() {
+		peer.Close()
+		g.mu.Lock()
+		g.disable(false)
+		g.mu.Unlock()
+	}()
+	inner := make(chan error, 1)
+	OnSave(func(w io.Writer) error {
+		inner <- Checkpoint()
+		_, err := w.Write([]byte("x"))
+		return err
+	})
+	done := make(chan error, 1)
+	go func() { done <- Checkpoint() }()
+	select {
+	case err := <-done:
+		if err != nil {
+			t.Fatalf("Checkpoint = %v", err)
+		}
+	case <-time.After(5 * time.Second):
+		t.Fatal("Checkpoint from the save callback deadlocked")
+	}
+	if err := <-inner; err != ErrBusy {
+		t.Fatalf("inner Checkpoint = %v, want ErrBusy", err)
 	}
 }
