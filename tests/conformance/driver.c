@@ -38,7 +38,10 @@
 #include "log.h"
 #include "memsup_wire.h"
 
-#define WAIT_MS 3000
+/* Deadlines only bound waiting (a case passes as soon as the worker
+ * answers); they are long because a loaded CI machine can take seconds to
+ * start a Python interpreter. */
+#define WAIT_MS 10000
 #define INTERVAL_MS 50
 
 typedef struct {
@@ -583,7 +586,7 @@ static int case_memsup_gone(worker_t* w) {
 /* memsup never answers the hello: init gives up (2 s) and the worker runs. */
 static int case_no_welcome(worker_t* w) {
   if (start(w, NULL, 1) || take_hello(w)) return -1;
-  if (wait_line(w, "init active=0", 4000) || wait_line(w, "ready", WAIT_MS))
+  if (wait_line(w, "init active=0", WAIT_MS) || wait_line(w, "ready", WAIT_MS))
     return -1;
   CHECK(waitpid(w->pid, NULL, WNOHANG) == 0, "worker exited");
   return 0;
