@@ -38,6 +38,15 @@ static void worker_argv(const char* lang, const char* leak, const char** argv,
   argv[*n] = NULL;
 }
 
+/* Ends a run as a user would; memsup exits with the worker's status and,
+ * when built with sanitizers, without a report from them. */
+static void stop_with_sigterm(h_run_t* h) {
+  h_signal(h, SIGTERM);
+  assert_int_equal(h_wait(h, 15000), 128 + SIGTERM);
+  assert_false(h_stderr_contains(h, "Sanitizer"));
+  assert_false(h_stderr_contains(h, "runtime error:"));
+}
+
 /* Every "requests=N" the workers printed, in order, never goes back, and
  * each "restored state: requests=N" resumes past the previous one.
  * Returns how many restores were printed. */
@@ -92,8 +101,7 @@ static void restarts_carry_the_counter_and_log_heap(h_run_t* h, const char* lang
   }
   cJSON_Delete(rs);
   assert_true(counter_carries_on(h, lang) >= 3);
-  h_signal(h, SIGTERM);
-  assert_int_equal(h_wait(h, 15000), 128 + SIGTERM);
+  stop_with_sigterm(h);
 }
 
 /* --metric heap acts on the heap-in-use the SDK reports. */
@@ -110,8 +118,7 @@ static void heap_metric_restarts_on_sdk_heap(h_run_t* h, const char* lang) {
   assert_true(h_num(r, "value") == h_num(h_get(r, "before"), "heap"));
   assert_string_equal(h_str(h_get(r, "state"), "outcome"), "restored");
   cJSON_Delete(rs);
-  h_signal(h, SIGTERM);
-  assert_int_equal(h_wait(h, 15000), 128 + SIGTERM);
+  stop_with_sigterm(h);
 }
 
 static void python_worker_state_survives_restarts(void** state) {
