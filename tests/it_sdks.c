@@ -19,7 +19,8 @@
 static const char* python_worker(void) {
   static char path[512];
   const char* src = getenv("MEMSUP_SRC");
-  snprintf(path, sizeof(path), "%s/examples/python/kvcache.py", src ? src : ".");
+  snprintf(path, sizeof(path), "%s/examples/python/kvcache.py",
+           src ? src : ".");
   return path;
 }
 
@@ -51,17 +52,18 @@ static void stop_with_sigterm(h_run_t* h) {
  * each "restored state: requests=N" resumes past the previous one.
  * Returns how many restores were printed. */
 static int counter_carries_on(h_run_t* h, const char* tag) {
+  static const char restored[] = "restored state: requests=";
   char* out = h_read_file(h->out);
-  char restored[64];
   long long last = -1, last_restored = 0;
   int restores = 0;
-  snprintf(restored, sizeof(restored), "]: restored state: requests=");
   for (const char* p = out; p && (p = strstr(p, "requests=")); p++) {
     long long v = strtoll(p + strlen("requests="), NULL, 10);
-    if (v < last) fail_msg("%s: requests went back from %lld to %lld:\n%s", tag, last, v, out);
+    if (v < last)
+      fail_msg("%s: requests went back from %lld to %lld:\n%s", tag, last, v,
+               out);
     last = v;
-    size_t rl = strlen(restored) - strlen("requests=");
-    if ((size_t)(p - out) >= rl && strncmp(p - rl, restored, rl) == 0) {
+    size_t off = strlen(restored) - strlen("requests=");
+    if ((size_t)(p - out) >= off && strncmp(p - off, restored, off) == 0) {
       assert_true(v > last_restored);
       last_restored = v;
       restores++;
@@ -73,7 +75,8 @@ static int counter_carries_on(h_run_t* h, const char* tag) {
 
 /* A memory restart of the example worker hands its state to the next
  * worker, again and again, and the log shows the SDK's heap-in-use. */
-static void restarts_carry_the_counter_and_log_heap(h_run_t* h, const char* lang) {
+static void restarts_carry_the_counter_and_log_heap(h_run_t* h,
+                                                    const char* lang) {
   const char* argv[16] = {"--limit", "40M", "--log", h->log, "--"};
   int n = 5;
   worker_argv(lang, "48", argv, &n);
@@ -106,7 +109,8 @@ static void restarts_carry_the_counter_and_log_heap(h_run_t* h, const char* lang
 
 /* --metric heap acts on the heap-in-use the SDK reports. */
 static void heap_metric_restarts_on_sdk_heap(h_run_t* h, const char* lang) {
-  const char* argv[16] = {"--metric", "heap", "--limit", "24M", "--log", h->log, "--"};
+  const char* argv[16] = {"--metric", "heap", "--limit", "24M",
+                          "--log",    h->log, "--"};
   int n = 7;
   worker_argv(lang, "48", argv, &n);
   h_startv(h, argv);

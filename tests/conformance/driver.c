@@ -46,13 +46,13 @@
 
 typedef struct {
   pid_t pid;
-  int sock;      /* memsup's end of the channel, -1 once closed */
-  int out;       /* the worker's stdout */
+  int sock; /* memsup's end of the channel, -1 once closed */
+  int out;  /* the worker's stdout */
   uint8_t in[MEMSUP_FRAME_HDR + MEMSUP_FRAME_MAX + 4096];
   size_t nin;
   char lines[16384]; /* everything the worker printed */
   size_t nlines;
-  int fds[8];    /* descriptors received, oldest first (memsup's queue) */
+  int fds[8]; /* descriptors received, oldest first (memsup's queue) */
   int nfds;
   int eof;
   char raw[512]; /* payload of the last message, for failure reports */
@@ -92,8 +92,8 @@ __attribute__((format(printf, 1, 2))) static int fail(const char* fmt, ...) {
   return -1;
 }
 
-#define CHECK(cond, ...) \
-  do {                   \
+#define CHECK(cond, ...)                   \
+  do {                                     \
     if (!(cond)) return fail(__VA_ARGS__); \
   } while (0)
 
@@ -180,8 +180,10 @@ static int recv_some(worker_t* w, int ms) {
   if (w->eof) return -1;
   if (poll(&p, 1, ms) <= 0) return 0;
   struct iovec iov = {w->in + w->nin, sizeof(w->in) - w->nin};
-  struct msghdr mh = {.msg_iov = &iov, .msg_iovlen = 1,
-                      .msg_control = cm.buf, .msg_controllen = sizeof(cm.buf)};
+  struct msghdr mh = {.msg_iov = &iov,
+                      .msg_iovlen = 1,
+                      .msg_control = cm.buf,
+                      .msg_controllen = sizeof(cm.buf)};
   ssize_t n = recvmsg(w->sock, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
   if (n < 0 && (errno == EAGAIN || errno == EINTR)) return 0;
   for (struct cmsghdr* c = CMSG_FIRSTHDR(&mh); n >= 0 && c;
@@ -226,7 +228,8 @@ static int next_msg(worker_t* w, int ms, ms_msg_t* msg, int* fd) {
       if (err) return fail("memsup rejects the worker's message: %s", w->raw);
       /* An answer names a request memsup made (0: a checkpoint). */
       if ((msg->type == MS_MSG_STATE || msg->type == MS_MSG_SAVE_FAILED ||
-           msg->type == MS_MSG_PURGED) && msg->seq != 0) {
+           msg->type == MS_MSG_PURGED) &&
+          msg->seq != 0) {
         int k = 0;
         while (k < w->nasked && w->asked[k] != msg->seq) k++;
         if (k == w->nasked)
@@ -273,7 +276,8 @@ static int expect(worker_t* w, ms_msg_type_t type, long long seq, ms_msg_t* msg,
 
 static int send_raw(worker_t* w, const void* buf, size_t len, int pass_fd) {
   ssize_t n = memsup_wire_send(w->sock, buf, len, pass_fd, 0);
-  CHECK(n == (ssize_t)len, "send to worker: %s", strerror(n < 0 ? (int)-n : EIO));
+  CHECK(n == (ssize_t)len, "send to worker: %s",
+        strerror(n < 0 ? (int)-n : EIO));
   return 0;
 }
 
@@ -350,7 +354,8 @@ static int expect_state(worker_t* w, long long seq, const char* kind,
   int fd, err;
   char want[64], got[64] = {0};
   if (expect(w, MS_MSG_STATE, seq, &m, &fd, kind)) return -1;
-  CHECK(strcmp(m.kind, kind) == 0, "state kind \"%s\", not \"%s\"", m.kind, kind);
+  CHECK(strcmp(m.kind, kind) == 0, "state kind \"%s\", not \"%s\"", m.kind,
+        kind);
   CHECK(fd >= 0, "state %s arrived without a descriptor", kind);
   err = ms_state_verify(fd, m.bytes, m.crc32c, 1 << 30);
   int n = snprintf(want, sizeof(want), "conformance counter=%lld\n", counter);
@@ -366,7 +371,8 @@ static int expect_state(worker_t* w, long long seq, const char* kind,
 /* ---- the cases ---------------------------------------------------------- */
 
 static int case_handshake(worker_t* w) {
-  if (handshake(w, "null", -1, NULL) || wait_line(w, "init active=1", WAIT_MS) ||
+  if (handshake(w, "null", -1, NULL) ||
+      wait_line(w, "init active=1", WAIT_MS) ||
       wait_line(w, "restore none", WAIT_MS))
     return -1;
   return expect_ready(w, "none");
@@ -477,8 +483,9 @@ static int case_purge(worker_t* w) {
   if (ask(w, "purge", 5)) return -1;
   if (expect(w, MS_MSG_PURGED, 5, &m, &fd, "purged 5")) return -1;
   cJSON* j = cJSON_Parse(w->raw);
-  int ok = cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "resident_before")) &&
-           cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "resident_after"));
+  int ok =
+      cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "resident_before")) &&
+      cJSON_IsNumber(cJSON_GetObjectItemCaseSensitive(j, "resident_after"));
   cJSON_Delete(j);
   CHECK(ok, "purged without resident_before/after: %s", w->raw);
   /* memsup judges a purge by the figures that follow it. */
@@ -532,7 +539,8 @@ static int case_split_and_merged_frames(worker_t* w) {
   ms_msg_t m;
   int fd;
   if (handshake(w, "null", -1, NULL) || expect_ready(w, "none")) return -1;
-  int n = snprintf((char*)buf + MEMSUP_FRAME_HDR, 64, "{\"t\":\"purge\",\"seq\":21}");
+  int n = snprintf((char*)buf + MEMSUP_FRAME_HDR, 64,
+                   "{\"t\":\"purge\",\"seq\":21}");
   memsup_wire_header(buf, (size_t)n);
   w->asked[w->nasked++] = 21;
   w->asked[w->nasked++] = 22;
@@ -545,7 +553,8 @@ static int case_split_and_merged_frames(worker_t* w) {
   size_t len = 0;
   for (int seq = 22; seq <= 23; seq++) {
     n = snprintf((char*)buf + len + MEMSUP_FRAME_HDR, 64,
-                 seq == 22 ? "{\"t\":\"purge\",\"seq\":%d}" : "{\"t\":\"save\",\"seq\":%d}",
+                 seq == 22 ? "{\"t\":\"purge\",\"seq\":%d}"
+                           : "{\"t\":\"save\",\"seq\":%d}",
                  seq);
     memsup_wire_header(buf + len, (size_t)n);
     len += MEMSUP_FRAME_HDR + (size_t)n;
@@ -576,7 +585,8 @@ static int case_memsup_gone(worker_t* w) {
   if (handshake(w, "null", -1, NULL) || expect_ready(w, "none")) return -1;
   close(w->sock);
   w->sock = -1;
-  if (wait_line(w, "gone", WAIT_MS) || wait_line(w, "after-gone alive", WAIT_MS))
+  if (wait_line(w, "gone", WAIT_MS) ||
+      wait_line(w, "after-gone alive", WAIT_MS))
     return -1;
   sleep_ms(200);
   CHECK(waitpid(w->pid, NULL, WNOHANG) == 0, "worker died after memsup left");
