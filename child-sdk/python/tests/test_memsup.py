@@ -5,6 +5,7 @@ import os
 import socket
 import struct
 import threading
+import tracemalloc
 import unittest
 
 import memsup
@@ -37,6 +38,20 @@ class WithoutMemsup(unittest.TestCase):
         self.assertFalse(memsup.process())
         self.assertFalse(memsup.start_thread())
         self.assertEqual(memsup.fileno(), -1)
+
+    def test_heap_is_tracemallocs_figure_while_tracing(self):
+        tracemalloc.start()
+        try:
+            base = memsup.heap()["allocated"]
+            blob = b"x" * (4 << 20)
+            grown = memsup.heap()["allocated"]
+            traced = tracemalloc.get_traced_memory()[0]
+            self.assertGreaterEqual(grown - base, len(blob))
+            # Tracing counts only what was allocated since it started.
+            self.assertLess(abs(grown - traced), 64 << 10)
+            del blob
+        finally:
+            tracemalloc.stop()
 
     def test_heap_figures_are_read(self):
         h = memsup.heap()
