@@ -25,6 +25,8 @@ FINAL_LDFLAGS = $(LDFLAGS) $(SAN)
 # What building and testing need; xmllint (libxml2-utils) checks report SVGs.
 DEB_PKGS = gcc make pkg-config libuv1-dev libcjson-dev libjemalloc-dev \
            libcmocka-dev libxml2-utils clang libclang-rt-14-dev
+# The Python and Go child SDKs (standard library only) and their tests.
+DEB_PKGS += python3 golang-go
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 SUP_LIBS = -luv -lcjson -lpthread
 SDK_LIBS = -lcjson -lpthread
@@ -53,6 +55,7 @@ IT_BIN    := $(IT_SRC:tests/%.c=$(BUILD)/tests/%)
 JEMALLOC_EXAMPLES := kvcache retain
 ex_libs = $(if $(filter $(1),$(JEMALLOC_EXAMPLES)),-ljemalloc)
 
+.PHONY: conformance
 .PHONY: all examples test unit integration check valgrind fuzz fuzz-smoke bench deps \
         install clean demo format
 all: $(BUILD)/memsup $(BUILD)/libmemsup.a $(BUILD)/libmemsup.so examples
@@ -122,7 +125,7 @@ $(BUILD)/tests/it_%: tests/it_%.c tests/harness.c $(BUILD)/child-sdk/wire.o
 # Unit tests first: they are fast and pinpoint a broken module before the
 # slower end-to-end runs; last, a smoke run of the benchmark harness keeps
 # it from rotting (figures are not checked there, only that it runs).
-test: unit integration
+test: unit integration conformance
 	$(Q)$(MAKE) --no-print-directory bench-smoke
 
 unit: $(UNIT_BIN)
@@ -190,6 +193,51 @@ fuzz-smoke:
 	  $(MAKE) --no-print-directory $(FUZZ_BINS) && \
 	  tests/fuzz/run $(FUZZ_SMOKE_SECONDS) $(FUZZ_BINS); \
 	else echo "fuzz-smoke: clang's libFuzzer is not installed (make deps installs it); skipped"; fi
+
+# The Python and Go SDKs, and the conformance suite (tests/conformance/):
+# one driver playing memsup's side of the protocol against a small worker
+# per SDK.  Go builds offline from the standard library only; its caches
+# live in build/ so CI as root and a developer never share one.
+GO ?= go
+GO_ENV = GOCACHE=$(CURDIR)/build/go-cache GOPATH=$(CURDIR)/build/go-path \
+         GOPROXY=off GOFLAGS= GOTOOLCHAIN=local GO111MODULE=on
+GO_SDK_SRC := $(wildcard child-sdk/go/*.go child-sdk/go/go.mod)
+PY_SDK_SRC := $(wildcard child-sdk/python/memsup/*.py)
+CONF_WORKERS = build/tests/conf_worker_c build/tests/conf_worker_go
+SDK_EXAMPLES = build/examples/gokv
+examples: $(SDK_EXAMPLES)
+
+$(BUILD)/tests/conformance: tests/conformance/driver.c $(BUILD)/supervisor/channel.o \
+    $(BUILD)/supervisor/log.o $(BUILD)/supervisor/handoff.o $(BUILD)/child-sdk/wire.o
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC      $@")
+	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $^ $(SUP_LIBS) -lm
+
+build/tests/conf_worker_c: tests/conformance/worker_c.c build/libmemsup.a
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC      $@")
+	$(Q)$(CC) $(WARN) -O2 -g -Ichild-sdk/include -o $@ $< build/libmemsup.a $(SDK_LIBS) -lm
+
+build/tests/conf_worker_go: tests/conformance/goworker/main.go tests/conformance/goworker/go.mod $(GO_SDK_SRC)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  GO      $@")
+	$(Q)cd tests/conformance/goworker && $(GO_ENV) $(GO) build -o $(CURDIR)/$@ .
+
+build/examples/gokv: examples/go/main.go examples/go/go.mod $(GO_SDK_SRC)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  GO      $@")
+	$(Q)cd examples/go && $(GO_ENV) $(GO) build -o $(CURDIR)/$@ .
+
+# The SDKs' own tests, then the same conformance cases for each SDK.
+conformance: $(BUILD)/tests/conformance $(CONF_WORKERS)
+	$(Q)cd child-sdk/go && $(GO_ENV) $(GO) vet ./... && $(GO_ENV) $(GO) test ./...
+	$(Q)PYTHONPATH=child-sdk/python python3 -m unittest discover -s child-sdk/python/tests
+	$(Q)echo "== conformance: C SDK" && $(BUILD)/tests/conformance -- build/tests/conf_worker_c
+	$(Q)echo "== conformance: Python SDK" && PYTHONPATH=child-sdk/python \
+	  $(BUILD)/tests/conformance -- python3 tests/conformance/worker.py
+	$(Q)echo "== conformance: Python SDK, asyncio (memsup.serve)" && PYTHONPATH=child-sdk/python \
+	  CONF_ASYNCIO=1 $(BUILD)/tests/conformance -- python3 tests/conformance/worker.py
+	$(Q)echo "== conformance: Go SDK" && $(BUILD)/tests/conformance -- build/tests/conf_worker_go
 
 bench: all
 	bash bench/run
