@@ -25,6 +25,8 @@ FINAL_LDFLAGS = $(LDFLAGS) $(SAN)
 # What building and testing need; xmllint (libxml2-utils) checks report SVGs.
 DEB_PKGS = gcc make pkg-config libuv1-dev libcjson-dev libjemalloc-dev \
            libcmocka-dev libxml2-utils clang libclang-rt-14-dev
+# The Python and Go child SDKs (standard library only) and their tests.
+DEB_PKGS += python3 golang-go
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 SUP_LIBS = -luv -lcjson -lpthread
 SDK_LIBS = -lcjson -lpthread
@@ -53,6 +55,7 @@ IT_BIN    := $(IT_SRC:tests/%.c=$(BUILD)/tests/%)
 JEMALLOC_EXAMPLES := kvcache retain
 ex_libs = $(if $(filter $(1),$(JEMALLOC_EXAMPLES)),-ljemalloc)
 
+.PHONY: conformance
 .PHONY: all examples test unit integration check valgrind fuzz fuzz-smoke bench deps \
         install clean demo format
 all: $(BUILD)/memsup $(BUILD)/libmemsup.a $(BUILD)/libmemsup.so examples
@@ -67,6 +70,10 @@ $(BUILD)/%.o: %.c
 $(BUILD)/memsup: $(BUILD)/supervisor/main.o $(SUP_OBJ) $(BUILD)/child-sdk/wire.o
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(SUP_LIBS)
+
+# The SDK exports only memsup.h's API (MEMSUP_API); wire.c and the rest
+# stay internal to libmemsup.so.
+$(SDK_OBJ): FINAL_CFLAGS += -fvisibility=hidden
 
 $(BUILD)/libmemsup.a: $(SDK_OBJ)
 	$(if $(Q),@echo "  AR      $@")
@@ -93,14 +100,15 @@ endif
 # Each unit test links only the modules it tests (TEST_OBJS_<name>), so a
 # half-edited module elsewhere does not break it; unlisted tests get all.
 TEST_OBJS_config  = supervisor/config supervisor/log
-TEST_OBJS_sample  = supervisor/sample supervisor/log
+TEST_OBJS_sample  = supervisor/sample supervisor/growth supervisor/log
 TEST_OBJS_policy  = supervisor/policy
 TEST_OBJS_wire    = supervisor/channel supervisor/log child-sdk/wire
 TEST_OBJS_sdk     = child-sdk/memsup child-sdk/wire supervisor/channel supervisor/log
 TEST_OBJS_handoff = supervisor/handoff supervisor/log child-sdk/wire
 TEST_OBJS_restartlog = supervisor/restartlog supervisor/log
 TEST_OBJS_report  = supervisor/report supervisor/log
-TEST_OBJS_evidence = supervisor/evidence supervisor/log
+TEST_OBJS_evidence = supervisor/evidence supervisor/sample supervisor/growth supervisor/log
+TEST_OBJS_growth  = supervisor/growth
 TEST_OBJS_metrics = supervisor/metrics supervisor/addr
 TEST_OBJS_notify  = supervisor/notify
 TEST_OBJS_listen  = supervisor/listen supervisor/addr
@@ -120,7 +128,7 @@ $(BUILD)/tests/it_%: tests/it_%.c tests/harness.c $(BUILD)/child-sdk/wire.o
 # Unit tests first: they are fast and pinpoint a broken module before the
 # slower end-to-end runs; last, a smoke run of the benchmark harness keeps
 # it from rotting (figures are not checked there, only that it runs).
-test: unit integration man-check
+test: unit integration conformance man-check
 	$(Q)$(MAKE) --no-print-directory bench-smoke
 
 # The man page and the bash completion agree with --help.
@@ -172,6 +180,10 @@ FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_CC ?= clang
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SRC_wire = child-sdk/wire.c supervisor/channel.c supervisor/log.c
+FUZZ_SRC_sdk = child-sdk/wire.c
+FUZZ_SRC_cli = supervisor/config.c
+FUZZ_SRC_cgroup = supervisor/config.c
+FUZZ_SRC_state = supervisor/handoff.c child-sdk/wire.c
 FUZZ_LIBS = -lcjson -luv -lpthread -lm
 FUZZ_BINS := $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*)
@@ -190,6 +202,51 @@ fuzz-smoke:
 	  $(MAKE) --no-print-directory $(FUZZ_BINS) && \
 	  tests/fuzz/run $(FUZZ_SMOKE_SECONDS) $(FUZZ_BINS); \
 	else echo "fuzz-smoke: clang's libFuzzer is not installed (make deps installs it); skipped"; fi
+
+# The Python and Go SDKs, and the conformance suite (tests/conformance/):
+# one driver playing memsup's side of the protocol against a small worker
+# per SDK.  Go builds offline from the standard library only; its caches
+# live in build/ so CI as root and a developer never share one.
+GO ?= go
+GO_ENV = GOCACHE=$(CURDIR)/build/go-cache GOPATH=$(CURDIR)/build/go-path \
+         GOPROXY=off GOFLAGS= GOTOOLCHAIN=local GO111MODULE=on
+GO_SDK_SRC := $(wildcard child-sdk/go/*.go child-sdk/go/go.mod)
+PY_SDK_SRC := $(wildcard child-sdk/python/memsup/*.py)
+CONF_WORKERS = build/tests/conf_worker_c build/tests/conf_worker_go
+SDK_EXAMPLES = build/examples/gokv
+examples: $(SDK_EXAMPLES)
+
+$(BUILD)/tests/conformance: tests/conformance/driver.c $(BUILD)/supervisor/channel.o \
+    $(BUILD)/supervisor/log.o $(BUILD)/supervisor/handoff.o $(BUILD)/child-sdk/wire.o
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC      $@")
+	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $^ $(SUP_LIBS) -lm
+
+build/tests/conf_worker_c: tests/conformance/worker_c.c build/libmemsup.a
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  CC      $@")
+	$(Q)$(CC) $(WARN) -O2 -g -Ichild-sdk/include -o $@ $< build/libmemsup.a $(SDK_LIBS) -lm
+
+build/tests/conf_worker_go: tests/conformance/goworker/main.go tests/conformance/goworker/go.mod $(GO_SDK_SRC)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  GO      $@")
+	$(Q)cd tests/conformance/goworker && $(GO_ENV) $(GO) build -o $(CURDIR)/$@ .
+
+build/examples/gokv: examples/go/main.go examples/go/go.mod $(GO_SDK_SRC)
+	@mkdir -p $(dir $@)
+	$(if $(Q),@echo "  GO      $@")
+	$(Q)cd examples/go && $(GO_ENV) $(GO) build -o $(CURDIR)/$@ .
+
+# The SDKs' own tests, then the same conformance cases for each SDK.
+conformance: $(BUILD)/tests/conformance $(CONF_WORKERS)
+	$(Q)cd child-sdk/go && $(GO_ENV) $(GO) vet ./... && $(GO_ENV) $(GO) test ./...
+	$(Q)PYTHONPATH=child-sdk/python python3 -m unittest discover -s child-sdk/python/tests
+	$(Q)echo "== conformance: C SDK" && $(BUILD)/tests/conformance -- build/tests/conf_worker_c
+	$(Q)echo "== conformance: Python SDK" && PYTHONPATH=child-sdk/python \
+	  $(BUILD)/tests/conformance -- python3 tests/conformance/worker.py
+	$(Q)echo "== conformance: Python SDK, asyncio (memsup.serve)" && PYTHONPATH=child-sdk/python \
+	  CONF_ASYNCIO=1 $(BUILD)/tests/conformance -- python3 tests/conformance/worker.py
+	$(Q)echo "== conformance: Go SDK" && $(BUILD)/tests/conformance -- build/tests/conf_worker_go
 
 bench: all
 	bash bench/run
@@ -224,7 +281,6 @@ install: all
 	install -D -m 0755 $(BUILD)/libmemsup.so $(DESTDIR)$(PREFIX)/lib/libmemsup.so.0
 	ln -sf libmemsup.so.0 $(DESTDIR)$(PREFIX)/lib/libmemsup.so
 	install -D -m 0644 child-sdk/include/memsup.h $(DESTDIR)$(PREFIX)/include/memsup.h
-	install -D -m 0644 child-sdk/include/memsup_wire.h $(DESTDIR)$(PREFIX)/include/memsup_wire.h
 	@mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	  child-sdk/memsup.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/memsup.pc

@@ -30,7 +30,9 @@
 #endif
 #define GAUGES_MAX 64
 #define GAUGE_NAME_MAX 64
+#ifndef STATE_BUF /* the fuzz target makes it small: one per save */
 #define STATE_BUF (1 << 20)
+#endif
 #define WELCOME_TIMEOUT_MS 2000
 #define DEFAULT_INTERVAL_MS 50
 #define SEALS (F_SEAL_WRITE | F_SEAL_SHRINK | F_SEAL_GROW | F_SEAL_SEAL)
@@ -46,21 +48,29 @@ struct memsup_state {
   int err; /* first write error; later writes return it */
 };
 
-/* One channel per process, so the state is global.  Lock order: proc_mu,
- * then mu.  proc_mu serialises frame handling and saves (the input buffer
- * and the save callback); mu guards everything else and is held only
- * briefly, so a worker thread setting a gauge never waits for a save. */
+/* One channel per process, so the state is global.  Four locks, always
+ * taken in this order, none of them held while waiting for memsup except
+ * send_mu, and mu never held across anything slow:
+ * - proc_mu serialises reading and handling frames (the reader, the save
+ *   callback); held across a save, which may take its time.
+ * - restore_mu guards the state from the welcome until memsup_ready(); held
+ *   across mapping and checksumming it (256 MiB: tens of ms).
+ * - send_mu owns the socket's write side and g.out: a frame once started
+ *   is finished before the next begins, so it is held across the wait for
+ *   room in the socket.  Stats reports only try it and are dropped when
+ *   another frame is on its way.
+ * - mu guards everything else and is held only briefly, so a thread
+ *   setting a gauge never waits for a save, a send or a purge.
+ * g.fd changes only with all three held, so it is stable under any one. */
 static struct {
-  pthread_mutex_t mu, proc_mu;
+  pthread_mutex_t mu, send_mu, proc_mu, restore_mu;
   int fd;   /* -1 when not connected */
-  int gone; /* memsup closed the channel: calls return -EPIPE */
+  int gone; /* memsup closed the channel: calls return -EPIPE (mu) */
   int interval_ms;
   uint64_t limit, gen;
   char metric[16];
   memsup_save_fn save_fn;
   void* save_arg;
-  int allocator_known;
-  mallctl_fn mallctl; /* NULL: glibc malloc */
   memsup_heap_t heap;
   struct {
     char name[GAUGE_NAME_MAX];
@@ -68,19 +78,21 @@ static struct {
   } gauges[GAUGES_MAX];
   size_t ngauges;
   uint64_t last_report_ms;
-  /* The state from the welcome, until memsup_ready(). */
+  /* The state from the welcome, until memsup_ready() (restore_mu). */
   int has_state, restore_called, restore_err, state_fd;
   uint64_t state_bytes, restored_unix_us;
   uint32_t state_crc;
   void* map;
   int thread_started;
   pthread_t thread;
-  size_t nin;
-  uint8_t in[MEMSUP_FRAME_HDR + MEMSUP_FRAME_MAX];
-  /* cJSON may print a few bytes past what it needs, hence the slack. */
+  memsup_reader_t rd; /* proc_mu: the reader memsup uses too (wire.c) */
+  memsup_msg_t in;    /* proc_mu: the message being handled */
+  /* send_mu.  cJSON may print a few bytes past what it needs. */
   char out[MEMSUP_FRAME_HDR + MEMSUP_FRAME_MAX + 16];
 } g = {.mu = PTHREAD_MUTEX_INITIALIZER,
+       .send_mu = PTHREAD_MUTEX_INITIALIZER,
        .proc_mu = PTHREAD_MUTEX_INITIALIZER,
+       .restore_mu = PTHREAD_MUTEX_INITIALIZER,
        .fd = -1,
        .state_fd = -1,
        .interval_ms = DEFAULT_INTERVAL_MS};
@@ -88,6 +100,12 @@ static struct {
 /* Set while this thread runs the save callback, whose calls back into
  * memsup_process() or memsup_checkpoint() would deadlock on proc_mu. */
 static _Thread_local int in_save;
+
+/* The allocator, found once: mallctl and mallinfo2 are thread-safe, so
+ * reading heap figures needs none of the SDK's locks. */
+static pthread_once_t alloc_once = PTHREAD_ONCE_INIT;
+static mallctl_fn alloc_mallctl; /* NULL: glibc malloc */
+static const char* alloc_name = "glibc";
 
 static uint64_t now_ms(void) {
   struct timespec ts;
@@ -101,32 +119,49 @@ static uint64_t unix_us(void) {
   return (uint64_t)ts.tv_sec * 1000000 + (uint64_t)ts.tv_nsec / 1000;
 }
 
-/* Stops using the channel: memsup has gone or speaks another protocol.
- * The restored state, if any, stays usable.  Caller holds mu. */
-static void disable(int gone) {
+/* Connected and memsup still there.  Caller holds mu (or all locks). */
+static int connected(void) { return g.fd >= 0 && !g.gone; }
+
+/* What a call returns when not connected: nothing to do when the worker
+ * runs without memsup, -EPIPE once memsup has gone.  Caller holds mu. */
+static int idle_err(void) { return g.gone ? -EPIPE : 0; }
+
+/* Memsup has gone.  Any thread may find out; the descriptor is closed
+ * later by one holding all locks (release_channel). */
+static void mark_gone(void) {
+  pthread_mutex_lock(&g.mu);
+  g.gone = 1;
+  pthread_mutex_unlock(&g.mu);
+}
+
+/* Stops using the channel: memsup has gone (gone) or speaks another
+ * protocol.  The restored state, if any, stays usable.  Caller holds
+ * proc_mu; takes send_mu and mu. */
+static void release_channel(int gone) {
+  pthread_mutex_lock(&g.send_mu);
+  pthread_mutex_lock(&g.mu);
   if (g.fd >= 0) close(g.fd);
   g.fd = -1;
   g.gone |= gone;
+  pthread_mutex_unlock(&g.mu);
+  pthread_mutex_unlock(&g.send_mu);
+  memsup_reader_free(&g.rd);
 }
 
-/* What a call returns when there is no channel: nothing to do when the
- * worker runs without memsup, -EPIPE once memsup has gone.  Caller holds
- * mu. */
-static int idle_err(void) { return g.gone ? -EPIPE : 0; }
-
-/* Caller holds mu. */
-static void read_heap(memsup_heap_t* h) {
-  if (!g.allocator_known) {
-    /* A worker linked with -ljemalloc (unprefixed on Debian) exports
-     * mallctl; looking it up at run time keeps jemalloc out of the SDK. */
+static void find_allocator(void) {
+  /* A worker linked with -ljemalloc (unprefixed on Debian) exports
+   * mallctl; looking it up at run time keeps jemalloc out of the SDK. */
 #ifndef MEMSUP_NO_JEMALLOC
-    g.mallctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
+  alloc_mallctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
 #endif
-    g.heap.allocator = g.mallctl ? "jemalloc" : "glibc";
-    g.allocator_known = 1;
-  }
-  h->allocator = g.heap.allocator;
-  if (g.mallctl) {
+  alloc_name = alloc_mallctl ? "jemalloc" : "glibc";
+}
+
+/* Reads the allocator's figures now.  Needs no lock. */
+static void read_heap(memsup_heap_t* h) {
+  pthread_once(&alloc_once, find_allocator);
+  h->allocator = alloc_name;
+  if (alloc_mallctl) {
     static const char* const names[] = {"stats.allocated", "stats.active",
                                         "stats.resident", "stats.retained",
                                         "stats.mapped"};
@@ -135,10 +170,10 @@ static void read_heap(memsup_heap_t* h) {
     uint64_t epoch = 1;
     /* Statistics are cached until epoch is written.  A jemalloc built
      * without stats answers ENOENT: report zeros rather than fail. */
-    g.mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch));
+    alloc_mallctl("epoch", NULL, NULL, &epoch, sizeof(epoch));
     for (size_t i = 0; i < 5; i++) {
       size_t v = 0, sz = sizeof(v);
-      *out[i] = g.mallctl(names[i], &v, &sz, NULL, 0) == 0 ? v : 0;
+      *out[i] = alloc_mallctl(names[i], &v, &sz, NULL, 0) == 0 ? v : 0;
     }
     return;
   }
@@ -150,16 +185,15 @@ static void read_heap(memsup_heap_t* h) {
   h->mapped = mi.hblkhd + mi.arena;
 }
 
-/* Writes json as one frame, with pass_fd attached when >= 0.  With
+/* Writes json as one frame on fd, with pass_fd attached when >= 0.  With
  * nonblock, a full socket drops the frame (-EAGAIN) rather than block the
  * worker; a frame once started is always finished, or the stream would
- * lose its framing.  Returns 0, -EAGAIN, -EMSGSIZE or -EPIPE (memsup gone:
- * the channel is then disabled).  Caller holds mu. */
-static int send_frame(const cJSON* json, int pass_fd, int nonblock) {
+ * lose its framing: that wait happens with send_mu only.  Returns 0,
+ * -EAGAIN, -EMSGSIZE or -EPIPE (memsup gone).  Caller holds send_mu. */
+static int send_frame(int fd, const cJSON* json, int pass_fd, int nonblock) {
   size_t len, sent = 0;
   int err;
 
-  if (g.fd < 0) return idle_err();
   if (!cJSON_PrintPreallocated((cJSON*)json, g.out + MEMSUP_FRAME_HDR,
                                sizeof(g.out) - MEMSUP_FRAME_HDR, 0))
     return -EMSGSIZE;
@@ -170,7 +204,7 @@ static int send_frame(const cJSON* json, int pass_fd, int nonblock) {
 
   while (sent < len) {
     /* MSG_DONTWAIT whatever the fd's flags, so waiting is our choice. */
-    ssize_t n = memsup_wire_send(g.fd, g.out + sent, len - sent,
+    ssize_t n = memsup_wire_send(fd, g.out + sent, len - sent,
                                  sent == 0 ? pass_fd : -1, MSG_DONTWAIT);
     if (n >= 0) {
       sent += (size_t)n;
@@ -178,13 +212,13 @@ static int send_frame(const cJSON* json, int pass_fd, int nonblock) {
     }
     if (n == -EAGAIN || n == -EWOULDBLOCK) {
       if (nonblock && sent == 0) return -EAGAIN;
-      struct pollfd p = {.fd = g.fd, .events = POLLOUT};
+      struct pollfd p = {.fd = fd, .events = POLLOUT};
       if (poll(&p, 1, -1) < 0 && errno != EINTR) return -errno;
       continue;
     }
     err = (int)n;
     if (err == -EPIPE || err == -ECONNRESET || err == -ENOTCONN) {
-      disable(1);
+      mark_gone();
       return -EPIPE;
     }
     return err;
@@ -192,18 +226,38 @@ static int send_frame(const cJSON* json, int pass_fd, int nonblock) {
   return 0;
 }
 
-/* Builds and sends a stats report.  Caller holds mu. */
-static int report_locked(void) {
+/* Sends json on the channel.  Takes send_mu (nonblock: only if free, else
+ * -EAGAIN, as for a full socket), so the caller must hold neither it nor
+ * mu. */
+static int send_msg(const cJSON* json, int pass_fd, int nonblock) {
+  int err;
+  if (json == NULL) return -ENOMEM;
+  if (nonblock) {
+    if (pthread_mutex_trylock(&g.send_mu) != 0) return -EAGAIN;
+  } else {
+    pthread_mutex_lock(&g.send_mu);
+  }
+  pthread_mutex_lock(&g.mu);
+  err = connected() ? 1 : idle_err();
+  pthread_mutex_unlock(&g.mu);
+  if (err == 1) err = send_frame(g.fd, json, pass_fd, nonblock);
+  pthread_mutex_unlock(&g.send_mu);
+  return err;
+}
+
+/* Builds a stats report from the figures read now.  Caller holds mu. */
+static cJSON* stats_msg(void) {
   cJSON* msg = cJSON_CreateObject();
   cJSON* heap = cJSON_AddObjectToObject(msg, "heap");
   cJSON* gauges = g.ngauges ? cJSON_AddObjectToObject(msg, "gauges") : NULL;
-  int err = -ENOMEM;
 
   g.last_report_ms = now_ms();
   read_heap(&g.heap);
   if (!cJSON_AddStringToObject(msg, "t", MEMSUP_MSG_STATS) || heap == NULL ||
-      (g.ngauges && gauges == NULL))
-    goto end;
+      (g.ngauges && gauges == NULL)) {
+    cJSON_Delete(msg);
+    return NULL;
+  }
   cJSON_AddNumberToObject(heap, "allocated", (double)g.heap.allocated);
   cJSON_AddNumberToObject(heap, "active", (double)g.heap.active);
   cJSON_AddNumberToObject(heap, "resident", (double)g.heap.resident);
@@ -211,164 +265,111 @@ static int report_locked(void) {
   cJSON_AddNumberToObject(heap, "mapped", (double)g.heap.mapped);
   for (size_t i = 0; i < g.ngauges; i++)
     cJSON_AddNumberToObject(gauges, g.gauges[i].name, g.gauges[i].value);
-  err = send_frame(msg, -1, 1);
-end:
+  return msg;
+}
+
+/* Sends a stats report, dropped (-EAGAIN) rather than waited for.  Caller
+ * holds no lock but perhaps proc_mu. */
+static int report(void) {
+  cJSON* msg;
+  int err;
+  pthread_mutex_lock(&g.mu);
+  if (!connected()) {
+    err = idle_err();
+    pthread_mutex_unlock(&g.mu);
+    return err;
+  }
+  msg = stats_msg();
+  pthread_mutex_unlock(&g.mu);
+  err = send_msg(msg, -1, 1);
   cJSON_Delete(msg);
   return err;
 }
 
-/* Reads what the socket holds into g.in.  A descriptor that arrives is
- * stored in *fd_out when that is given and free, and closed otherwise.
- * Returns the bytes read, 0 when nothing is waiting, or -EPIPE when memsup
- * has gone.  Caller holds proc_mu and mu. */
-static int recv_some(int* fd_out) {
-  union {
-    struct cmsghdr h;
-    char buf[CMSG_SPACE(4 * sizeof(int))];
-  } cm;
-  struct iovec iov = {g.in + g.nin, sizeof(g.in) - g.nin};
-  struct msghdr mh = {.msg_iov = &iov,
-                      .msg_iovlen = 1,
-                      .msg_control = cm.buf,
-                      .msg_controllen = sizeof(cm.buf)};
-  ssize_t n;
-
-  if (g.fd < 0) return -EPIPE;
-  do
-    n = recvmsg(g.fd, &mh, MSG_DONTWAIT | MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
-  if (n < 0 && (errno == EAGAIN || errno == EWOULDBLOCK)) return 0;
-  if (n < 0 && errno != ECONNRESET) return -errno;
-  if (n <= 0) {
-    disable(1);
-    return -EPIPE;
-  }
-  for (struct cmsghdr* c = CMSG_FIRSTHDR(&mh); c; c = CMSG_NXTHDR(&mh, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t nfd = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < nfd; i++) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (fd_out && *fd_out < 0)
-        *fd_out = fd;
-      else
-        close(fd);
-    }
-  }
-  g.nin += (size_t)n;
-  return (int)n;
+/* Closes descriptors memsup did not mean for anyone: after the welcome it
+ * sends none.  Caller holds proc_mu. */
+static void drop_fds(void) {
+  for (int fd; (fd = memsup_reader_take_fd(&g.rd)) >= 0;) close(fd);
 }
 
-static void drop_input(size_t n) {
-  memmove(g.in, g.in + n, g.nin - n);
-  g.nin -= n;
-}
-
-/* Parses the next whole JSON frame in g.in and removes it, skipping
- * garbage, oversized headers and frames of another version or kind.
- * Returns NULL when more bytes are needed (or the payload is not JSON: the
- * caller ignores that frame).  Caller holds proc_mu. */
-static cJSON* next_frame(int* more) {
+/* The next message from memsup into g.in, through the reader memsup uses
+ * for the other direction: garbage, oversized and unknown-kind frames are
+ * skipped the same way, and a frame that breaks the decoding rules is
+ * dropped.  Returns 1 with a message, 0 when more bytes are needed, or
+ * -EPROTO when memsup speaks another version (the reader has stopped).
+ * Caller holds proc_mu. */
+static int next_msg(void) {
+  memsup_frame_t f;
   for (;;) {
-    uint32_t len = 0;
-    uint8_t version;
-    uint8_t* m;
-    *more = 1;
-    switch (memsup_wire_peek(g.in, g.nin, &len, &version)) {
-      case MEMSUP_WIRE_NEED_MORE:
-        *more = 0;
-        return NULL;
-      case MEMSUP_WIRE_FRAME: {
-        cJSON* j = cJSON_ParseWithLength((char*)g.in + MEMSUP_FRAME_HDR, len);
-        drop_input(MEMSUP_FRAME_HDR + len);
-        return j;
-      }
-      case MEMSUP_WIRE_BAD_MAGIC:
-        m = memchr(g.in + 1, 'm', g.nin - 1);
-        drop_input(m ? (size_t)(m - g.in) : g.nin);
+    switch (memsup_reader_next(&g.rd, &f)) {
+      case MEMSUP_READ_MORE:
+        return 0;
+      case MEMSUP_READ_BAD_VERSION:
+      case MEMSUP_READ_STOPPED:
+        return -EPROTO;
+      case MEMSUP_READ_FRAME:
+        if (memsup_msg_decode((const char*)f.payload, f.len,
+                              MEMSUP_FROM_MEMSUP, &g.in) == 0)
+          return 1;
+        /* A malformed welcome still ends the wait for one. */
+        if (g.in.type == MEMSUP_T_WELCOME) return -EBADMSG;
         break;
-      case MEMSUP_WIRE_TOO_BIG:
-        drop_input(MEMSUP_FRAME_HDR);
-        break;
-      case MEMSUP_WIRE_BAD_VERSION:
-      case MEMSUP_WIRE_UNKNOWN_KIND:
-        if (g.nin < MEMSUP_FRAME_HDR + len) {
-          *more = 0;
-          return NULL;
-        }
-        drop_input(MEMSUP_FRAME_HDR + len);
+      default:
         break;
     }
   }
 }
 
-static const char* msg_type(const cJSON* j) {
-  const cJSON* t = cJSON_GetObjectItemCaseSensitive(j, "t");
-  return cJSON_IsString(t) ? t->valuestring : "";
-}
-
-static double num_or(const cJSON* j, const char* name, double dflt) {
-  const cJSON* v = cJSON_GetObjectItemCaseSensitive(j, name);
-  return cJSON_IsNumber(v) ? v->valuedouble : dflt;
-}
-
-/* A non-negative integer member, or 0 when absent, negative or too big
- * (converting those from double would be undefined). */
-static uint64_t u64_of(const cJSON* j, const char* name) {
-  double v = num_or(j, name, -1);
-  return v >= 0 && v < 18446744073709551616.0 ? (uint64_t)v : 0;
-}
-
-/* Takes the settings and the state announcement from a welcome.  Caller
- * holds mu; g.state_fd holds any descriptor that came before it. */
-static int take_welcome(const cJSON* j) {
-  const cJSON* metric = cJSON_GetObjectItemCaseSensitive(j, "metric");
-  const cJSON* st = cJSON_GetObjectItemCaseSensitive(j, "state");
-  double iv = num_or(j, "interval_ms", DEFAULT_INTERVAL_MS);
-
-  if (num_or(j, "v", 0) != MEMSUP_WIRE_VERSION) return -EPROTO;
-  g.interval_ms = iv >= 1 && iv <= 3600000 ? (int)iv : DEFAULT_INTERVAL_MS;
-  g.limit = u64_of(j, "limit");
-  g.gen = u64_of(j, "gen");
-  if (cJSON_IsString(metric))
-    snprintf(g.metric, sizeof(g.metric), "%s", metric->valuestring);
-  if (cJSON_IsObject(st)) {
+/* Takes the settings and the state announcement from the welcome in g.in.
+ * Caller holds proc_mu, restore_mu and mu; the state's memfd is in the
+ * reader's queue. */
+static void take_welcome(void) {
+  const memsup_msg_t* w = &g.in;
+  g.interval_ms = w->interval_ms >= 1 && w->interval_ms <= 3600000
+                      ? (int)w->interval_ms
+                      : DEFAULT_INTERVAL_MS;
+  g.limit = w->limit;
+  g.gen = w->gen;
+  snprintf(g.metric, sizeof(g.metric), "%s", w->metric);
+  if (w->has_state) {
     /* A state announced without its memfd is lost: restore says corrupt. */
     g.has_state = 1;
-    g.state_bytes = u64_of(st, "bytes");
-    g.state_crc = (uint32_t)u64_of(st, "crc32c");
-  } else if (g.state_fd >= 0) {
-    close(g.state_fd);
-    g.state_fd = -1;
+    g.state_bytes = w->bytes;
+    g.state_crc = w->crc32c;
+    g.state_fd = memsup_reader_take_fd(&g.rd);
   }
-  return 0;
+  drop_fds();
 }
 
-/* Reads frames until the welcome, for at most WELCOME_TIMEOUT_MS.  Frames
- * after it stay buffered for memsup_process().  Caller holds both locks. */
-static int wait_welcome(void) {
+/* Reads frames from fd until the welcome, for at most WELCOME_TIMEOUT_MS.
+ * Frames after it stay buffered for memsup_process().  Returns 0 with the
+ * welcome in g.in, or a negative errno.  Caller holds proc_mu. */
+static int wait_welcome(int fd) {
   uint64_t deadline = now_ms() + WELCOME_TIMEOUT_MS;
   for (;;) {
-    int more = 1, err;
-    while (more) {
-      cJSON* j = next_frame(&more);
-      err = strcmp(msg_type(j), MEMSUP_MSG_WELCOME) == 0 ? take_welcome(j) : 1;
-      cJSON_Delete(j);
-      if (err <= 0) return err;
-    }
+    int got;
+    while ((got = next_msg()) > 0)
+      if (g.in.type == MEMSUP_T_WELCOME)
+        return g.in.version == MEMSUP_WIRE_VERSION ? 0 : -EPROTO;
+    if (got < 0) return got;
     uint64_t now = now_ms();
     if (now >= deadline) return -ETIMEDOUT;
-    struct pollfd p = {.fd = g.fd, .events = POLLIN};
+    struct pollfd p = {.fd = fd, .events = POLLIN};
     if (poll(&p, 1, (int)(deadline - now)) < 0 && errno != EINTR)
       return -errno;
-    err = recv_some(&g.state_fd);
-    if (err < 0) return err;
+    ssize_t n = memsup_reader_recv(&g.rd, fd, 0, MSG_DONTWAIT);
+    if (n == 0 || n == -ECONNRESET) {
+      mark_gone();
+      return -EPIPE;
+    }
+    if (n < 0 && n != -EAGAIN) return (int)n;
   }
 }
 
 int memsup_init(void) {
-  const char* env = getenv(MEMSUP_FD_ENV);
+  const char* env;
   cJSON* hello = NULL;
+  memsup_heap_t heap;
   struct stat sb;
   char* end;
   long fd;
@@ -376,7 +377,13 @@ int memsup_init(void) {
 
   pthread_mutex_lock(&g.proc_mu);
   pthread_mutex_lock(&g.mu);
-  if (g.fd >= 0 || env == NULL) goto end;
+  env = getenv(MEMSUP_FD_ENV);
+  err = g.fd >= 0 || env == NULL ? 1 : 0;
+  pthread_mutex_unlock(&g.mu);
+  if (err) {
+    err = 0;
+    goto end;
+  }
   errno = 0;
   fd = strtol(env, &end, 10);
   if (errno || end == env || *end || fd < 0 || fd > INT_MAX) {
@@ -392,27 +399,39 @@ int memsup_init(void) {
   err = fstat((int)fd, &sb) < 0 ? -errno : S_ISSOCK(sb.st_mode) ? 0 : -ENOTSOCK;
   if (err == 0 && fcntl((int)fd, F_SETFD, FD_CLOEXEC) < 0) err = -errno;
   if (err) goto end;
-  g.fd = (int)fd;
-  read_heap(&g.heap);
+  /* Until the welcome has come, fd is this function's alone: other threads
+   * see no channel and do not wait for the handshake. */
+  err = memsup_reader_init(&g.rd);
+  if (err) goto fail;
+  read_heap(&heap);
   hello = cJSON_CreateObject();
   if (!cJSON_AddStringToObject(hello, "t", MEMSUP_MSG_HELLO) ||
       !cJSON_AddNumberToObject(hello, "v", MEMSUP_WIRE_VERSION) ||
       !cJSON_AddNumberToObject(hello, "pid", getpid()) ||
-      !cJSON_AddStringToObject(hello, "allocator", g.heap.allocator) ||
+      !cJSON_AddStringToObject(hello, "allocator", heap.allocator) ||
       !cJSON_AddStringToObject(hello, "sdk", MEMSUP_VERSION)) {
     err = -ENOMEM;
     goto fail;
   }
-  err = send_frame(hello, -1, 0);
-  if (err == 0) err = wait_welcome();
-  if (err == 0) goto end;
-fail:
-  disable(0);
-  if (g.state_fd >= 0) close(g.state_fd);
-  g.state_fd = -1;
-  g.has_state = 0;
-end:
+  pthread_mutex_lock(&g.send_mu);
+  err = send_frame((int)fd, hello, -1, 0);
+  pthread_mutex_unlock(&g.send_mu);
+  if (err == 0) err = wait_welcome((int)fd);
+  if (err) goto fail;
+  pthread_mutex_lock(&g.restore_mu);
+  pthread_mutex_lock(&g.send_mu);
+  pthread_mutex_lock(&g.mu);
+  g.fd = (int)fd;
+  g.heap = heap;
+  take_welcome();
   pthread_mutex_unlock(&g.mu);
+  pthread_mutex_unlock(&g.send_mu);
+  pthread_mutex_unlock(&g.restore_mu);
+  goto end;
+fail:
+  close((int)fd);
+  memsup_reader_free(&g.rd);
+end:
   pthread_mutex_unlock(&g.proc_mu);
   cJSON_Delete(hello);
   return err;
@@ -420,14 +439,14 @@ end:
 
 int memsup_active(void) {
   pthread_mutex_lock(&g.mu);
-  int active = g.fd >= 0;
+  int active = connected();
   pthread_mutex_unlock(&g.mu);
   return active;
 }
 
 int memsup_fd(void) {
   pthread_mutex_lock(&g.mu);
-  int fd = g.fd;
+  int fd = connected() ? g.fd : -1;
   pthread_mutex_unlock(&g.mu);
   return fd;
 }
@@ -537,26 +556,24 @@ send:
     cJSON_AddNumberToObject(msg, "crc32c", st.crc);
   }
   sent = 0;
-  if (err == 0 || reply_failure) {
-    pthread_mutex_lock(&g.mu);
-    sent = send_frame(msg, err ? -1 : st.fd, 0);
-    pthread_mutex_unlock(&g.mu);
-  }
+  if (err == 0 || reply_failure) sent = send_msg(msg, err ? -1 : st.fd, 0);
   cJSON_Delete(msg);
   free(st.buf);
   if (st.fd >= 0) close(st.fd);
   return err ? err : sent;
 }
 
+/* Asks the allocator to return free memory and says what it gained.
+ * Caller holds proc_mu only: a trim of a big heap takes its time, and
+ * gauges must stay settable meanwhile. */
 static int purge(uint64_t seq) {
   memsup_heap_t before, after;
   cJSON* msg = cJSON_CreateObject();
   int err;
 
-  pthread_mutex_lock(&g.mu);
   read_heap(&before);
-  if (g.mallctl)
-    g.mallctl("arena.4096.purge", NULL, NULL, NULL, 0); /* all arenas */
+  if (alloc_mallctl)
+    alloc_mallctl("arena.4096.purge", NULL, NULL, NULL, 0); /* all arenas */
   else
     malloc_trim(0);
   read_heap(&after);
@@ -564,25 +581,34 @@ static int purge(uint64_t seq) {
   cJSON_AddNumberToObject(msg, "seq", (double)seq);
   cJSON_AddNumberToObject(msg, "resident_before", (double)before.resident);
   cJSON_AddNumberToObject(msg, "resident_after", (double)after.resident);
-  err = send_frame(msg, -1, 0);
+  err = send_msg(msg, -1, 0);
   /* memsup judges the purge by the next figures: send them now. */
-  if (err == 0 && report_locked() == -EPIPE) err = -EPIPE;
-  pthread_mutex_unlock(&g.mu);
+  if (err == 0 && report() == -EPIPE) err = -EPIPE;
   cJSON_Delete(msg);
   return err;
 }
 
-/* Handles one message from memsup.  Unknown types are ignored so that a
- * newer memsup can talk to this SDK.  Returns -EPIPE when memsup has gone;
- * a failed save is memsup's business (it got save_failed), not ours. */
-static int handle(const cJSON* j) {
-  const char* t = msg_type(j);
+/* Handles the message in g.in.  Types this SDK does not know, or that come
+ * too late (a second welcome), are ignored so that a newer memsup can talk
+ * to it.  Returns -EPIPE when memsup has gone; a failed save is memsup's
+ * business (it got save_failed), not ours.  Caller holds proc_mu. */
+static int handle(void) {
   int err = 0;
-  if (strcmp(t, MEMSUP_MSG_SAVE) == 0)
-    err = save(u64_of(j, "seq"), "save", 1);
-  else if (strcmp(t, MEMSUP_MSG_PURGE) == 0)
-    err = purge(u64_of(j, "seq"));
+  if (g.in.type == MEMSUP_T_SAVE)
+    err = save(g.in.seq, "save", 1);
+  else if (g.in.type == MEMSUP_T_PURGE)
+    err = purge(g.in.seq);
   return err == -EPIPE ? err : 0;
+}
+
+/* Ends a call that holds proc_mu: a channel memsup has left is closed here,
+ * by the one caller that may (all locks), not by whichever thread noticed. */
+static void proc_done(void) {
+  pthread_mutex_lock(&g.mu);
+  int gone = g.gone && g.fd >= 0;
+  pthread_mutex_unlock(&g.mu);
+  if (gone) release_channel(1);
+  pthread_mutex_unlock(&g.proc_mu);
 }
 
 /* One pass of the SDK's work, called when memsup_fd() is readable and at
@@ -590,27 +616,41 @@ static int handle(const cJSON* j) {
  * frames), answer save and purge requests, then send a stats report if
  * interval_ms has passed since the last one.  It never waits for input. */
 int memsup_process(void) {
-  int err = 0, more, n = 1;
+  int err = 0, due;
+  ssize_t n = 1;
   if (in_save) return -EDEADLK;
   pthread_mutex_lock(&g.proc_mu);
-  /* Bounded, so a flood from memsup cannot keep the caller here. */
-  for (int round = 0; round < 64 && n > 0 && err == 0; round++) {
-    pthread_mutex_lock(&g.mu);
-    n = g.fd < 0 ? idle_err() : recv_some(NULL);
-    pthread_mutex_unlock(&g.mu);
-    do {
-      cJSON* j = next_frame(&more);
-      if (j) err = handle(j);
-      cJSON_Delete(j);
-    } while (more && err == 0);
-  }
-  if (err == 0 && n < 0) err = n;
   pthread_mutex_lock(&g.mu);
-  if (err == 0 && g.fd >= 0 &&
-      now_ms() - g.last_report_ms >= (uint64_t)g.interval_ms)
-    err = report_locked() == -EPIPE ? -EPIPE : 0;
+  err = connected() ? 0 : idle_err();
+  due = connected() ? 1 : 0;
   pthread_mutex_unlock(&g.mu);
-  pthread_mutex_unlock(&g.proc_mu);
+  /* Bounded, so a flood from memsup cannot keep the caller here. */
+  for (int round = 0; due && round < 64 && n > 0 && err == 0; round++) {
+    int got;
+    n = memsup_reader_recv(&g.rd, g.fd, 0, MSG_DONTWAIT);
+    /* What came before an end of file still counts. */
+    /* -EBADMSG (a malformed welcome, long after ours) is just dropped. */
+    while (err == 0 && (got = next_msg()) != 0 && got != -EPROTO)
+      if (got > 0) err = handle();
+    drop_fds();
+    if (err == 0 && got == -EPROTO) {
+      /* memsup speaks another version: as for such a welcome, the worker
+       * goes on without it. */
+      release_channel(0);
+      err = -EPROTO;
+    } else if (err == 0 && (n == 0 || n == -ECONNRESET)) {
+      mark_gone();
+      err = -EPIPE;
+    } else if (err == 0 && n < 0 && n != -EAGAIN) {
+      err = (int)n;
+    }
+  }
+  pthread_mutex_lock(&g.mu);
+  due = err == 0 && connected() &&
+        now_ms() - g.last_report_ms >= (uint64_t)g.interval_ms;
+  pthread_mutex_unlock(&g.mu);
+  if (due && report() == -EPIPE) err = -EPIPE;
+  proc_done();
   return err;
 }
 
@@ -619,19 +659,15 @@ int memsup_checkpoint(void) {
   if (in_save) return -EDEADLK;
   pthread_mutex_lock(&g.proc_mu);
   pthread_mutex_lock(&g.mu);
-  err = g.fd < 0 ? idle_err() : 1;
+  err = connected() ? 1 : idle_err();
   pthread_mutex_unlock(&g.mu);
   if (err == 1) err = save(0, "checkpoint", 0);
-  pthread_mutex_unlock(&g.proc_mu);
+  proc_done();
   return err;
 }
 
-int memsup_report(void) {
-  pthread_mutex_lock(&g.mu);
-  int err = g.fd < 0 ? idle_err() : report_locked();
-  pthread_mutex_unlock(&g.mu);
-  return err;
-}
+int memsup_report(void) { return report(); }
+
 int memsup_gauge_set(const char* name, double value) {
   size_t i;
   int err = 0;
@@ -652,9 +688,9 @@ int memsup_gauge_set(const char* name, double value) {
 
 int memsup_heap_read(memsup_heap_t* out) {
   if (out == NULL) return -EINVAL;
+  read_heap(out);
   pthread_mutex_lock(&g.mu);
-  read_heap(&g.heap);
-  *out = g.heap;
+  g.heap = *out;
   pthread_mutex_unlock(&g.mu);
   return 0;
 }
@@ -664,7 +700,7 @@ int memsup_restore(const void** data, size_t* len) {
   int err = 0;
 
   if (data == NULL || len == NULL) return -EINVAL;
-  pthread_mutex_lock(&g.mu);
+  pthread_mutex_lock(&g.restore_mu);
   if (!g.has_state) {
     err = -ENOENT;
     goto end;
@@ -697,7 +733,7 @@ out:
     *len = g.state_bytes;
   }
 end:
-  pthread_mutex_unlock(&g.mu);
+  pthread_mutex_unlock(&g.restore_mu);
   return err;
 }
 
@@ -706,7 +742,7 @@ int memsup_ready(void) {
   const char* how = "none";
   int err = 0;
 
-  pthread_mutex_lock(&g.mu);
+  pthread_mutex_lock(&g.restore_mu);
   if (g.has_state && g.restore_called)
     how = g.restore_err == 0 ? "restored"
           : g.restore_err == -EBADMSG ? "corrupt" : "none";
@@ -715,9 +751,6 @@ int memsup_ready(void) {
   g.map = NULL;
   g.state_fd = -1;
   g.has_state = 0;
-  /* Stats go first so that memsup's "after" figures, taken when ready
-   * arrives, include heap-in-use after the restore. */
-  if (g.fd >= 0) report_locked();
   msg = cJSON_CreateObject();
   cJSON_AddStringToObject(msg, "t", MEMSUP_MSG_READY);
   cJSON_AddStringToObject(msg, "restore", how);
@@ -725,8 +758,11 @@ int memsup_ready(void) {
    * memsup's log and the benchmarks. */
   if (g.restored_unix_us)
     cJSON_AddNumberToObject(msg, "restored_unix_us", (double)g.restored_unix_us);
-  err = send_frame(msg, -1, 0);
-  pthread_mutex_unlock(&g.mu);
+  pthread_mutex_unlock(&g.restore_mu);
+  /* Stats go first so that memsup's "after" figures, taken when ready
+   * arrives, include heap-in-use after the restore. */
+  report();
+  err = send_msg(msg, -1, 0);
   cJSON_Delete(msg);
   return err;
 }
@@ -737,7 +773,10 @@ static void* thread_main(void* arg) {
   (void)arg;
   for (;;) {
     struct pollfd p = {.fd = memsup_fd(), .events = POLLIN};
-    if (p.fd < 0) break;
+    if (p.fd < 0) {
+      memsup_process(); /* closes a channel another thread found dead */
+      break;
+    }
     poll(&p, 1, memsup_interval_ms());
     if (memsup_process() == -EPIPE) break;
   }
@@ -749,7 +788,7 @@ int memsup_start_thread(void) {
   int err = 0;
 
   pthread_mutex_lock(&g.mu);
-  if (g.fd < 0 || g.thread_started) goto end;
+  if (!connected() || g.thread_started) goto end;
   /* Signals stay with the worker's own threads, which may rely on EINTR or
    * sigwait; the helper starts with all of them blocked. */
   sigfillset(&all);

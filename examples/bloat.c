@@ -2,7 +2,11 @@
  * malloc and no SDK.  It leaks at a fixed rate, maps a clean file, holds
  * lazy-free pages, spikes, crashes, ignores SIGTERM, leaves grandchildren
  * or orphans behind, and logs the signals it receives, so the integration
- * tests and benchmarks can check what memsup does about each case.
+ * tests and benchmarks can check what memsup does about each case.  Modes
+ * that hold file pages without footprint: writemap (writes a file with
+ * write(2), then maps and reads it, as a database loads one) and
+ * sharedwrite (writes through a MAP_SHARED file mapping); modes that leak
+ * shared memory: memfd and devshm.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -21,9 +25,13 @@
 
 #define MIB (1024.0 * 1024.0)
 
-enum { M_LEAK, M_MAPFILE, M_LAZYFREE, M_SPIKE, M_IDLE };
-static const char* const mode_names[] = {"leak", "mapfile", "lazyfree", "spike",
-                                         "idle"};
+enum {
+  M_LEAK, M_MAPFILE, M_LAZYFREE, M_SPIKE, M_WRITEMAP, M_SHAREDWRITE,
+  M_MEMFD, M_DEVSHM, M_IDLE /* last: parse() scans up to it */
+};
+static const char* const mode_names[] = {
+    "leak",        "mapfile", "lazyfree", "spike", "writemap",
+    "sharedwrite", "memfd",   "devshm",   "idle"};
 
 typedef struct {
   int mode;
@@ -41,7 +49,8 @@ static volatile sig_atomic_t ignore_term;
 static void usage(void) {
   fprintf(
       stderr,
-      "usage: bloat [--mode leak|mapfile|lazyfree|spike|idle] [--rate MiB/s]\n"
+      "usage: bloat [--mode leak|mapfile|lazyfree|spike|writemap|sharedwrite|\n"
+      "  memfd|devshm|idle] [--rate MiB/s]\n"
       "  [--max MiB] [--step-ms MS] [--size MiB] [--spike-every S]\n"
       "  [--spike-ms MS] [--exit-after S [--exit-code N]]\n"
       "  [--signal-after S --signal N] [--ignore-term] [--grandchild FILE]\n"
@@ -207,6 +216,97 @@ static const char* map_file(size_t bytes) {
   return p;
 }
 
+static const char* tmp_dir(void) {
+  /* Not /tmp, which may be tmpfs (shmem): these files must be on disk. */
+  return getenv("TMPDIR") ? getenv("TMPDIR") : "/var/tmp";
+}
+
+static int tmp_file(char* path, size_t cap, const char* what) {
+  snprintf(path, cap, "%s/bloat-%s-XXXXXX", tmp_dir(), what);
+  int fd = mkstemp(path);
+  if (fd < 0) {
+    perror("bloat: mkstemp");
+    exit(1);
+  }
+  return fd;
+}
+
+/* Loads a data file the way a database or a model server does: writes it
+ * with write(2) in 1 MiB chunks (no fsync: the page cache holds it dirty
+ * until writeback, ~30 s), then maps it read-only and reads it all.  Its
+ * pages are file pages: dirty ones show in Private_Dirty, not in
+ * Anonymous. */
+static const char* write_then_map(size_t bytes) {
+  static char chunk[1 << 20];
+  char path[4096];
+  int fd = tmp_file(path, sizeof(path), "data");
+  for (size_t i = 0; i < sizeof(chunk); i++) chunk[i] = (char)(i * 31 + 7);
+  for (size_t done = 0; done < bytes;) {
+    size_t n = bytes - done < sizeof(chunk) ? bytes - done : sizeof(chunk);
+    ssize_t w = write(fd, chunk, n);
+    if (w <= 0) {
+      perror("bloat: write data file");
+      exit(1);
+    }
+    done += (size_t)w;
+  }
+  const char* p = mmap(NULL, bytes, PROT_READ, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    perror("bloat: mmap data file");
+    exit(1);
+  }
+  /* Unlinked at once so a killed worker leaves nothing behind. */
+  unlink(path);
+  close(fd);
+  return p;
+}
+
+/* A file grown to bytes and mapped MAP_SHARED read-write, as LMDB or an
+ * mmap'd log writes its data: the stores dirty page-cache pages. */
+static char* shared_file(size_t bytes) {
+  char path[4096];
+  int fd = tmp_file(path, sizeof(path), "shared");
+  if (ftruncate(fd, (off_t)bytes) != 0) {
+    perror("bloat: ftruncate");
+    exit(1);
+  }
+  char* p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    perror("bloat: mmap shared file");
+    exit(1);
+  }
+  unlink(path);
+  close(fd);
+  return p;
+}
+
+/* Shared memory of max bytes that the main loop fills at --rate: a memfd
+ * (a state buffer, a ring shared with a helper) or a /dev/shm segment.
+ * Its pages are shmem: only swap could take them away. */
+static char* shared_memory(int mode, size_t bytes) {
+  int fd;
+  if (mode == M_MEMFD) {
+    fd = memfd_create("bloat-ring", MFD_CLOEXEC);
+  } else {
+    char name[64];
+    snprintf(name, sizeof(name), "/bloat-%d", (int)getpid());
+    fd = shm_open(name, O_RDWR | O_CREAT | O_EXCL | O_CLOEXEC, 0600);
+    /* Unlinked at once so a killed worker leaves nothing in /dev/shm. */
+    if (fd >= 0) shm_unlink(name);
+  }
+  if (fd < 0 || ftruncate(fd, (off_t)bytes) != 0) {
+    perror("bloat: shared memory");
+    exit(1);
+  }
+  char* p = mmap(NULL, bytes, PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) {
+    perror("bloat: mmap shared memory");
+    exit(1);
+  }
+  close(fd);
+  return p;
+}
+
 static void parse(int argc, char** argv, opts_t* o) {
   static const struct option longopts[] = {{"mode", 1, 0, 'm'},
                                            {"rate", 1, 0, 'r'},
@@ -336,8 +436,9 @@ int main(int argc, char** argv) {
     } else {
       o.mode = M_IDLE;
     }
-  } else if (o.mode == M_LEAK) {
-    printf("bloat[pid %d]: mode leak rate %g MiB/s\n", (int)getpid(), o.rate);
+  } else if (o.mode == M_LEAK || o.mode == M_MEMFD || o.mode == M_DEVSHM) {
+    printf("bloat[pid %d]: mode %s rate %g MiB/s\n", (int)getpid(),
+           mode_names[o.mode], o.rate);
   } else if (o.mode == M_IDLE) {
     printf("bloat[pid %d]: mode idle\n", (int)getpid());
   } else {
@@ -356,7 +457,20 @@ int main(int argc, char** argv) {
   }
 
   size_t size = (size_t)(o.size * MIB);
-  const char* file = o.mode == M_MAPFILE ? map_file(size) : NULL;
+  const char* file = o.mode == M_MAPFILE    ? map_file(size)
+                     : o.mode == M_WRITEMAP ? write_then_map(size)
+                                            : NULL;
+  /* Memory the main loop writes at --rate: a shared file mapping (up to
+   * --size), or shared memory (up to --max). */
+  char* fill = NULL;
+  size_t fill_cap = 0, filled = 0;
+  if (o.mode == M_SHAREDWRITE) {
+    fill_cap = size;
+    fill = shared_file(fill_cap);
+  } else if (o.mode == M_MEMFD || o.mode == M_DEVSHM) {
+    fill_cap = (size_t)(o.max * MIB);
+    fill = shared_memory(o.mode, fill_cap);
+  }
   if (o.mode == M_LAZYFREE) {
     /* Dirty and free 4 MiB at a time, so the footprint never holds the
      * whole region even for a moment. */
@@ -402,6 +516,14 @@ int main(int argc, char** argv) {
                              (long long)ts.tv_sec, ts.tv_nsec, total);
           if (write(step_fd, line, (size_t)len) < 0) step_fd = -1;
         }
+      }
+    }
+    if (fill && filled < fill_cap) {
+      size_t want = (size_t)(o.rate * MIB * t);
+      if (want > fill_cap) want = fill_cap;
+      if (want > filled) {
+        memset(fill + filled, 0x5a, want - filled);
+        filled = want;
       }
     }
     if (file && t - last_read >= 1) {

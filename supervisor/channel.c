@@ -1,13 +1,13 @@
 /* channel.c: memsup's end of the worker channel.  Owns the parent end of
- * the socketpair, its uv_poll_t, the reassembly buffer, descriptors that
- * arrived with SCM_RIGHTS and the queue of unsent frames.  What a message
- * means (restart, handoff, stats) is left to child.c and its callers.
+ * the socketpair, its uv_poll_t, a frame reader (wire.c: the reassembly
+ * buffer and descriptors that arrived with SCM_RIGHTS), the flood window
+ * and the queue of unsent frames.  What a message means (restart, handoff,
+ * stats) is left to child.c and its callers.
  */
 #include "channel.h"
 
 #include <errno.h>
 #include <fcntl.h>
-#include <math.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -18,13 +18,16 @@
 #include "log.h"
 #include "memsup_wire.h"
 
-#define FD_QUEUE 8         /* descriptors waiting for their state message */
-#define BATCH_FRAMES 256   /* frames decoded per callback */
-#define FLOOD_FRAMES 5000  /* more than this within FLOOD_WINDOW_MS ... */
-#define FLOOD_WINDOW_MS 1000
-#define FLOOD_PAUSE_MS 100 /* ... stops reading for this long */
-#define LOG_MAX 5          /* lines per kind of problem, then one "suppressed" */
-#define IN_START 16384
+#define BATCH_FRAMES 256 /* frames decoded per callback */
+/* What memsup reads from one worker per window, whatever the bytes are
+ * (docs/protocol.md, "Floods"): reaching either budget stops reading until
+ * the window ends, which bounds memsup's CPU per worker to about 1 % of a
+ * core.  128 KiB per 100 ms holds the largest frame twice over and 12
+ * times what a worker with 64 gauges sends at the default 50 ms. */
+#define WINDOW_MS 100
+#define WINDOW_BYTES (128 * 1024)
+#define WINDOW_FRAMES 500
+#define LOG_MAX 5 /* lines per kind of problem, then one "suppressed" */
 
 enum { BAD_FRAME, BAD_JSON, BAD_TYPE, LOST_FD, NPROBLEMS };
 static const char* problem_names[NPROBLEMS] = {
@@ -40,23 +43,19 @@ typedef struct out_s {
 struct ms_channel_s {
   uv_loop_t* loop;
   uv_poll_t poll;
-  uv_timer_t timer; /* flood pause, and resuming a batch cut at the limit */
+  uv_timer_t timer; /* end of a flood pause; resuming a batch cut short */
   int fd;
   int events; /* what poll is started with; 0 when stopped */
   ms_channel_cb_t cb;
   void* arg;
-  /* input */
-  uint8_t* in;
-  size_t len, cap;
-  uint64_t skip; /* payload bytes of an oversized frame still to drop */
-  int garbage;   /* inside a run of bytes that are not a frame */
+  /* input: the frame reader memsup shares with the SDK (wire.c) */
+  memsup_reader_t rd;
   int reading, paused;
-  int fds[FD_QUEUE];
-  size_t nfds;
+  uint64_t seen_lost, seen_truncated; /* rd's counters already reported */
   ms_msg_t msg[2]; /* decode target and a held-back stats message */
   int cur, held;   /* indexes into msg; held is -1 when none */
-  uint64_t window_start, window_frames;
-  int flood_logged;
+  uint64_t window_start, window_bytes, window_frames;
+  int flood_logged[2]; /* frames, bytes */
   unsigned complaints[NPROBLEMS];
   ms_channel_stats_t stats;
   /* output */
@@ -69,155 +68,8 @@ struct ms_channel_s {
   void* closed_arg;
 };
 
-/* ---- decoding --------------------------------------------------------- */
-
-static void copy_str(char* dst, size_t cap, const char* src) {
-  size_t n = strnlen(src, cap - 1);
-  memcpy(dst, src, n);
-  dst[n] = '\0';
-}
-
-/* The member name of obj, or NULL when absent or null (null means "not
- * sent", so an optional member may be written either way). */
-static const cJSON* member(const cJSON* obj, const char* name) {
-  const cJSON* it = cJSON_GetObjectItemCaseSensitive(obj, name);
-  return cJSON_IsNull(it) ? NULL : it;
-}
-
-/* Reads an integer member in [0, limit).  cJSON keeps numbers as doubles,
- * so fractions, infinities and values past limit are rejected here before
- * the cast, which would otherwise be undefined. */
-static int get_uint(const cJSON* obj, const char* name, int required,
-                    double limit, uint64_t* v) {
-  const cJSON* it = member(obj, name);
-  *v = 0;
-  if (it == NULL) return required ? -EBADMSG : 0;
-  if (!cJSON_IsNumber(it)) return -EBADMSG;
-  double d = it->valuedouble;
-  if (!isfinite(d) || d < 0 || d >= limit || d != (double)(uint64_t)d)
-    return -EBADMSG;
-  *v = (uint64_t)d;
-  return 0;
-}
-
-static int get_str(const cJSON* obj, const char* name, int required,
-                   char* dst, size_t cap) {
-  const cJSON* it = member(obj, name);
-  dst[0] = '\0';
-  if (it == NULL) return required ? -EBADMSG : 0;
-  if (!cJSON_IsString(it)) return -EBADMSG;
-  copy_str(dst, cap, it->valuestring);
-  return 0;
-}
-
-static int get_stats(const cJSON* root, ms_msg_t* out) {
-  const cJSON* heap = member(root, "heap");
-  const cJSON* gauges = member(root, "gauges");
-  const cJSON* it;
-  if (heap != NULL) {
-    if (!cJSON_IsObject(heap) ||
-        get_uint(heap, "allocated", 0, 0x1p64, &out->allocated) ||
-        get_uint(heap, "active", 0, 0x1p64, &out->active) ||
-        get_uint(heap, "resident", 0, 0x1p64, &out->resident) ||
-        get_uint(heap, "retained", 0, 0x1p64, &out->retained) ||
-        get_uint(heap, "mapped", 0, 0x1p64, &out->mapped))
-      return -EBADMSG;
-    out->has_heap = 1;
-  }
-  if (gauges == NULL) return 0;
-  if (!cJSON_IsObject(gauges)) return -EBADMSG;
-  /* Gauges are the worker's own names: a bad one is skipped, not fatal. */
-  cJSON_ArrayForEach(it, gauges) {
-    if (out->ngauges == MS_GAUGES_MAX) break;
-    if (!cJSON_IsNumber(it) || !isfinite(it->valuedouble) ||
-        strlen(it->string) >= MS_GAUGE_NAME_MAX)
-      continue;
-    strcpy(out->gauges[out->ngauges].name, it->string);
-    out->gauges[out->ngauges++].value = it->valuedouble;
-  }
-  return 0;
-}
-
-static const struct {
-  const char* t;
-  ms_msg_type_t type;
-} msg_types[] = {
-    {MEMSUP_MSG_HELLO, MS_MSG_HELLO},
-    {MEMSUP_MSG_STATS, MS_MSG_STATS},
-    {MEMSUP_MSG_STATE, MS_MSG_STATE},
-    {MEMSUP_MSG_SAVE_FAILED, MS_MSG_SAVE_FAILED},
-    {MEMSUP_MSG_PURGED, MS_MSG_PURGED},
-    {MEMSUP_MSG_READY, MS_MSG_READY},
-};
-
 int ms_msg_decode(const char* payload, size_t len, ms_msg_t* out) {
-  cJSON* root = NULL;
-  const cJSON* t;
-  const char* end = NULL;
-  uint64_t v, pid, crc;
-  int err = -EBADMSG;
-
-  memset(out, 0, sizeof(*out));
-  /* The payload is not NUL-terminated, so require_null_terminated would
-   * reject every frame; bytes after the object are checked here instead. */
-  root = cJSON_ParseWithLengthOpts(payload, len, &end, 0);
-  if (!cJSON_IsObject(root)) goto end;
-  for (; end < payload + len; end++)
-    if (*end != ' ' && *end != '\t' && *end != '\n' && *end != '\r') goto end;
-  t = cJSON_GetObjectItemCaseSensitive(root, "t");
-  if (!cJSON_IsString(t)) goto end;
-  copy_str(out->t, sizeof(out->t), t->valuestring);
-  out->type = MS_MSG_UNKNOWN;
-  for (size_t i = 0; i < sizeof(msg_types) / sizeof(msg_types[0]); i++)
-    if (strcmp(t->valuestring, msg_types[i].t) == 0) out->type = msg_types[i].type;
-
-  switch (out->type) {
-  case MS_MSG_HELLO:
-    if (get_uint(root, "v", 1, 0x1p31, &v) ||
-        get_uint(root, "pid", 0, 0x1p31, &pid) ||
-        get_str(root, "allocator", 0, out->allocator, sizeof(out->allocator)))
-      goto end;
-    out->version = (int)v;
-    out->pid = (long)pid;
-    break;
-  case MS_MSG_STATS:
-    if (get_stats(root, out)) goto end;
-    break;
-  case MS_MSG_STATE:
-    if (get_uint(root, "seq", 1, 0x1p64, &out->seq) ||
-        get_str(root, "kind", 1, out->kind, sizeof(out->kind)) ||
-        get_uint(root, "bytes", 1, 0x1p64, &out->bytes) ||
-        get_uint(root, "crc32c", 1, 0x1p32, &crc))
-      goto end;
-    if (strcmp(out->kind, "save") != 0 && strcmp(out->kind, "checkpoint") != 0)
-      goto end;
-    out->crc32c = (uint32_t)crc;
-    break;
-  case MS_MSG_SAVE_FAILED:
-    if (get_uint(root, "seq", 0, 0x1p64, &out->seq) ||
-        get_str(root, "error", 0, out->text, sizeof(out->text)))
-      goto end;
-    break;
-  case MS_MSG_PURGED:
-    if (get_uint(root, "seq", 0, 0x1p64, &out->seq) ||
-        get_uint(root, "resident_before", 0, 0x1p64, &out->purge_before) ||
-        get_uint(root, "resident_after", 0, 0x1p64, &out->purge_after))
-      goto end;
-    break;
-  case MS_MSG_READY:
-    if (get_str(root, "restore", 0, out->text, sizeof(out->text)) ||
-        get_uint(root, "restored_unix_us", 0, 9007199254740992.0,
-                 &out->restored_unix_us))
-      goto end;
-    break;
-  case MS_MSG_UNKNOWN:
-    break;
-  }
-  err = 0;
-
-end:
-  cJSON_Delete(root);
-  return err;
+  return memsup_msg_decode(payload, len, MEMSUP_FROM_WORKER, out);
 }
 
 /* ---- problems, logged a bounded number of times ------------------------ */
@@ -254,7 +106,7 @@ static const char* printable(const char* s, size_t n, char buf[48]) {
 /* ---- polling ---------------------------------------------------------- */
 
 static void poll_cb(uv_poll_t* h, int status, int events);
-static int pump(ms_channel_t* ch);
+static int pump(ms_channel_t* ch, int budgeted);
 static void flush_stats(ms_channel_t* ch);
 
 static void update_poll(ms_channel_t* ch) {
@@ -277,7 +129,6 @@ static void stop_reading(ms_channel_t* ch) {
   if (!ch->reading) return;
   flush_stats(ch); /* what came before the end still counts */
   ch->reading = 0;
-  ch->len = 0;
   update_poll(ch);
   if (!ch->closing && ch->cb.on_eof != NULL) ch->cb.on_eof(ch, ch->arg);
 }
@@ -286,26 +137,41 @@ static void timer_cb(uv_timer_t* t) {
   ms_channel_t* ch = t->data;
   ch->paused = 0;
   update_poll(ch);
-  pump(ch);
+  pump(ch, 1);
 }
 
-/* A flood is a worker sending stats far faster than anyone could use them
- * (a report call in a hot loop).  Counting frames per one-second window
- * costs nothing; pausing the poll lets the worker's sends block or fail
- * instead of memsup spending its loop on them. */
-static void count_frame(ms_channel_t* ch) {
+/* ---- the flood bound --------------------------------------------------- */
+
+/* Starts a new window when the current one has ended. */
+static void roll_window(ms_channel_t* ch) {
   uint64_t now = uv_now(ch->loop);
-  ch->stats.frames++;
-  if (now - ch->window_start >= FLOOD_WINDOW_MS) {
-    ch->window_start = now;
-    ch->window_frames = 0;
+  if (now - ch->window_start < WINDOW_MS) return;
+  ch->window_start = now;
+  ch->window_bytes = 0;
+  ch->window_frames = 0;
+}
+
+/* Stops reading until the window ends.  What memsup spends on a worker is
+ * then bounded by what it reads per window, whatever the worker writes:
+ * garbage, one 4 GiB "frame" skipped by its length, 64 KiB stats or tiny
+ * frames.  Meanwhile the worker's sends block, or fail with EAGAIN. */
+static void pause_reading(ms_channel_t* ch, int bytes) {
+  uint64_t now = uv_now(ch->loop), end = ch->window_start + WINDOW_MS;
+  if (ch->paused) return;
+  if (!ch->flood_logged[bytes]) {
+    if (bytes)
+      ms_warn("byte flood from worker: reading paused (more than %d KiB in "
+              "%d ms; further pauses not logged)", WINDOW_BYTES / 1024,
+              WINDOW_MS);
+    else
+      ms_warn("stats flood from worker: reading paused (more than %d frames "
+              "in %d ms; further pauses not logged)", WINDOW_FRAMES,
+              WINDOW_MS);
   }
-  if (++ch->window_frames <= FLOOD_FRAMES || ch->paused) return;
-  if (!ch->flood_logged) ms_warn("stats flood from worker: reading paused");
-  ch->flood_logged = 1;
+  ch->flood_logged[bytes] = 1;
   ch->paused = 1;
   update_poll(ch);
-  uv_timer_start(&ch->timer, timer_cb, FLOOD_PAUSE_MS, 0);
+  uv_timer_start(&ch->timer, timer_cb, end > now ? end - now : 0, 0);
 }
 
 /* ---- input ------------------------------------------------------------ */
@@ -315,14 +181,6 @@ static void flush_stats(ms_channel_t* ch) {
   if (i < 0 || ch->closing) return;
   ch->held = -1;
   ch->cb.on_message(ch, &ch->msg[i], -1, ch->arg);
-}
-
-static int take_fd(ms_channel_t* ch) {
-  int fd;
-  if (ch->nfds == 0) return -1;
-  fd = ch->fds[0];
-  memmove(ch->fds, ch->fds + 1, --ch->nfds * sizeof(int));
-  return fd;
 }
 
 static void handle_frame(ms_channel_t* ch, const uint8_t* payload,
@@ -351,167 +209,97 @@ static void handle_frame(ms_channel_t* ch, const uint8_t* payload,
   }
   flush_stats(ch);
   if (ch->closing) return;
-  ch->cb.on_message(ch, m, m->type == MS_MSG_STATE ? take_fd(ch) : -1,
+  ch->cb.on_message(ch, m,
+                    m->type == MS_MSG_STATE ? memsup_reader_take_fd(&ch->rd)
+                                            : -1,
                     ch->arg);
 }
 
-/* Handles complete frames at the front of the input buffer, at most budget
- * of them, then moves what is left to the front.  Returns the budget left.
- * This is the whole reassembly logic; ms_channel_feed drives it too. */
-static size_t drain(ms_channel_t* ch, size_t budget) {
-  size_t pos = 0;
-  uint32_t len;
-  uint8_t version;
-  while (ch->reading && !ch->closing && pos < ch->len) {
-    uint8_t* p = ch->in + pos;
-    size_t n = ch->len - pos;
-    if (ch->skip > 0) {
-      size_t k = n < ch->skip ? n : (size_t)ch->skip;
-      pos += k;
-      ch->skip -= k;
-      continue;
-    }
-    if (budget == 0) break;
-    memsup_wire_status_t st = memsup_wire_peek(p, n, &len, &version);
-    if (st == MEMSUP_WIRE_NEED_MORE) break;
-    /* Inside a run of garbage an "ms" is only a candidate frame start: one
-     * whose header is also implausible (another version, a huge length) is
-     * more garbage.  Believing it would drop the channel for a version
-     * mismatch or skip up to 4 GiB of real frames. */
-    if (ch->garbage &&
-        (st == MEMSUP_WIRE_BAD_VERSION || st == MEMSUP_WIRE_TOO_BIG))
-      st = MEMSUP_WIRE_BAD_MAGIC;
-    if (st == MEMSUP_WIRE_BAD_MAGIC) {
-      /* Resync on the next 'm'.  A run of garbage is one bad frame. */
-      uint8_t* m = memchr(p + 1, 'm', n - 1);
-      pos += m ? (size_t)(m - p) : n;
-      if (!ch->garbage) {
+/* Handles the events of the bytes buffered so far, at most budget frames
+ * (and, when budgeted, at most WINDOW_FRAMES per window).  Returns the
+ * budget left.  The reassembly itself is the shared reader's. */
+static size_t drain(ms_channel_t* ch, size_t budget, int budgeted) {
+  memsup_frame_t f;
+  while (ch->reading && !ch->closing && !ch->paused && budget > 0) {
+    memsup_read_t ev = memsup_reader_next(&ch->rd, &f);
+    if (ev == MEMSUP_READ_MORE) break;
+    switch (ev) {
+      case MEMSUP_READ_GARBAGE:
         ch->stats.bad_frames++;
         complain(ch, BAD_FRAME, "garbage on worker channel: resyncing");
-      }
-      ch->garbage = 1;
-      continue;
+        continue;
+      case MEMSUP_READ_BAD_VERSION:
+      case MEMSUP_READ_STOPPED:
+        ms_warn("worker speaks protocol version %u, memsup speaks %d: channel "
+                "ignored", f.version, MEMSUP_WIRE_VERSION);
+        stop_reading(ch);
+        return budget;
+      case MEMSUP_READ_TOO_BIG:
+        ch->stats.bad_frames++;
+        complain(ch, BAD_FRAME, "frame of %u bytes from worker (max %d): "
+                 "skipped", f.len, MEMSUP_FRAME_MAX);
+        continue;
+      default:
+        break;
     }
-    ch->garbage = 0;
-    if (st == MEMSUP_WIRE_BAD_VERSION) {
-      ms_warn("worker speaks protocol version %u, memsup speaks %d: channel "
-              "ignored", version, MEMSUP_WIRE_VERSION);
-      stop_reading(ch);
-      return budget;
-    }
-    if (st == MEMSUP_WIRE_TOO_BIG) {
-      /* Dropping the payload by its length keeps us in step with the
-       * sender; resyncing inside it could mistake its bytes for frames. */
-      ch->stats.bad_frames++;
-      complain(ch, BAD_FRAME, "frame of %u bytes from worker (max %d): "
-               "skipped", len, MEMSUP_FRAME_MAX);
-      pos += MEMSUP_FRAME_HDR;
-      ch->skip = len;
-      continue;
-    }
-    pos += MEMSUP_FRAME_HDR + len;
     budget--;
-    count_frame(ch);
-    if (st == MEMSUP_WIRE_UNKNOWN_KIND) {
+    ch->stats.frames++;
+    if (ev == MEMSUP_READ_UNKNOWN_KIND) {
       ch->stats.unknown++;
       complain(ch, BAD_TYPE, "frame of unknown kind 0x%02x from worker: "
-               "skipped", p[3]);
-      continue;
+               "skipped", f.kind);
+    } else {
+      handle_frame(ch, f.payload, f.len);
     }
-    handle_frame(ch, p + MEMSUP_FRAME_HDR, len);
-  }
-  if (ch->reading) {
-    memmove(ch->in, ch->in + pos, ch->len - pos);
-    ch->len -= pos;
+    if (budgeted && ++ch->window_frames >= WINDOW_FRAMES) pause_reading(ch, 0);
   }
   flush_stats(ch);
   return budget;
 }
 
-/* Makes room for at least one more byte.  The buffer never needs more than
- * one whole frame: a full one always starts with something drain() can
- * act on. */
-static int grow(ms_channel_t* ch) {
-  size_t cap = ch->cap * 2;
-  uint8_t* p;
-  if (ch->len < ch->cap) return 0;
-  if (cap > MEMSUP_FRAME_HDR + MEMSUP_FRAME_MAX)
-    cap = MEMSUP_FRAME_HDR + MEMSUP_FRAME_MAX;
-  if (cap == ch->cap || (p = realloc(ch->in, cap)) == NULL) return -ENOMEM;
-  ch->in = p;
-  ch->cap = cap;
-  return 0;
-}
-
-static void keep_fds(ms_channel_t* ch, struct msghdr* mh) {
-  struct cmsghdr* c;
-  for (c = CMSG_FIRSTHDR(mh); c != NULL; c = CMSG_NXTHDR(mh, c)) {
-    if (c->cmsg_level != SOL_SOCKET || c->cmsg_type != SCM_RIGHTS) continue;
-    size_t n = (c->cmsg_len - CMSG_LEN(0)) / sizeof(int);
-    for (size_t i = 0; i < n; i++) {
-      int fd;
-      memcpy(&fd, CMSG_DATA(c) + i * sizeof(int), sizeof(int));
-      if (ch->nfds < FD_QUEUE) {
-        ch->fds[ch->nfds++] = fd;
-        continue;
-      }
-      close(fd);
-      ch->stats.lost_fds++;
-      complain(ch, LOST_FD, "more than %d unclaimed descriptors from worker: "
-               "closed one", FD_QUEUE);
-    }
-  }
-  if (mh->msg_flags & MSG_CTRUNC) {
-    /* The kernel closed the descriptors that did not fit. */
-    ch->stats.lost_fds++;
+/* Counts what the last receive did with descriptors, and says so. */
+static void note_fds(ms_channel_t* ch) {
+  if (ch->rd.lost_fds > ch->seen_lost)
+    complain(ch, LOST_FD, "more than %d unclaimed descriptors from worker: "
+             "closed one", MEMSUP_FD_QUEUE);
+  if (ch->rd.truncated > ch->seen_truncated)
     complain(ch, LOST_FD, "descriptors from worker truncated (MSG_CTRUNC)");
-  }
-}
-
-/* One recvmsg into the free end of the buffer.  Returns bytes read, 0 at
- * EOF, -EAGAIN when there is nothing, or another negative errno. */
-static ssize_t receive(ms_channel_t* ch) {
-  union {
-    struct cmsghdr align;
-    char buf[CMSG_SPACE(sizeof(int) * FD_QUEUE)];
-  } cbuf;
-  struct iovec iov;
-  struct msghdr mh;
-  ssize_t n;
-  if (grow(ch) < 0) return -ENOMEM;
-  iov.iov_base = ch->in + ch->len;
-  iov.iov_len = ch->cap - ch->len;
-  memset(&mh, 0, sizeof(mh));
-  mh.msg_iov = &iov;
-  mh.msg_iovlen = 1;
-  mh.msg_control = cbuf.buf;
-  mh.msg_controllen = sizeof(cbuf.buf);
-  do
-    n = recvmsg(ch->fd, &mh, MSG_CMSG_CLOEXEC);
-  while (n < 0 && errno == EINTR);
-  if (n < 0) return errno == EWOULDBLOCK ? -EAGAIN : -errno;
-  keep_fds(ch, &mh);
-  ch->len += (size_t)n;
-  ch->stats.bytes_in += (uint64_t)n;
-  return n;
+  ch->stats.lost_fds += (ch->rd.lost_fds - ch->seen_lost) +
+                        (ch->rd.truncated - ch->seen_truncated);
+  ch->seen_lost = ch->rd.lost_fds;
+  ch->seen_truncated = ch->rd.truncated;
 }
 
 /* One readable event: finish frames left from a cut batch, read once, and
  * handle what came in, BATCH_FRAMES frames at most.  A batch cut at the
  * limit resumes from a zero timer so other handles get their turn; the
  * poll alone would not fire again if the socket is already empty.
+ * Unbudgeted (a dead worker's last bytes) the window does not apply.
  * Returns 1 when there may be more to read, 0 when not or reading ended. */
-static int pump(ms_channel_t* ch) {
-  size_t budget = drain(ch, BATCH_FRAMES);
+static int pump(ms_channel_t* ch, int budgeted) {
+  size_t budget;
   ssize_t n = 0;
+  if (budgeted) roll_window(ch);
+  budget = drain(ch, BATCH_FRAMES, budgeted);
   if (budget > 0 && ch->reading && !ch->paused && !ch->closing) {
-    n = receive(ch);
+    size_t max = 0;
+    if (budgeted) {
+      if (ch->window_bytes >= WINDOW_BYTES) {
+        pause_reading(ch, 1);
+        return 0;
+      }
+      max = WINDOW_BYTES - ch->window_bytes;
+    }
+    n = memsup_reader_recv(&ch->rd, ch->fd, max, 0);
+    note_fds(ch);
     if (n > 0) {
-      budget = drain(ch, budget);
+      ch->stats.bytes_in += (uint64_t)n;
+      ch->window_bytes += (uint64_t)n;
+      budget = drain(ch, budget, budgeted);
     } else if (n == 0 || n == -ECONNRESET) {
       stop_reading(ch);
       return 0;
-    } else if (n != -EAGAIN) {
+    } else if (n != -EAGAIN && n != -ENOBUFS) {
       ms_warn("read worker channel: %s", strerror((int)-n));
       stop_reading(ch);
       return 0;
@@ -519,17 +307,15 @@ static int pump(ms_channel_t* ch) {
   }
   if (budget == 0 && ch->reading && !ch->paused && !ch->closing)
     uv_timer_start(&ch->timer, timer_cb, 0, 0);
-  return (n > 0 || budget == 0) && ch->reading && !ch->closing;
+  return (n > 0 || budget == 0) && ch->reading && !ch->closing && !ch->paused;
 }
 
 size_t ms_channel_feed(ms_channel_t* ch, const uint8_t* data, size_t n) {
-  if (!ch->reading || ch->closing || grow(ch) < 0) return 0;
-  if (n > ch->cap - ch->len) n = ch->cap - ch->len;
-  memcpy(ch->in + ch->len, data, n);
-  ch->len += n;
+  if (!ch->reading || ch->closing) return 0;
+  n = memsup_reader_put(&ch->rd, data, n);
   ch->stats.bytes_in += n;
-  drain(ch, SIZE_MAX);
-  return n;
+  drain(ch, SIZE_MAX, 0);
+  return ch->reading ? n : 0;
 }
 
 /* ---- output ----------------------------------------------------------- */
@@ -641,7 +427,8 @@ static void poll_cb(uv_poll_t* h, int status, int events) {
      * socket raises when the worker died with our frames unread.  What
      * it sent before dying is still queued: read it all, then end. */
     ch->events = 0;
-    while (pump(ch)) continue;
+    ch->paused = 0;
+    while (pump(ch, 0)) continue;
     stop_reading(ch);
     return;
   }
@@ -650,7 +437,7 @@ static void poll_cb(uv_poll_t* h, int status, int events) {
     if (err < 0 && err != -EPIPE)
       ms_warn("send to worker: %s", strerror(-err));
   }
-  if ((events & UV_READABLE) && !ch->closing) pump(ch);
+  if ((events & UV_READABLE) && !ch->closing) pump(ch, 1);
 }
 
 int ms_channel_pair(int* parent, int* child) {
@@ -678,12 +465,11 @@ int ms_channel_open(uv_loop_t* loop, int fd, const ms_channel_cb_t* cb,
                     void* arg, ms_channel_t** out) {
   ms_channel_t* ch = calloc(1, sizeof(*ch));
   int err = -ENOMEM;
-  if (ch == NULL || (ch->in = malloc(IN_START)) == NULL) goto fail;
+  if (ch == NULL || memsup_reader_init(&ch->rd) < 0) goto fail;
   ch->loop = loop;
   ch->fd = fd;
   ch->cb = *cb;
   ch->arg = arg;
-  ch->cap = IN_START;
   ch->reading = 1;
   ch->held = -1;
   ch->out_tail = &ch->out_head;
@@ -703,7 +489,7 @@ int ms_channel_open(uv_loop_t* loop, int fd, const ms_channel_cb_t* cb,
   return 0;
 
 fail:
-  if (ch != NULL) free(ch->in);
+  if (ch != NULL) memsup_reader_free(&ch->rd);
   free(ch);
   close(fd);
   return err;
@@ -718,7 +504,7 @@ static void close_cb(uv_handle_t* h) {
   if (--ch->pending_closes > 0) return;
   void (*cb)(void*) = ch->closed_cb;
   void* arg = ch->closed_arg;
-  free(ch->in);
+  memsup_reader_free(&ch->rd);
   free(ch);
   if (cb != NULL) cb(arg);
 }
@@ -735,6 +521,8 @@ void ms_channel_close(ms_channel_t* ch, void (*closed_cb)(void* arg),
   uv_close((uv_handle_t*)&ch->timer, close_cb);
   close(ch->fd);
   ch->fd = -1;
-  while (ch->nfds > 0) close(take_fd(ch));
+  /* Unclaimed descriptors go now; the buffer, which a callback up the
+   * stack may still be reading, goes in close_cb. */
+  for (int fd; (fd = memsup_reader_take_fd(&ch->rd)) >= 0;) close(fd);
   drop_output(ch);
 }

@@ -1,11 +1,13 @@
 /* channel.h: memsup's end of the worker channel (a SOCK_STREAM socketpair,
  * framing in memsup_wire.h, prose in docs/protocol.md).
  *
- * The channel reassembles frames from partial reads (a buffer per channel,
- * never static), decodes them into ms_msg_t, keeps descriptors passed with
- * SCM_RIGHTS, and queues outgoing frames while the socket is full.  Bad
- * input is counted and logged a bounded number of times; it never closes
- * the channel by itself except for a wrong protocol version.
+ * The channel reads with the frame reader and decoder the SDK uses too
+ * (memsup_wire.h: a buffer and a descriptor queue per channel, never
+ * static), delivers ms_msg_t, and queues outgoing frames while the socket
+ * is full.  Bad input is counted and logged a bounded number of times; it
+ * never closes the channel by itself except for a wrong protocol version.
+ * What memsup reads per worker is bounded per 100 ms window, so a flooding
+ * worker costs it about 1 % of a core at most (docs/protocol.md, Floods).
  */
 #ifndef MS_CHANNEL_H
 #define MS_CHANNEL_H
@@ -17,56 +19,29 @@
 #include <cjson/cJSON.h>
 #include <uv.h>
 
-typedef enum {
-  MS_MSG_UNKNOWN = 0, /* valid JSON with a "t" we do not know: ignored */
-  MS_MSG_HELLO,
-  MS_MSG_STATS,
-  MS_MSG_STATE,
-  MS_MSG_SAVE_FAILED,
-  MS_MSG_PURGED,
-  MS_MSG_READY
-} ms_msg_type_t;
+#include "memsup_wire.h"
 
-#define MS_GAUGES_MAX 64
-#define MS_GAUGE_NAME_MAX 64
+/* Messages are decoded by the decoder memsup shares with the SDK (wire.c);
+ * these are its types under the supervisor's names. */
+typedef memsup_msg_type_t ms_msg_type_t;
+#define MS_MSG_UNKNOWN MEMSUP_T_UNKNOWN /* unknown "t", or memsup's own */
+#define MS_MSG_HELLO MEMSUP_T_HELLO
+#define MS_MSG_STATS MEMSUP_T_STATS
+#define MS_MSG_STATE MEMSUP_T_STATE
+#define MS_MSG_SAVE_FAILED MEMSUP_T_SAVE_FAILED
+#define MS_MSG_PURGED MEMSUP_T_PURGED
+#define MS_MSG_READY MEMSUP_T_READY
 
-typedef struct {
-  char name[MS_GAUGE_NAME_MAX];
-  double value;
-} ms_gauge_t;
-
+#define MS_GAUGES_MAX MEMSUP_GAUGES_MAX
+#define MS_GAUGE_NAME_MAX MEMSUP_GAUGE_NAME_MAX
+typedef memsup_gauge_t ms_gauge_t;
 /* One decoded message.  Only the fields of its type are meaningful. */
-typedef struct {
-  ms_msg_type_t type;
-  char t[32];               /* the "t" string as sent (for UNKNOWN logs) */
-  /* hello */
-  int version;
-  long pid;
-  char allocator[16];       /* "jemalloc", "glibc", "none" */
-  /* stats (also "before"/"after" figures of purged) */
-  uint64_t allocated, active, resident, retained, mapped;
-  int has_heap;
-  size_t ngauges;
-  ms_gauge_t gauges[MS_GAUGES_MAX];
-  /* state */
-  char kind[16];            /* "save" or "checkpoint" */
-  uint64_t bytes;
-  uint32_t crc32c;
-  /* state, save_failed, purged: the "seq" of the request answered
-   * (0 for a voluntary checkpoint) */
-  uint64_t seq;
-  /* purged: resident before/after the purge as the worker measured it */
-  uint64_t purge_before, purge_after;
-  /* ready: wall clock (Unix µs) when the worker's memsup_restore() had
-   * the verified bytes, 0 when it did not restore */
-  uint64_t restored_unix_us;
-  /* save_failed: reason; ready: "restored", "none" or "corrupt" */
-  char text[128];
-} ms_msg_t;
+typedef memsup_msg_t ms_msg_t;
 
-/* Decodes one frame payload.  Returns 0 (type may be MS_MSG_UNKNOWN), or
- * -EBADMSG for anything that is not a JSON object with a string "t" and
- * correctly typed members.  Pure; the fuzz target drives it. */
+/* Decodes one frame payload from a worker: memsup_msg_decode() with
+ * MEMSUP_FROM_WORKER.  Returns 0 (type may be MS_MSG_UNKNOWN), or -EBADMSG
+ * for anything that is not a JSON object with a string "t" and correctly
+ * typed members.  Pure; the fuzz target drives it. */
 int ms_msg_decode(const char* payload, size_t len, ms_msg_t* out);
 
 typedef struct ms_channel_s ms_channel_t;

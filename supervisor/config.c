@@ -6,6 +6,7 @@
 #include "config.h"
 
 #include <errno.h>
+#include <getopt.h>
 #include <stdarg.h>
 #include <stdio.h>
 #include <string.h>
@@ -27,8 +28,9 @@ const char ms_usage[] =
     "       memsup watch --pid PID [options]\n"
     "       memsup report [--json] [--svg FILE] [--compare A B] LOG...\n"
     "Runs command and restarts it, handing its state over, when its memory\n"
-    "crosses --limit.  SIZE is bytes or K/M/G/T (binary, e.g. 128M, 1.5G);\n"
-    "DURATION is ms, s, m or h (a bare number is seconds).\n"
+    "crosses --limit.  SIZE is bytes or K/M/G/T (binary, e.g. 128M, 1.5G),\n"
+    "at most 8192T; DURATION is ms, s, m or h (a bare number is seconds),\n"
+    "at most 720h.\n"
     "\n"
     "options:\n"
     "  --limit SIZE|N%          hard limit, or N% of memsup's cgroup limit\n"
@@ -44,7 +46,8 @@ const char ms_usage[] =
     " (default 10s)\n"
     "  --handshake-timeout DURATION  wait for the worker's SDK (default"
     " 5s)\n"
-    "  --max-restarts N         crash restarts allowed ... (default 5)\n"
+    "  --max-restarts N         crash restarts allowed, 1..10000 ... (default"
+    " 5)\n"
     "  --within DURATION        ... within this window (default 60s)\n"
     "  --restart on-failure|always  \"always\" restarts after exit 0 too\n"
     "                           (default on-failure)\n"
@@ -65,7 +68,7 @@ const char ms_usage[] =
     " none)\n"
     "  --max-state SIZE         largest state accepted (default 1G)\n"
     "  -q, --quiet              errors only\n"
-    "  -v, --verbose            more detail; repeat for more\n"
+    "  -v, --verbose            more detail; repeat (-vv) for more\n"
     "  -h, --help               this text\n"
     "  --version                print the version\n"
     "\n"
@@ -259,18 +262,43 @@ int ms_cgroup_limit(const char* cgroup_root, const char* proc_self_cgroup,
 
 static int fail(char* err, size_t errlen, const char* fmt, ...)
     __attribute__((format(printf, 3, 4)));
+/* The message quotes what was typed: a control character in it (a
+ * newline in a quoted shell argument) becomes '?', so the message stays
+ * one line on a terminal and in a log. */
 static int fail(char* err, size_t errlen, const char* fmt, ...) {
   va_list ap;
+  char* p;
   va_start(ap, fmt);
   vsnprintf(err, errlen, fmt, ap);
   va_end(ap);
+  for (p = err; *p; p++)
+    if ((unsigned char)*p < 0x20 || *p == 0x7f) *p = '?';
   return -EINVAL;
 }
+
+/* The largest size any flag takes: 2^53 bytes is exact as a JSON number
+ * (the log writes doubles) and leaves room for sums such as limit plus a
+ * margin without overflow.  No machine has 8 PiB of memory. */
+#define SIZE_MAX_FLAG (1ULL << 53)
+/* The longest duration any flag but --interval takes.  Timers round
+ * nanoseconds up to milliseconds by adding 999,999, so a value near 2^64
+ * would wrap to a timer of almost nothing; 30 days is longer than any
+ * grace, handshake or restart window a service needs. */
+#define DURATION_MAX_FLAG (30 * 24 * 3600 * NS_PER_S)
+/* --max-restarts keeps one timestamp per allowed restart (plus one), so
+ * the count bounds memory; 10,000 within any window is "never give up". */
+#define RESTARTS_MAX 10000u
+/* PID_MAX_LIMIT in <linux/threads.h>: the kernel never hands out a pid
+ * above 2^22 on 64-bit machines, and a larger number cast to pid_t could
+ * turn negative, which kill(2) reads as a process group or "every
+ * process". */
+#define PID_MAX 4194304u
 
 static int size_opt(const char* flag, const char* val, uint64_t* out,
                     char* err, size_t errlen) {
   int r = size_any(val, out);
-  if (r == -ERANGE) return fail(err, errlen, "%s '%s': too large", flag, val);
+  if (r == -ERANGE || (r == 0 && *out > SIZE_MAX_FLAG))
+    return fail(err, errlen, "%s '%s': too large (at most 8192T)", flag, val);
   if (r < 0)
     return fail(err, errlen,
                 "%s '%s': not a size (use bytes or K/M/G/T, e.g. 128M)", flag,
@@ -283,7 +311,8 @@ static int size_opt(const char* flag, const char* val, uint64_t* out,
 static int duration_opt(const char* flag, const char* val, int zero_ok,
                         uint64_t* out, char* err, size_t errlen) {
   int r = duration_any(val, out);
-  if (r == -ERANGE) return fail(err, errlen, "%s '%s': too large", flag, val);
+  if (r == -ERANGE || (r == 0 && *out > DURATION_MAX_FLAG))
+    return fail(err, errlen, "%s '%s': too large (at most 720h)", flag, val);
   if (r < 0)
     return fail(err, errlen,
                 "%s '%s': not a duration (use ms, s, m or h, e.g. 50ms)", flag,
@@ -326,20 +355,24 @@ static int limit_opt(const char* val, const char* cgroup_root, uint64_t* out,
   if (*out == 0)
     return fail(err, errlen, "--limit %s: is 0 bytes of a %llu-byte cgroup",
                 val, (unsigned long long)cg);
+  if (*out > SIZE_MAX_FLAG)
+    return fail(err, errlen, "--limit %s: %llu bytes is too large (at most "
+                "8192T)", val, (unsigned long long)*out);
   return 0;
 }
 
-/* A whole number >= 1 that fits an unsigned. */
-static int count_opt(const char* flag, const char* val, unsigned* out,
-                     char* err, size_t errlen) {
+/* A whole number from lo to hi (what: "a whole number", "a process id"). */
+static int count_opt(const char* flag, const char* val, const char* what,
+                     unsigned lo, unsigned hi, unsigned* out, char* err,
+                     size_t errlen) {
   uint64_t ip, frac;
   const char* end;
   int r;
 
   end = number(val, &ip, &frac, &r);
-  if (end == NULL || *end != '\0' || frac != 0 || ip == 0 || ip > ~0u)
-    return fail(err, errlen, "%s '%s': not a whole number from 1 to %u", flag,
-                val, ~0u);
+  if (end == NULL || *end != '\0' || frac != 0 || ip < lo || ip > hi)
+    return fail(err, errlen, "%s '%s': not %s from %u to %u", flag, val, what,
+                lo, hi);
   *out = (unsigned)ip;
   return 0;
 }
@@ -358,151 +391,237 @@ static void defaults(ms_config_t* cfg) {
   cfg->sample_log_max = 64ULL << 20;
 }
 
-/* Value options take the next word unless it is "--", so that
- * "--limit -- ./w" reports the missing value rather than eating the "--". */
-static int takes_value(const char* name) {
-  static const char* const names[] = {
-      "--limit", "--soft-limit", "--max-state", "--interval", "--for",
-      "--grace", "--handshake-timeout", "--within", "--max-restarts",
-      "--metric", "--restart", "--log", "--sample-log", "--state-dir",
-      "--sample-every", "--sample-log-max", "--pid"};
+/* getopt_long() values of the long-only options; the short ones are their
+ * own letters. */
+enum {
+  OPT_LIMIT = 256, OPT_SOFT_LIMIT, OPT_METRIC, OPT_INTERVAL, OPT_FOR,
+  OPT_GRACE, OPT_HANDSHAKE, OPT_MAX_RESTARTS, OPT_WITHIN, OPT_RESTART,
+  OPT_TREE, OPT_SUBREAPER, OPT_DRY_RUN, OPT_PID, OPT_LOG, OPT_SAMPLE_LOG,
+  OPT_SAMPLE_EVERY, OPT_SAMPLE_LOG_MAX, OPT_STATE_DIR, OPT_MAX_STATE,
+  OPT_VERSION
+};
+
+static const struct option longopts[] = {
+    {"limit", required_argument, NULL, OPT_LIMIT},
+    {"soft-limit", required_argument, NULL, OPT_SOFT_LIMIT},
+    {"metric", required_argument, NULL, OPT_METRIC},
+    {"interval", required_argument, NULL, OPT_INTERVAL},
+    {"for", required_argument, NULL, OPT_FOR},
+    {"grace", required_argument, NULL, OPT_GRACE},
+    {"handshake-timeout", required_argument, NULL, OPT_HANDSHAKE},
+    {"max-restarts", required_argument, NULL, OPT_MAX_RESTARTS},
+    {"within", required_argument, NULL, OPT_WITHIN},
+    {"restart", required_argument, NULL, OPT_RESTART},
+    {"tree", no_argument, NULL, OPT_TREE},
+    {"subreaper", no_argument, NULL, OPT_SUBREAPER},
+    {"dry-run", no_argument, NULL, OPT_DRY_RUN},
+    {"pid", required_argument, NULL, OPT_PID},
+    {"log", required_argument, NULL, OPT_LOG},
+    {"sample-log", required_argument, NULL, OPT_SAMPLE_LOG},
+    {"sample-every", required_argument, NULL, OPT_SAMPLE_EVERY},
+    {"sample-log-max", required_argument, NULL, OPT_SAMPLE_LOG_MAX},
+    {"state-dir", required_argument, NULL, OPT_STATE_DIR},
+    {"max-state", required_argument, NULL, OPT_MAX_STATE},
+    {"quiet", no_argument, NULL, 'q'},
+    {"verbose", no_argument, NULL, 'v'},
+    {"help", no_argument, NULL, 'h'},
+    {"version", no_argument, NULL, OPT_VERSION},
+    {NULL, 0, NULL, 0}};
+
+/* "+": stop at the first word that is not an option (the worker command
+ * must not have its own options taken as ours, and argv is not permuted);
+ * ":": report a missing value as ':' rather than printing it. */
+static const char optstring[] = "+:hqv";
+
+static const char* long_name(int val) {
   size_t i;
-  for (i = 0; i < sizeof(names) / sizeof(names[0]); i++)
-    if (strcmp(name, names[i]) == 0) return 1;
-  return 0;
+  for (i = 0; longopts[i].name != NULL; i++)
+    if (longopts[i].val == val) return longopts[i].name;
+  return "?";
 }
 
-/* Boolean options; returns 1 when name is one. */
-static int flag(ms_config_t* cfg, const char* name) {
-  if (strcmp(name, "--tree") == 0)
-    cfg->tree = 1;
-  else if (strcmp(name, "--subreaper") == 0)
-    cfg->subreaper = 1;
-  else if (strcmp(name, "--dry-run") == 0)
-    cfg->dry_run = 1;
-  else if (strcmp(name, "-q") == 0 || strcmp(name, "--quiet") == 0)
-    cfg->verbosity = -1;
-  else if (strcmp(name, "-v") == 0 || strcmp(name, "--verbose") == 0)
-    cfg->verbosity++;
-  else
-    return 0;
-  return 1;
-}
-
-/* One option; val was split off "--name=value" or taken from the next
- * word, NULL when there was none. */
-static int option(ms_config_t* cfg, const char* name, const char* val,
+/* One option with its value (NULL for flags). */
+static int option(ms_config_t* cfg, int c, const char* val,
                   const char* cgroup_root, char* err, size_t errlen) {
-  if (val == NULL && flag(cfg, name)) return 0;
-  if (!takes_value(name)) {
-    if (flag(cfg, name)) return fail(err, errlen, "%s takes no value", name);
-    return fail(err, errlen, "unknown option '%s' (see memsup --help)", name);
+  char flag[32];
+  uint64_t v;
+  unsigned n;
+  int r;
+
+  snprintf(flag, sizeof(flag), "--%s", long_name(c));
+  switch (c) {
+    case 'q':
+      cfg->verbosity = -1;
+      return 0;
+    case 'v':
+      cfg->verbosity++;
+      return 0;
+    case OPT_TREE:
+      cfg->tree = 1;
+      return 0;
+    case OPT_SUBREAPER:
+      cfg->subreaper = 1;
+      return 0;
+    case OPT_DRY_RUN:
+      cfg->dry_run = 1;
+      return 0;
+    case OPT_LIMIT:
+      return limit_opt(val, cgroup_root, &cfg->limit, err, errlen);
+    case OPT_SOFT_LIMIT:
+      return size_opt(flag, val, &cfg->soft_limit, err, errlen);
+    case OPT_MAX_STATE:
+      return size_opt(flag, val, &cfg->max_state, err, errlen);
+    case OPT_SAMPLE_LOG_MAX:
+      return size_opt(flag, val, &cfg->sample_log_max, err, errlen);
+    case OPT_SAMPLE_EVERY:
+      return duration_opt(flag, val, 0, &cfg->sample_every_ns, err, errlen);
+    case OPT_FOR:
+      return duration_opt(flag, val, 1, &cfg->for_ns, err, errlen);
+    case OPT_GRACE:
+      return duration_opt(flag, val, 1, &cfg->grace_ns, err, errlen);
+    case OPT_HANDSHAKE:
+      return duration_opt(flag, val, 0, &cfg->handshake_ns, err, errlen);
+    case OPT_WITHIN:
+      return duration_opt(flag, val, 0, &cfg->within_ns, err, errlen);
+    case OPT_MAX_RESTARTS:
+      return count_opt(flag, val, "a whole number", 1, RESTARTS_MAX,
+                       &cfg->max_restarts, err, errlen);
+    case OPT_PID:
+      if (count_opt(flag, val, "a process id", 1, PID_MAX, &n, err, errlen))
+        return -EINVAL;
+      cfg->watch_pid = (long)n;
+      cfg->dry_run = 1;
+      return 0;
+    case OPT_INTERVAL:
+      r = duration_any(val, &v);
+      if (r == -EINVAL)
+        return duration_opt(flag, val, 0, &v, err, errlen);
+      if (r < 0 || v < NS_PER_MS || v > 3600 * NS_PER_S)
+        return fail(err, errlen, "--interval '%s': must be from 1ms to 1h",
+                    val);
+      cfg->interval_ns = v;
+      return 0;
+    case OPT_METRIC:
+      if (strcmp(val, "footprint") == 0)
+        cfg->metric = MS_METRIC_FOOTPRINT;
+      else if (strcmp(val, "rss") == 0)
+        cfg->metric = MS_METRIC_RSS;
+      else if (strcmp(val, "heap") == 0)
+        cfg->metric = MS_METRIC_HEAP;
+      else
+        return fail(err, errlen, "--metric '%s': use footprint, rss or heap",
+                    val);
+      return 0;
+    case OPT_RESTART:
+      if (strcmp(val, "on-failure") == 0)
+        cfg->restart = MS_RESTART_ON_FAILURE;
+      else if (strcmp(val, "always") == 0)
+        cfg->restart = MS_RESTART_ALWAYS;
+      else
+        return fail(err, errlen, "--restart '%s': use on-failure or always",
+                    val);
+      return 0;
+    case OPT_LOG:
+      cfg->log_path = val;
+      return 0;
+    case OPT_SAMPLE_LOG:
+      cfg->sample_log_path = val;
+      return 0;
+    case OPT_STATE_DIR:
+      cfg->state_dir = val;
+      return 0;
   }
-  if (val == NULL || *val == '\0')
-    return fail(err, errlen, "%s needs a value", name);
-  if (strcmp(name, "--limit") == 0)
-    return limit_opt(val, cgroup_root, &cfg->limit, err, errlen);
-  if (strcmp(name, "--soft-limit") == 0)
-    return size_opt(name, val, &cfg->soft_limit, err, errlen);
-  if (strcmp(name, "--max-state") == 0)
-    return size_opt(name, val, &cfg->max_state, err, errlen);
-  if (strcmp(name, "--sample-log-max") == 0)
-    return size_opt(name, val, &cfg->sample_log_max, err, errlen);
-  if (strcmp(name, "--sample-every") == 0)
-    return duration_opt(name, val, 0, &cfg->sample_every_ns, err, errlen);
-  if (strcmp(name, "--for") == 0)
-    return duration_opt(name, val, 1, &cfg->for_ns, err, errlen);
-  if (strcmp(name, "--grace") == 0)
-    return duration_opt(name, val, 1, &cfg->grace_ns, err, errlen);
-  if (strcmp(name, "--handshake-timeout") == 0)
-    return duration_opt(name, val, 0, &cfg->handshake_ns, err, errlen);
-  if (strcmp(name, "--within") == 0)
-    return duration_opt(name, val, 0, &cfg->within_ns, err, errlen);
-  if (strcmp(name, "--max-restarts") == 0)
-    return count_opt(name, val, &cfg->max_restarts, err, errlen);
-  if (strcmp(name, "--pid") == 0) {
-    unsigned pid;
-    if (count_opt(name, val, &pid, err, errlen) < 0) return -EINVAL;
-    cfg->watch_pid = (long)pid;
-    cfg->dry_run = 1;
-    return 0;
-  }
-  if (strcmp(name, "--interval") == 0) {
-    if (duration_opt(name, val, 0, &cfg->interval_ns, err, errlen) < 0)
-      return -EINVAL;
-    if (cfg->interval_ns < NS_PER_MS || cfg->interval_ns > 3600 * NS_PER_S)
-      return fail(err, errlen, "--interval '%s': must be from 1ms to 1h", val);
-  } else if (strcmp(name, "--metric") == 0) {
-    if (strcmp(val, "footprint") == 0)
-      cfg->metric = MS_METRIC_FOOTPRINT;
-    else if (strcmp(val, "rss") == 0)
-      cfg->metric = MS_METRIC_RSS;
-    else if (strcmp(val, "heap") == 0)
-      cfg->metric = MS_METRIC_HEAP;
-    else
-      return fail(err, errlen, "--metric '%s': use footprint, rss or heap",
-                  val);
-  } else if (strcmp(name, "--restart") == 0) {
-    if (strcmp(val, "on-failure") == 0)
-      cfg->restart = MS_RESTART_ON_FAILURE;
-    else if (strcmp(val, "always") == 0)
-      cfg->restart = MS_RESTART_ALWAYS;
-    else
-      return fail(err, errlen, "--restart '%s': use on-failure or always",
-                  val);
-  } else if (strcmp(name, "--log") == 0) {
-    cfg->log_path = val;
-  } else if (strcmp(name, "--sample-log") == 0) {
-    cfg->sample_log_path = val;
-  } else {
-    cfg->state_dir = val;
-  }
-  return 0;
+  return fail(err, errlen, "unknown option (see memsup --help)");
+}
+
+/* getopt_long() accepts any unambiguous prefix ("--lim" for --limit).
+ * memsup does not: a script that relies on one breaks the day an option
+ * with the same prefix is added, and messages name flags as typed. */
+static int exact(const char* word, const char* name) {
+  size_t n = strcspn(word + 2, "=");
+  return n == strlen(name) && strncmp(word + 2, name, n) == 0;
+}
+
+/* What getopt_long() refused in word: an unknown option, or a value given
+ * to a flag ("--tree=yes").  opt is the option's value, 0 when getopt
+ * found no option of that name. */
+static int refused(const char* word, int opt, char* err, size_t errlen) {
+  int n = (int)strcspn(word, "=");
+  if (strncmp(word, "--", 2) != 0)
+    return fail(err, errlen, "unknown option '-%c' (see memsup --help)", opt);
+  if (opt != 0 && word[n] == '=' && exact(word, long_name(opt)))
+    return fail(err, errlen, "%.*s takes no value", n, word);
+  return fail(err, errlen, "unknown option '%.*s' (see memsup --help)", n,
+              word);
 }
 
 int ms_config_parse(int argc, char** argv, ms_config_t* cfg,
                     const char* cgroup_root, char* err, size_t errlen) {
-  char name[64];
-  const char *arg, *val, *eq, *limit_arg = NULL, *soft_arg = NULL;
-  int i, r;
+  const char *limit_arg = NULL, *soft_arg = NULL;
+  int watch = 0, at, c, idx, r, dashes;
 
   defaults(cfg);
   err[0] = '\0';
-  for (i = 1; i < argc && strcmp(argv[i], "--") != 0; i++) {
-    arg = argv[i];
-    if (arg[0] != '-')
-      return fail(err, errlen, "missing '--' before the worker command");
-    eq = strncmp(arg, "--", 2) == 0 ? strchr(arg, '=') : NULL;
-    snprintf(name, sizeof(name), "%.*s", (int)(eq ? eq - arg : 63), arg);
-    if (strcmp(name, "-h") == 0 || strcmp(name, "--help") == 0)
-      return MS_CONFIG_HELP;
-    if (strcmp(name, "--version") == 0) return MS_CONFIG_VERSION;
-    val = eq ? eq + 1 : NULL;
-    if (val == NULL && takes_value(name) && i + 1 < argc &&
-        strcmp(argv[i + 1], "--") != 0)
-      val = argv[++i];
-    r = option(cfg, name, val, cgroup_root, err, errlen);
-    if (r < 0) return r;
-    if (strcmp(name, "--limit") == 0) limit_arg = val;
-    if (strcmp(name, "--soft-limit") == 0) soft_arg = val;
+  if (argc > 1 && strcmp(argv[1], "watch") == 0) {
+    /* "memsup watch ..." parses as if "watch" were the program name. */
+    watch = 1;
+    argc--;
+    argv++;
   }
+  /* optind = 0 makes glibc start over (it keeps state between calls). */
+  optind = 0;
+  opterr = 0;
+  for (;;) {
+    /* The word being read; getopt moves optind past a cluster such as
+     * "-vv" only after its last letter. */
+    at = optind > 0 ? optind : 1;
+    idx = -1;
+    c = getopt_long(argc, argv, optstring, longopts, &idx);
+    if (c == -1) break;
+    if (c == '?') return refused(argv[at], optopt, err, errlen);
+    if (c == ':' && exact(argv[at], long_name(optopt)))
+      return fail(err, errlen, "--%s needs a value", long_name(optopt));
+    if (c == ':') return refused(argv[at], 0, err, errlen);
+    if (idx >= 0 && !exact(argv[at], longopts[idx].name))
+      return refused(argv[at], 0, err, errlen);
+    if (c == 'h') return MS_CONFIG_HELP;
+    if (c == OPT_VERSION) return MS_CONFIG_VERSION;
+    if (optarg != NULL && idx >= 0 && longopts[idx].has_arg) {
+      /* "--limit -- ./w": the "--" ends memsup's options, it is not the
+       * value; "--log=" gives no value either. */
+      if (*optarg == '\0' ||
+          (optarg == argv[optind - 1] && strcmp(optarg, "--") == 0))
+        return fail(err, errlen, "--%s needs a value", longopts[idx].name);
+    }
+    r = option(cfg, c, optarg, cgroup_root, err, errlen);
+    if (r < 0) return r;
+    if (c == OPT_LIMIT) limit_arg = optarg;
+    if (c == OPT_SOFT_LIMIT) soft_arg = optarg;
+  }
+  /* getopt ends on "--" (and skips it) or on the first other word. */
+  dashes = at < argc && optind == at + 1 && strcmp(argv[at], "--") == 0;
+  if (limit_arg && soft_arg && cfg->soft_limit >= cfg->limit)
+    return fail(err, errlen, "--soft-limit %s must be below --limit %s",
+                soft_arg, limit_arg);
+  if (watch && cfg->watch_pid == 0)
+    return fail(err, errlen,
+                "memsup watch needs --pid PID (the process to watch)");
   if (cfg->watch_pid) {
-    if (i + 1 < argc)
-      return fail(err, errlen, "--pid watches a running process: give no command");
-    if (limit_arg && soft_arg && cfg->soft_limit >= cfg->limit)
-      return fail(err, errlen, "--soft-limit %s must be below --limit %s",
-                  soft_arg, limit_arg);
+    if (optind < argc)
+      return fail(err, errlen,
+                  "--pid watches a running process: give no command");
     cfg->argv = NULL;
     cfg->argc = 0;
     return MS_CONFIG_RUN;
   }
-  if (i >= argc)
-    return fail(err, errlen, "missing '--' before the worker command");
-  if (i + 1 >= argc) return fail(err, errlen, "no worker command after '--'");
-  if (limit_arg && soft_arg && cfg->soft_limit >= cfg->limit)
-    return fail(err, errlen, "--soft-limit %s must be below --limit %s",
-                soft_arg, limit_arg);
-  cfg->argv = argv + i + 1;
-  cfg->argc = argc - i - 1;
+  if (optind >= argc)
+    return fail(err, errlen, dashes ? "no worker command after '--'"
+                                    : "no worker command (memsup [options] "
+                                      "-- command [args...])");
+  if (!dashes)
+    return fail(err, errlen, "missing '--' before the worker command '%s'",
+                argv[optind]);
+  cfg->argv = argv + optind;
+  cfg->argc = argc - optind;
   return MS_CONFIG_RUN;
 }

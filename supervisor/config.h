@@ -40,9 +40,14 @@ typedef struct {
 /* What ms_config_parse() found: run, or print help/version and exit 0. */
 enum { MS_CONFIG_RUN = 0, MS_CONFIG_HELP = 1, MS_CONFIG_VERSION = 2 };
 
-/* Fills cfg from argv (defaults first).  Returns MS_CONFIG_RUN/HELP/VERSION,
- * or -EINVAL with a one-line reason (no "memsup:" prefix, no newline) in
- * err.  cgroup_root is "/sys/fs/cgroup" except in tests. */
+/* Fills cfg from argv (defaults first): "memsup [options] -- command ..."
+ * or "memsup watch --pid PID [options]".  Returns MS_CONFIG_RUN/HELP/
+ * VERSION, or -EINVAL with a one-line reason naming the flag (no "memsup:"
+ * prefix, no newline) in err; it never exits or prints.  Every numeric
+ * value is range-checked (sizes up to 8192T, durations up to 720h,
+ * --max-restarts 1..10000, --pid 1..4194304).  Uses getopt_long(), whose
+ * state is global: not reentrant.  cgroup_root is "/sys/fs/cgroup" except
+ * in tests. */
 int ms_config_parse(int argc, char** argv, ms_config_t* cfg,
                     const char* cgroup_root, char* err, size_t errlen);
 

@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "sample.h"
 
 static int starts(const char* s, size_t len, const char* prefix) {
   size_t n = strlen(prefix);
@@ -159,6 +160,8 @@ static const struct {
     {"Rss:", 4, offsetof(ms_mapping_t, rss)},
     {"Private_Dirty:", 14, offsetof(ms_mapping_t, private_dirty)},
     {"Swap:", 5, offsetof(ms_mapping_t, swap)},
+    {"Anonymous:", 10, offsetof(ms_mapping_t, anonymous)},
+    {"LazyFree:", 9, offsetof(ms_mapping_t, lazyfree)},
 };
 
 static void add_value(ms_mapping_t* r, const char* p, const char* nl) {
@@ -175,18 +178,42 @@ static void add_value(ms_mapping_t* r, const char* p, const char* nl) {
   }
 }
 
-static uint64_t footprint(const ms_mapping_t* r) {
-  return r->private_dirty + r->swap;
+uint64_t ms_mapping_footprint(const ms_mapping_t* r) {
+  uint64_t fp = (r->anonymous > r->lazyfree ? r->anonymous - r->lazyfree : 0) +
+                r->swap;
+  /* A shmem mapping's resident pages are shmem, except anonymous copies
+   * that a MAP_PRIVATE mapping of it made on write (counted above). */
+  if (r->cls == MS_MAP_SHMEM && r->rss > r->anonymous)
+    fp += r->rss - r->anonymous;
+  return fp;
 }
 
-static int by_footprint_desc(const void* a, const void* b) {
-  const ms_mapping_t *x = a, *y = b;
-  if (footprint(x) != footprint(y)) return footprint(x) < footprint(y) ? 1 : -1;
+static int by_key_desc(uint64_t kx, uint64_t ky, const ms_mapping_t* x,
+                       const ms_mapping_t* y) {
+  if (kx != ky) return kx < ky ? 1 : -1;
   if (x->cls != y->cls) return x->cls < y->cls ? -1 : 1;
   return strcmp(x->name, y->name);
 }
 
+static int by_footprint_desc(const void* a, const void* b) {
+  return by_key_desc(ms_mapping_footprint(a), ms_mapping_footprint(b), a, b);
+}
+
+static int by_rss_desc(const void* a, const void* b) {
+  const ms_mapping_t *x = a, *y = b;
+  return by_key_desc(x->rss, y->rss, x, y);
+}
+
 int ms_smaps_top(const char* smaps_text, ms_mapping_t* out, size_t max) {
+  return ms_smaps_top_by(smaps_text, MS_RANK_FOOTPRINT, out, max);
+}
+
+int ms_smaps_read_top(pid_t pid, ms_mapping_t* out, size_t max) {
+  return ms_smaps_read_top_by(pid, MS_RANK_FOOTPRINT, out, max);
+}
+
+int ms_smaps_top_by(const char* smaps_text, ms_rank_t rank, ms_mapping_t* out,
+                    size_t max) {
   table_t t = {0};
   const char *p, *nl, *name;
   size_t len;
@@ -208,7 +235,8 @@ int ms_smaps_top(const char* smaps_text, ms_mapping_t* out, size_t max) {
     }
   }
   if (t.nrows == 0) goto end;
-  qsort(t.rows, t.nrows, sizeof(*t.rows), by_footprint_desc);
+  qsort(t.rows, t.nrows, sizeof(*t.rows),
+        rank == MS_RANK_RSS ? by_rss_desc : by_footprint_desc);
   if (max > t.nrows) max = t.nrows;
   if (max > 0) memcpy(out, t.rows, max * sizeof(*out));
   err = (int)max;
@@ -219,7 +247,8 @@ end:
   return err;
 }
 
-int ms_smaps_read_top(pid_t pid, ms_mapping_t* out, size_t max) {
+int ms_smaps_read_top_by(pid_t pid, ms_rank_t rank, ms_mapping_t* out,
+                         size_t max) {
   char path[64];
   char *buf = NULL, *nbuf;
   size_t len = 0, cap = 0;
@@ -252,7 +281,7 @@ int ms_smaps_read_top(pid_t pid, ms_mapping_t* out, size_t max) {
   }
   buf[len] = '\0';
   /* A zombie, or a process whose mm is already gone, has no mappings. */
-  err = len == 0 ? -ESRCH : ms_smaps_top(buf, out, max);
+  err = len == 0 ? -ESRCH : ms_smaps_top_by(buf, rank, out, max);
 
 end:
   close(fd);
@@ -343,7 +372,11 @@ cJSON* ms_evidence_json(const ms_mapping_t* rows, int n,
         !cJSON_AddNumberToObject(o, "rss", (double)r->rss) ||
         !cJSON_AddNumberToObject(o, "private_dirty",
                                  (double)r->private_dirty) ||
-        !cJSON_AddNumberToObject(o, "swap", (double)r->swap))
+        !cJSON_AddNumberToObject(o, "swap", (double)r->swap) ||
+        !cJSON_AddNumberToObject(o, "anonymous", (double)r->anonymous) ||
+        !cJSON_AddNumberToObject(o, "lazyfree", (double)r->lazyfree) ||
+        !cJSON_AddNumberToObject(o, "footprint",
+                                 (double)ms_mapping_footprint(r)))
       goto fail;
   }
   return root;
@@ -351,4 +384,59 @@ cJSON* ms_evidence_json(const ms_mapping_t* rows, int n,
 fail:
   cJSON_Delete(root);
   return NULL;
+}
+
+/* "processes" and "nprocs": a tree's members holding the most. */
+static int add_processes(cJSON* ev, const ms_proc_t* procs, int n,
+                         size_t total) {
+  cJSON *arr = cJSON_AddArrayToObject(ev, "processes"), *o;
+
+  if (arr == NULL || !cJSON_AddNumberToObject(ev, "nprocs", (double)total))
+    return -1;
+  for (int i = 0; i < n; i++) {
+    o = cJSON_CreateObject();
+    if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
+      cJSON_Delete(o);
+      return -1;
+    }
+    if (!cJSON_AddNumberToObject(o, "pid", procs[i].pid) ||
+        !cJSON_AddStringToObject(o, "command", procs[i].comm) ||
+        !cJSON_AddNumberToObject(o, "footprint",
+                                 (double)procs[i].mem.footprint) ||
+        !cJSON_AddNumberToObject(o, "rss", (double)procs[i].mem.rss))
+      return -1;
+  }
+  return 0;
+}
+
+cJSON* ms_evidence_capture(pid_t pid, int tree, ms_rank_t rank,
+                           size_t max_rows, const ms_classify_out_t* cls) {
+  ms_proc_t procs[MS_EVIDENCE_PROCS];
+  ms_mapping_t* rows = calloc(max_rows ? max_rows : 1, sizeof(*rows));
+  size_t total = 0;
+  pid_t top = pid;
+  cJSON* ev = NULL;
+  int n, np = 0;
+
+  if (rows == NULL) return NULL;
+  /* The split comes first: it names the process whose mappings matter. */
+  if (tree) {
+    np = ms_session_split(pid, 1, rank == MS_RANK_RSS, procs,
+                          MS_EVIDENCE_PROCS, &total);
+    if (np < 0) np = 0; /* gone meanwhile: empty lists */
+    if (np > 0) top = procs[0].pid;
+  }
+  n = ms_smaps_read_top_by(top, rank, rows, max_rows);
+  ev = ms_evidence_json(rows, n < 0 ? 0 : n, cls);
+  free(rows);
+  if (ev == NULL) return NULL;
+  if (!cJSON_AddStringToObject(ev, "ranked_by",
+                               rank == MS_RANK_RSS ? "rss" : "footprint") ||
+      !cJSON_AddNumberToObject(ev, "mappings_pid", top) ||
+      (tree ? add_processes(ev, procs, np, total) != 0
+            : cJSON_AddNullToObject(ev, "processes") == NULL)) {
+    cJSON_Delete(ev);
+    return NULL;
+  }
+  return ev;
 }

@@ -39,19 +39,34 @@ typedef struct {
   char name[MS_MAP_NAME_MAX + 1]; /* "" for anonymous memory */
   ms_map_class_t cls;
   unsigned count; /* mappings in this row */
-  uint64_t size, rss, private_dirty, swap;
+  uint64_t size, rss, private_dirty, swap, anonymous, lazyfree;
 } ms_mapping_t;
 
-/* Parses the text of /proc/PID/smaps, groups the mappings by (class,
- * name) and stores the max rows with the largest private_dirty + swap
- * (their share of footprint), largest first; ties by class, then name.
- * Time is linear in the text (a hash table groups the rows) plus a sort
- * of the distinct rows.  Returns the number of rows stored (<= max),
- * -EINVAL when the text has no mapping header, -ENOMEM. */
-int ms_smaps_top(const char* smaps_text, ms_mapping_t* out, size_t max);
+/* A row's share of footprint (docs/memory.md): Anonymous - LazyFree +
+ * Swap, plus its resident pages when the class is shmem.  File pages,
+ * even dirty ones, are not in it.  (Per-mapping smaps has no Pss split, so
+ * a file on a tmpfs mounted elsewhere than /dev/shm shows as a file row
+ * here while the rollup counts it as shmem.)  Pure. */
+uint64_t ms_mapping_footprint(const ms_mapping_t* r);
 
-/* Reads /proc/PID/smaps whole and calls ms_smaps_top().  Returns the same,
- * or -ESRCH when the process is gone (or a zombie: no mappings left). */
+/* What rows are ranked by: their footprint (the default metric, and heap),
+ * or their RSS (when --metric rss triggered the restart). */
+typedef enum { MS_RANK_FOOTPRINT, MS_RANK_RSS } ms_rank_t;
+
+/* Parses the text of /proc/PID/smaps, groups the mappings by (class,
+ * name) and stores the max rows with the largest rank key, largest first;
+ * ties by class, then name.  Time is linear in the text (a hash table
+ * groups the rows) plus a sort of the distinct rows.  Returns the number
+ * of rows stored (<= max), -EINVAL when the text has no mapping header,
+ * -ENOMEM. */
+int ms_smaps_top_by(const char* smaps_text, ms_rank_t rank, ms_mapping_t* out,
+                    size_t max);
+/* Reads /proc/PID/smaps whole and calls ms_smaps_top_by().  Returns the
+ * same, or -ESRCH when the process is gone (or a zombie: no mappings). */
+int ms_smaps_read_top_by(pid_t pid, ms_rank_t rank, ms_mapping_t* out,
+                         size_t max);
+/* The same ranked by footprint (kept for existing callers). */
+int ms_smaps_top(const char* smaps_text, ms_mapping_t* out, size_t max);
 int ms_smaps_read_top(pid_t pid, ms_mapping_t* out, size_t max);
 
 /* Classification of a worker's memory at restart time.  Rules, checked in
@@ -72,13 +87,16 @@ int ms_smaps_read_top(pid_t pid, ms_mapping_t* out, size_t max);
 #define MS_CLASSIFY_HEAP_SHARE_PCT 50     /* heap-in-use share of growth */
 
 typedef struct {
-  uint64_t footprint; /* Private_Dirty + Swap */
+  uint64_t footprint; /* ms_mem_t.footprint: Anonymous - LazyFree + Swap
+                         + shmem */
   uint64_t rss, lazyfree, rss_file;
   int has_heap;                /* the SDK reported allocator statistics */
   uint64_t heap_allocated;     /* heap-in-use (jemalloc stats.allocated) */
   uint64_t heap_resident;      /* what the allocator keeps resident */
   int has_growth;              /* footprint_growth_bps is known */
-  double footprint_growth_bps; /* over the worker's life, bytes/s */
+  double footprint_growth_bps; /* recent growth, bytes/s: the slope over
+                                  the last seconds (ms_growth_rate()), not
+                                  the average over the whole life */
 } ms_classify_in_t;
 
 typedef struct {
@@ -91,10 +109,32 @@ typedef struct {
 void ms_classify(const ms_classify_in_t* in, ms_classify_out_t* out);
 
 /* Builds {"classification","why","mappings":[{"name","class","count",
- * "size","rss","private_dirty","swap"}...]} with byte figures as numbers.
- * cls may be NULL (no classification keys).  The caller owns the result
- * (cJSON_Delete); NULL when out of memory. */
+ * "size","rss","private_dirty","swap","anonymous","lazyfree","footprint"}
+ * ...]} with byte figures as numbers.  cls may be NULL (no classification
+ * keys).  The caller owns the result (cJSON_Delete); NULL when out of
+ * memory. */
 cJSON* ms_evidence_json(const ms_mapping_t* rows, int n,
                         const ms_classify_out_t* cls);
+
+/* Most processes listed in "processes". */
+#define MS_EVIDENCE_PROCS 16
+
+/* Where the memory sits, read now from /proc, as evidence JSON: the
+ * ms_evidence_json() object, plus
+ *   "ranked_by": "footprint" | "rss",
+ *   "mappings_pid": the process whose top max_rows mappings are listed,
+ *   "processes": with tree, the session's members holding the most
+ *                (MS_EVIDENCE_PROCS at most), largest first, each
+ *                {"pid","command","footprint","rss"} (footprint with the
+ *                Pss forms, so they add up to the session's), and
+ *                "nprocs"; null without tree.
+ * With tree the mappings are those of the member that holds the most by
+ * rank (a pre-forking server's busiest worker, a wrapper's child), not
+ * the leader's.  pid is the worker (the session leader).  Reads
+ * smaps_rollup of every member and smaps of one: up to ~0.2 s on a big
+ * worker, so once per restart, never on the tick.  Returns NULL when out
+ * of memory; a worker gone meanwhile gives empty lists, not NULL. */
+cJSON* ms_evidence_capture(pid_t pid, int tree, ms_rank_t rank,
+                           size_t max_rows, const ms_classify_out_t* cls);
 
 #endif

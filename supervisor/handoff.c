@@ -34,6 +34,17 @@ void ms_state_clear(ms_state_t* st) {
   errno = saved;
 }
 
+int ms_state_dup(const ms_state_t* src, ms_state_t* out) {
+  /* F_DUPFD_CLOEXEC, never dup(): the copy is held while a store runs on
+   * a work thread, and a worker spawned meanwhile would inherit a plain
+   * dup of the memfd and pin the state's memory for its whole life. */
+  int fd = fcntl(src->fd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return -errno;
+  *out = *src;
+  out->fd = fd;
+  return 0;
+}
+
 void ms_state_replace(ms_state_t* st, ms_state_t* src) {
   if (st == src) return;
   ms_state_clear(st);
@@ -157,6 +168,12 @@ int ms_state_dir_prepare(const char* dir) {
   return 0;
 }
 
+unsigned ms_state_dir_loose(const char* dir) {
+  struct stat sb;
+  if (lstat(dir, &sb) < 0 || !S_ISDIR(sb.st_mode)) return 0;
+  return sb.st_mode & (S_IWGRP | S_IWOTH);
+}
+
 static int join(char* out, const char* dir, const char* name) {
   int n = snprintf(out, PATH_MAX, "%s/%s", dir, name);
   return n < 0 || n >= PATH_MAX ? -ENAMETOOLONG : 0;
@@ -186,13 +203,15 @@ int ms_state_store(const char* dir, const ms_state_t* st) {
    * nothing can fail between the rename and its fsync but the fsync. */
   dfd = open(dir, O_RDONLY | O_DIRECTORY | O_CLOEXEC);
   if (dfd < 0) return -errno;
-  /* A stale tmp from a crash may have another owner or mode; O_TRUNC alone
-   * would keep them. */
+  /* A stale tmp from a crash may have another owner or mode, or be a
+   * symlink someone planted: remove it, then create a new file with
+   * O_EXCL, which fails (EEXIST) rather than open whatever appeared at
+   * the name in between. */
   if (unlink(tmp) < 0 && errno != ENOENT) {
     err = -errno;
     goto fail;
   }
-  fd = open(tmp, O_WRONLY | O_CREAT | O_TRUNC | O_NOFOLLOW | O_CLOEXEC, 0600);
+  fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600);
   if (fd < 0) {
     err = -errno;
     goto fail;

@@ -1,13 +1,18 @@
-/* main.c: memsup's entry point, a list of steps: parse the command line,
- * open the restart log, check the state directory, run the supervisor on
- * a libuv loop, tear down, exit with the worker's status.
+/* main.c: memsup's entry point, a list of steps: keep inherited
+ * descriptors from the worker, parse the command line, open the restart
+ * log, check the state directory, run the supervisor on a libuv loop, tear
+ * down, exit with the worker's status.
  * Exit codes: 0, 100 usage/config, 111 system failure, 126/127 exec, else
  * the worker's own status (128+N for signal N). */
+#include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <uv.h>
 
@@ -21,6 +26,42 @@
 #define EXIT_USAGE 100
 #define EXIT_SYSTEM 111
 
+/* Marks every descriptor above 2 close-on-exec.  Whatever memsup inherited
+ * without the flag (a caller's leaked pipe or socket, fds 10 and 251 from
+ * a shell were seen) would otherwise pass through memsup into every
+ * worker: the worker must see only 0, 1, 2 and its channel (fd 3).  They
+ * are marked, not closed, because memsup cannot know who else relies on
+ * them (a sanitizer or valgrind keeps its own); a pipe's writer held here
+ * stays open until memsup exits, exactly as without memsup.  Returns 0 or
+ * -errno. */
+static int cloexec_inherited(void) {
+  struct dirent* e;
+  DIR* d;
+  int fd, flags;
+
+  /* Linux 5.11+: one call.  Older kernels say ENOSYS or EINVAL. */
+  if (close_range(3, ~0U, CLOSE_RANGE_CLOEXEC) == 0) return 0;
+  d = opendir("/proc/self/fd");
+  if (d == NULL) return -errno;
+  while ((e = readdir(d)) != NULL) {
+    if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
+    fd = atoi(e->d_name);
+    if (fd <= 2 || fd == dirfd(d)) continue;
+    flags = fcntl(fd, F_GETFD);
+    if (flags >= 0 && !(flags & FD_CLOEXEC))
+      fcntl(fd, F_SETFD, flags | FD_CLOEXEC);
+  }
+  closedir(d);
+  return 0;
+}
+
+/* Why a log path could not be opened, in words: ELOOP from O_NOFOLLOW is
+ * "Too many levels of symbolic links", which hides the reason. */
+static const char* open_reason(int err) {
+  if (err == -ELOOP) return "it is a symbolic link (refused: give the real path)";
+  return strerror(-err);
+}
+
 int main(int argc, char** argv) {
   ms_config_t cfg;
   char err[256];
@@ -31,16 +72,13 @@ int main(int argc, char** argv) {
 
   if (argc > 1 && strcmp(argv[1], "report") == 0)
     return ms_report_main(argc - 1, argv + 1);
+  if ((r = cloexec_inherited()) < 0)
+    ms_warn("mark inherited descriptors close-on-exec: %s (workers may "
+            "inherit them)", strerror(-r));
   /* memsup writes to a stderr that may be a pipe whose reader has gone (a
    * log shipper restarting): that must not kill the supervisor.  Workers
    * get default dispositions back from uv_spawn. */
   signal(SIGPIPE, SIG_IGN);
-  /* "memsup watch --pid PID ..." is "memsup --pid PID ...". */
-  if (argc > 1 && strcmp(argv[1], "watch") == 0) {
-    argv[1] = argv[0];
-    argv++;
-    argc--;
-  }
   r = ms_config_parse(argc, argv, &cfg, "/sys/fs/cgroup", err, sizeof(err));
   if (r == MS_CONFIG_HELP) {
     fputs(ms_usage, stdout);
@@ -58,12 +96,12 @@ int main(int argc, char** argv) {
 
   r = ms_rlog_open(cfg.log_path, 0, &rlog);
   if (r < 0) {
-    ms_error("open log %s: %s", cfg.log_path, strerror(-r));
+    ms_error("open log %s: %s", cfg.log_path, open_reason(r));
     return EXIT_USAGE;
   }
   r = ms_rlog_open(cfg.sample_log_path, cfg.sample_log_max, &slog);
   if (r < 0) {
-    ms_error("open sample log %s: %s", cfg.sample_log_path, strerror(-r));
+    ms_error("open sample log %s: %s", cfg.sample_log_path, open_reason(r));
     ms_rlog_close(rlog);
     return EXIT_USAGE;
   }
@@ -73,6 +111,12 @@ int main(int argc, char** argv) {
     ms_rlog_close(slog);
     return EXIT_USAGE;
   }
+  if (cfg.state_dir && ms_state_dir_loose(cfg.state_dir))
+    ms_warn("state directory %s is writable by %s: anyone who can write "
+            "there can replace the state a new worker loads (chmod go-w it)",
+            cfg.state_dir,
+            ms_state_dir_loose(cfg.state_dir) & S_IWOTH ? "everyone"
+                                                        : "its group");
 
   r = uv_loop_init(&loop);
   if (r < 0) {

@@ -14,12 +14,18 @@
 struct ms_rlog_s {
   int fd;
   uint64_t size, max;
+  int torn; /* the file ends in part of a line (a write that fell short) */
   char* path;
 };
 
+/* O_NOFOLLOW: a symlink planted at the log path (in a shared directory)
+ * would make memsup append to its target, with memsup's privileges; it is
+ * refused with ELOOP.  0640: the log names commands and mappings, which
+ * other users need not read; the umask still applies. */
 static int open_append(const char* path, uint64_t* size) {
   struct stat sb;
-  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
+                0640);
   if (fd < 0) return -errno;
   *size = fstat(fd, &sb) == 0 ? (uint64_t)sb.st_size : 0;
   return fd;
@@ -57,6 +63,7 @@ static int rotate(ms_rlog_t* log) {
   close(log->fd);
   log->fd = fd;
   log->size = size;
+  log->torn = 0;
   return 0;
 }
 
@@ -88,32 +95,64 @@ cJSON* ms_rlog_event(const char* event, pid_t pid, unsigned gen) {
   return obj;
 }
 
+/* Writes all of buf, retrying after a short write: a disk that fills
+ * mid-line makes write(2) return what fitted, and only the retry returns
+ * the reason (ENOSPC, EDQUOT, EFBIG).  Returns 0 or -errno; *done is how
+ * many bytes landed. */
+static int write_all(int fd, const char* buf, size_t len, size_t* done) {
+  ssize_t n;
+  *done = 0;
+  while (*done < len) {
+    do
+      n = write(fd, buf + *done, len - *done);
+    while (n < 0 && errno == EINTR);
+    if (n < 0) return -errno;
+    if (n == 0) return -EIO; /* not seen on Linux files; never loop on it */
+    *done += (size_t)n;
+  }
+  return 0;
+}
+
 int ms_rlog_write(ms_rlog_t* log, cJSON* obj) {
   int err = 0;
-  char* line = NULL;
+  char* text = NULL;
+  char* line;
+  size_t len, done;
   if (log == NULL || obj == NULL) goto end;
-  line = cJSON_PrintUnformatted(obj);
+  text = cJSON_PrintUnformatted(obj);
+  if (text == NULL) {
+    err = -ENOMEM;
+    goto end;
+  }
+  len = strlen(text);
+  /* After a torn write the file ends mid-line: this event starts with a
+   * newline so that it lands as a whole line of its own, and only the torn
+   * one is lost (readers skip and count it).  One buffer, one write(2) in
+   * the normal case, so lines of concurrent writers do not interleave. */
+  line = malloc(len + 2);
   if (line == NULL) {
     err = -ENOMEM;
     goto end;
   }
-  size_t len = strlen(line);
-  line[len] = '\n'; /* replaces the NUL; the length is known */
+  line[0] = '\n';
+  memcpy(line + 1, text, len);
+  line[len + 1] = '\n';
   if (log->max && log->size > 0 && log->size + len + 1 > log->max) {
     err = rotate(log);
-    if (err < 0) goto end;
+    if (err < 0) {
+      free(line);
+      goto end;
+    }
   }
-  ssize_t n;
-  do
-    n = write(log->fd, line, len + 1);
-  while (n < 0 && errno == EINTR);
-  if (n > 0) log->size += (uint64_t)n;
-  if (n < 0)
-    err = -errno;
-  else if ((size_t)n != len + 1)
-    err = -EIO; /* disk full mid-line: the reader skips the torn line */
+  const char* p = log->torn ? line : line + 1;
+  size_t total = log->torn ? len + 2 : len + 1;
+  err = write_all(log->fd, p, total, &done);
+  log->size += done;
+  /* A write that landed nothing leaves the file as it was. */
+  if (done > 0) log->torn = done < total;
+  free(line);
 end:
-  if (line) cJSON_free(line);
+  if (text) cJSON_free(text);
   cJSON_Delete(obj);
   return err;
 }
@@ -128,6 +167,12 @@ void ms_rlog_add_mem(cJSON* o, const ms_mem_t* m, int has_heap,
   else
     cJSON_AddNullToObject(o, "lazyfree");
   cJSON_AddNumberToObject(o, "file", (double)m->rss_file);
+  /* Beside footprint so the file pages it leaves out stay visible. */
+  if (m->full)
+    cJSON_AddNumberToObject(o, "private_dirty", (double)m->private_dirty);
+  else
+    cJSON_AddNullToObject(o, "private_dirty");
+  cJSON_AddNumberToObject(o, "shmem", (double)m->rss_shmem);
   if (!has_heap || st == NULL) {
     cJSON_AddNullToObject(o, "heap");
     return;

@@ -18,7 +18,9 @@
 
 typedef struct ms_rlog_s ms_rlog_t;
 
-/* Opens path for appending (created 0644).  Returns 0 or -errno; *out is
+/* Opens path for appending (created 0640 minus the umask; a symlink at
+ * path is refused with -ELOOP, as are rotations onto one).  Returns 0 or
+ * -errno; *out is
  * NULL when path is NULL (logging off) and every call below accepts it.
  * max_bytes > 0 bounds the file: a write that would pass it first renames
  * the file to path.1 (replacing an older one) and starts a new one, so a
@@ -31,8 +33,12 @@ void ms_rlog_close(ms_rlog_t* log);
  * "gen" already set, in that order.  The caller adds members and passes
  * it to ms_rlog_write(), which always consumes (deletes) it. */
 cJSON* ms_rlog_event(const char* event, pid_t pid, unsigned gen);
-/* Appends obj as one line.  Returns 0 or -errno (logged once by the
- * caller; supervision goes on without the log). */
+/* Appends obj as one line.  Returns 0 or -errno: the write's own errno
+ * (ENOSPC on a full disk), after retrying a short write.  A line the disk
+ * cut short stays as a torn line; the next event starts on a fresh line,
+ * so every line that lands whole is one event.  Later calls keep trying:
+ * logging resumes by itself once there is room.  The caller reports the
+ * error; supervision goes on without the log. */
 int ms_rlog_write(ms_rlog_t* log, cJSON* obj);
 
 /* Adds the figures every memory claim cites to obj: footprint, rss, swap,

@@ -102,6 +102,7 @@ struct ms_sup_s {
   uint64_t purge_seq;
   ms_mem_t purge_before;
   int heap_fallback_warned;
+  int tree_hint_warned; /* the descendants hold the memory: said once */
   int dry_episode;      /* --dry-run: this run of overs was logged */
   int sdk_seen;         /* some worker of this command spoke the SDK */
   restart_t rs;
@@ -258,10 +259,9 @@ static void persist_state(ms_sup_t* sup) {
   store_t* s = calloc(1, sizeof(*s));
   if (s == NULL) return;
   s->sup = sup;
-  s->copy = sup->state;
-  s->copy.fd = dup(sup->state.fd);
-  if (s->copy.fd < 0) {
-    ms_error("store state: dup: %s", strerror(errno));
+  int err = ms_state_dup(&sup->state, &s->copy);
+  if (err < 0) {
+    ms_error("store state: dup: %s", strerror(-err));
     free(s);
     return;
   }
@@ -316,8 +316,8 @@ static const char* state_error_outcome(int err) {
  * classification that follows from those and the SDK's heap figures.
  * Reading /proc/PID/smaps costs up to ~0.2 s on a worker with 60,000
  * mappings; it happens once per restart, never on the tick. */
-static cJSON* evidence(ms_child_t* c, const ms_mem_t* m, uint64_t now) {
-  ms_mapping_t rows[EVIDENCE_ROWS];
+static cJSON* evidence(ms_child_t* c, const ms_mem_t* m, uint64_t now,
+                       ms_metric_t metric) {
   ms_classify_in_t in;
   ms_classify_out_t out;
   memset(&in, 0, sizeof(in));
@@ -334,8 +334,11 @@ static cJSON* evidence(ms_child_t* c, const ms_mem_t* m, uint64_t now) {
         ((double)m->footprint - (double)c->first_footprint) / secs(now - c->first_ns);
   }
   ms_classify(&in, &out);
-  int n = ms_smaps_read_top(c->pid, rows, EVIDENCE_ROWS);
-  cJSON* ev = ms_evidence_json(rows, n < 0 ? 0 : n, &out);
+  /* With --tree: the split by process and the biggest one's mappings. */
+  cJSON* ev = ms_evidence_capture(
+      c->pid, c->sampler.tree,
+      metric == MS_METRIC_RSS ? MS_RANK_RSS : MS_RANK_FOOTPRINT, EVIDENCE_ROWS,
+      &out);
   if (ev == NULL) return NULL;
   if (in.has_growth)
     cJSON_AddNumberToObject(ev, "growth_bps", r3(in.footprint_growth_bps));
@@ -505,7 +508,7 @@ static void collect_evidence(ms_sup_t* sup, ms_child_t* c, uint64_t now) {
   /* The evidence must be measured: an estimate is replaced by a full read. */
   if (!rs->before.full)
     ms_sampler_take(&c->sampler, now, UINT64_MAX, 1, &rs->before);
-  rs->evidence = evidence(c, &rs->before, now);
+  rs->evidence = evidence(c, &rs->before, now, rs->metric);
 }
 
 static void begin_restart(ms_sup_t* sup, const ms_mem_t* sample,
@@ -908,7 +911,7 @@ static void would_restart(ms_sup_t* sup, const ms_mem_t* sample,
   cJSON_AddNumberToObject(ev, "over_for_s", r3(secs(now - sup->lim.over_since_ns)));
   cJSON_AddNumberToObject(ev, "uptime_s", r3(secs(now - c->started_ns)));
   cJSON_AddItemToObject(ev, "before", ms_rlog_mem(&m, c->has_heap, &c->stats));
-  cJSON_AddItemToObject(ev, "evidence", evidence(c, &m, now));
+  cJSON_AddItemToObject(ev, "evidence", evidence(c, &m, now, metric));
   emit(sup, ev);
   ms_info("dry run: would restart pid %d (%s %s > %s after %.1f s; footprint %s, rss %s)",
           (int)c->pid, metric_name(metric), ms_fmt_bytes(b1, value),
@@ -960,6 +963,31 @@ static void watched_gone(ms_sup_t* sup) {
   shutdown_sup(sup);
 }
 
+/* Without --tree: says once per run when the worker's descendants hold
+ * far more than the worker (a shell wrapper that did not exec), since the
+ * limit then watches the wrong process.  The check is rate-limited inside
+ * the sampler (a /proc scan at most every 5 s). */
+static void tree_hint(ms_sup_t* sup, ms_child_t* c, const ms_mem_t* m,
+                      uint64_t now) {
+  ms_descendants_t d;
+  char b1[16], b2[16];
+  if (ms_sampler_descendants(&c->sampler, now, m->footprint, &d) != 1) return;
+  sup->tree_hint_warned = 1;
+  cJSON* ev = ms_rlog_event("descendants", c->pid, c->gen);
+  cJSON_AddNumberToObject(ev, "footprint", (double)m->footprint);
+  cJSON_AddNumberToObject(ev, "descendants_footprint", (double)d.footprint);
+  cJSON_AddNumberToObject(ev, "descendants", d.nprocs);
+  cJSON_AddNumberToObject(ev, "top_pid", d.top_pid);
+  cJSON_AddStringToObject(ev, "top_command", d.top_comm);
+  cJSON_AddStringToObject(ev, "hint", "--tree");
+  emit(sup, ev);
+  ms_warn("pid %d holds %s but its descendants hold %s (largest: %s, pid %d): "
+          "the limit applies to pid %d only; use --tree to count them",
+          (int)c->pid, ms_fmt_bytes(b1, m->footprint),
+          ms_fmt_bytes(b2, d.footprint), d.top_comm, (int)d.top_pid,
+          (int)c->pid);
+}
+
 /* The periodic tick, every --interval (default 50 ms).
  *
  * Each tick reads /proc/PID/status (O(1), ~20 us); the sampler adds a
@@ -1005,6 +1033,7 @@ static void tick_cb(uv_timer_t* t) {
     c->first_footprint = m.footprint;
   }
   log_sample(sup, c, &m, now);
+  if (!cfg->tree && !sup->tree_hint_warned) tree_hint(sup, c, &m, now);
 
   if (sup->rs.awaiting_after) {
     /* A worker counts as up at its "ready" when it speaks the SDK (it said

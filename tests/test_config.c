@@ -309,11 +309,166 @@ static void config_boolean_flags_and_verbosity(void** state) {
 static void config_requires_double_dash_and_a_command(void** state) {
   (void)state;
   assert_error(PARSE("--limit", "1G", "./w"),
-               "missing '--' before the worker command");
-  assert_error(PARSE("--tree"), "missing '--' before the worker command");
-  assert_error(parse_argv((char*[]){"memsup", NULL}),
-               "missing '--' before the worker command");
+               "missing '--' before the worker command './w'");
+  assert_error(PARSE("--limit", "128M"), "no worker command");
+  assert_error(PARSE("--tree"), "no worker command");
+  assert_error(parse_argv((char*[]){"memsup", NULL}), "no worker command");
   assert_error(PARSE("--limit", "1G", "--"), "no worker command after '--'");
+  /* The message for a missing command does not talk about "--". */
+  PARSE("--limit", "128M");
+  assert_null(strstr(err, "missing"));
+}
+
+/* Short flags combine as with any getopt program. */
+static void config_short_flags_combine(void** state) {
+  (void)state;
+  assert_int_equal(PARSE("-vv", "--", "w"), 0);
+  assert_int_equal(cfg.verbosity, 2);
+  assert_int_equal(PARSE("-vvv", "-v", "--", "w"), 0);
+  assert_int_equal(cfg.verbosity, 4);
+  assert_int_equal(PARSE("-vq", "--", "w"), 0);
+  assert_int_equal(cfg.verbosity, -1);
+  assert_int_equal(PARSE("-qv", "--", "w"), 0);
+  assert_int_equal(cfg.verbosity, 0);
+  assert_int_equal(PARSE("-vh", "--", "w"), MS_CONFIG_HELP);
+  assert_error(PARSE("-vx", "--", "w"), "unknown option '-x'");
+}
+
+static void config_watch_needs_a_pid_and_no_command(void** state) {
+  (void)state;
+  assert_int_equal(PARSE("watch", "--pid", "42", "--limit", "1G"), 0);
+  assert_int_equal(cfg.watch_pid, 42);
+  assert_int_equal(cfg.dry_run, 1);
+  assert_int_equal(cfg.limit, 1024 * MiB);
+  assert_null(cfg.argv);
+  assert_int_equal(PARSE("--pid=7"), 0); /* --pid alone means watch too */
+  assert_int_equal(cfg.watch_pid, 7);
+  assert_error(PARSE("watch"), "memsup watch needs --pid PID");
+  assert_error(PARSE("watch", "--limit", "1G", "-v"),
+               "memsup watch needs --pid PID");
+  assert_error(PARSE("watch", "--limit", "1G", "--", "w"),
+               "memsup watch needs --pid PID");
+  assert_error(PARSE("watch", "--pid", "42", "--", "w"), "give no command");
+  assert_error(PARSE("watch", "--pid", "42", "w"), "give no command");
+  assert_error(PARSE("watch", "--pid"), "--pid needs a value");
+}
+
+/* getopt_long would take "--lim" for --limit; memsup wants the name. */
+static void config_rejects_abbreviated_options(void** state) {
+  (void)state;
+  assert_error(PARSE("--lim", "1G", "--", "w"), "unknown option '--lim'");
+  assert_error(PARSE("--lim=1G", "--", "w"), "unknown option '--lim'");
+  assert_error(PARSE("--max=1", "--", "w"), "unknown option '--max'");
+  assert_error(PARSE("--tre", "--", "w"), "unknown option '--tre'");
+  assert_error(PARSE("--tre=1", "--", "w"), "unknown option '--tre'");
+  assert_error(PARSE("--verb", "--", "w"), "unknown option '--verb'");
+  assert_error(PARSE("--lim"), "unknown option '--lim'");
+  /* The full names, and one that is a prefix of another, still work. */
+  assert_int_equal(PARSE("--sample-log", "s", "--sample-log-max", "1M", "--",
+                         "w"), 0);
+  assert_string_equal(cfg.sample_log_path, "s");
+  assert_int_equal(cfg.sample_log_max, MiB);
+}
+
+/* Every numeric flag, at and past each end of its range: a clear message
+ * naming the flag and the value, never a wrapped or truncated number. */
+static void config_every_numeric_flag_is_range_checked(void** state) {
+  static const struct {
+    const char* flag;
+    const char* val;
+    const char* msg; /* NULL: accepted */
+  } cases[] = {
+      /* counts: max+1 wrapped to 0 once (calloc(0), modulo by zero) */
+      {"--max-restarts", "4294967295", "not a whole number from 1 to 10000"},
+      {"--max-restarts", "4294967294", "not a whole number from 1 to 10000"},
+      {"--max-restarts", "10001", "not a whole number from 1 to 10000"},
+      {"--max-restarts", "18446744073709551616", "from 1 to 10000"},
+      {"--max-restarts", "-1", "from 1 to 10000"},
+      {"--max-restarts", "0", "from 1 to 10000"},
+      {"--max-restarts", "10000", NULL},
+      {"--max-restarts", "1", NULL},
+      /* pids: 4294967295 as pid_t is -1, "every process" to kill(2) */
+      {"--pid", "4294967295", "not a process id from 1 to 4194304"},
+      {"--pid", "2147483648", "not a process id from 1 to 4194304"},
+      {"--pid", "4194305", "not a process id from 1 to 4194304"},
+      {"--pid", "-1", "not a process id"},
+      {"--pid", "0", "not a process id"},
+      {"--pid", "1.5", "not a process id"},
+      /* sizes: suffix overflow, past 8192T, zero, negative, fractions */
+      {"--limit", "16777216T", "too large"},
+      {"--limit", "8193T", "too large (at most 8192T)"},
+      {"--limit", "9007199254740993", "too large"},
+      {"--limit", "18446744073709551615", "too large"},
+      {"--limit", "8192T", NULL},
+      {"--soft-limit", "8193T", "too large"},
+      {"--soft-limit", "0", "must be more than 0"},
+      {"--soft-limit", "-1M", "not a size"},
+      {"--max-state", "99999999999999999999K", "too large"},
+      {"--max-state", "0K", "must be more than 0"},
+      {"--max-state", "0.5", "not a size"},
+      {"--sample-log-max", "17000000000G", "too large"},
+      {"--sample-log-max", "0", "must be more than 0"},
+      {"--sample-log-max", "-64M", "not a size"},
+      /* durations: ns overflow, past 720h, zero where meaningless */
+      {"--grace", "18446744074s", "too large"},
+      {"--grace", "721h", "too large (at most 720h)"},
+      {"--grace", "720h", NULL},
+      {"--grace", "-1", "not a duration"},
+      {"--for", "99999999999999h", "too large"},
+      {"--for", "30.5d", "not a duration"},
+      {"--for", "43201m", "too large"},
+      {"--handshake-timeout", "0ms", "must be more than 0"},
+      {"--handshake-timeout", "1000h", "too large"},
+      {"--within", "0", "must be more than 0"},
+      {"--within", "0.0s", "must be more than 0"},
+      {"--within", "2592001s", "too large"},
+      {"--within", "2592000s", NULL},
+      {"--sample-every", "0", "must be more than 0"},
+      {"--sample-every", "721h", "too large"},
+      {"--sample-every", "-1s", "not a duration"},
+      {"--interval", "0", "must be from 1ms to 1h"},
+      {"--interval", "0ms", "must be from 1ms to 1h"},
+      {"--interval", "99999999999999999999h", "must be from 1ms to 1h"},
+      {"--interval", "-50ms", "not a duration"},
+  };
+  char want[128];
+  size_t i;
+  int r;
+  (void)state;
+  for (i = 0; i < sizeof(cases) / sizeof(cases[0]); i++) {
+    r = cases[i].flag[2] == 'p'
+            ? PARSE("watch", (char*)cases[i].flag, (char*)cases[i].val)
+            : PARSE((char*)cases[i].flag, (char*)cases[i].val, "--", "w");
+    if (cases[i].msg == NULL) {
+      if (r != 0) fail_msg("%s %s: %s", cases[i].flag, cases[i].val, err);
+      continue;
+    }
+    snprintf(want, sizeof(want), "%s '%s': ", cases[i].flag, cases[i].val);
+    if (r != -EINVAL || strstr(err, want) == NULL ||
+        strstr(err, cases[i].msg) == NULL)
+      fail_msg("%s %s: got %d '%s', want '%s%s'", cases[i].flag,
+               cases[i].val, r, err, want, cases[i].msg);
+  }
+}
+
+/* A value or an unknown option with a newline in it (a quoted shell
+ * argument) still gives a one-line message.  Found by fuzz_cli. */
+static void config_error_stays_one_line_with_control_characters(void** state) {
+  (void)state;
+  assert_error(PARSE("--limit", "1\n2M", "--", "w"), "--limit '1?2M'");
+  assert_error(PARSE("--bo\ngus\t", "--", "w"), "unknown option '--bo?gus?'");
+  assert_error(PARSE("--metric=a\rb", "--", "w"), "--metric 'a?b'");
+}
+
+/* getopt keeps its position in globals: a second parse must start over. */
+static void config_parses_again_after_an_error(void** state) {
+  (void)state;
+  assert_error(PARSE("-v", "--limit"), "--limit needs a value");
+  assert_error(PARSE("-vx", "--", "w"), "unknown option '-x'");
+  assert_int_equal(PARSE("-v", "--", "w"), 0);
+  assert_int_equal(cfg.verbosity, 1);
+  assert_ptr_not_equal(cfg.argv, NULL);
+  assert_string_equal(cfg.argv[0], "w");
 }
 
 static void config_rejects_unknown_options(void** state) {
@@ -503,6 +658,12 @@ int main(void) {
       T(config_enum_count_and_path_options),
       T(config_boolean_flags_and_verbosity),
       T(config_requires_double_dash_and_a_command),
+      T(config_short_flags_combine),
+      T(config_watch_needs_a_pid_and_no_command),
+      T(config_rejects_abbreviated_options),
+      T(config_every_numeric_flag_is_range_checked),
+      T(config_parses_again_after_an_error),
+      T(config_error_stays_one_line_with_control_characters),
       T(config_rejects_unknown_options),
       T(config_reports_missing_values),
       T(config_error_names_the_flag_and_value),

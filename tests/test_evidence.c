@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -45,10 +46,12 @@ static char* fixture(const char* name) {
   return text;
 }
 
-/* Appends one mapping in the kernel's full format (every key, in order). */
-static size_t put_mapping(char* buf, size_t at, uint64_t start,
-                          const char* name, unsigned size, unsigned rss,
-                          unsigned pd, unsigned swap) {
+/* Appends one mapping in the kernel's full format (every key, in order),
+ * with Anonymous and LazyFree as given. */
+static size_t put_mapping_anon(char* buf, size_t at, uint64_t start,
+                               const char* name, unsigned size, unsigned rss,
+                               unsigned pd, unsigned swap, unsigned anon,
+                               unsigned lazy) {
   static const char fmt[] =
       "%012llx-%012llx rw-p 00000000 00:00 0%s%s\n"
       "Size:           %8u kB\n"
@@ -64,7 +67,7 @@ static size_t put_mapping(char* buf, size_t at, uint64_t start,
       "Referenced:     %8u kB\n"
       "Anonymous:      %8u kB\n"
       "KSM:                   0 kB\n"
-      "LazyFree:              0 kB\n"
+      "LazyFree:       %8u kB\n"
       "AnonHugePages:         0 kB\n"
       "ShmemPmdMapped:        0 kB\n"
       "FilePmdMapped:         0 kB\n"
@@ -79,8 +82,15 @@ static size_t put_mapping(char* buf, size_t at, uint64_t start,
 
   return at + (size_t)sprintf(buf + at, fmt, (unsigned long long)start,
                               (unsigned long long)start + size * 1024ull, pad,
-                              name, size, rss, rss, pd, pd, rss, pd, swap,
-                              swap);
+                              name, size, rss, rss, pd, pd, rss, anon, lazy,
+                              swap, swap);
+}
+
+/* The same with every resident page anonymous (heap, arenas, stacks). */
+static size_t put_mapping(char* buf, size_t at, uint64_t start,
+                          const char* name, unsigned size, unsigned rss,
+                          unsigned pd, unsigned swap) {
+  return put_mapping_anon(buf, at, start, name, size, rss, pd, swap, rss, 0);
 }
 
 static const ms_mapping_t* find_row(const ms_mapping_t* rows, int n,
@@ -309,6 +319,9 @@ static void sixty_thousand_mappings_sum_exactly(void** state) {
   free(buf);
 }
 
+/* How many processes spawn() waits to hear ready from (0 = 1). */
+static int ready_fd_count;
+
 /* A child process: runs setup, says ready, lives until go is closed. */
 typedef struct {
   pid_t pid;
@@ -333,7 +346,9 @@ static child_t spawn(void (*setup)(void)) {
   }
   close(ready[1]);
   close(go[0]);
-  assert_int_equal(read(ready[0], &b, 1), 1);
+  /* Every process setup forked says ready too. */
+  for (int i = 0; i < (ready_fd_count ? ready_fd_count : 1); i++)
+    assert_int_equal(read(ready[0], &b, 1), 1);
   close(ready[0]);
   c.go = go[1];
   return c;
@@ -583,6 +598,157 @@ static void json_has_classification_and_rows_in_bytes(void** state) {
   free(buf);
 }
 
+/* The rows of a worker holding each kind of page: dirty file pages (a
+ * file it wrote and maps), lazy-free pages, a memfd, a plain heap. */
+static char* mixed_worker_smaps(void) {
+  char* buf = malloc(16 * 1024);
+  size_t at = 0;
+  assert_non_null(buf);
+  /* 300 MiB of a file written then mapped: dirty page cache, not anon. */
+  at = put_mapping_anon(buf, at, 0x1000000, "/var/lib/db/data.bin", 307200,
+                        307200, 307200, 0, 0, 0);
+  /* 200 MiB anonymous, of which 180 MiB lazy-free (clean now). */
+  at = put_mapping_anon(buf, at, 0x20000000, "", 204800, 204800, 20480, 0,
+                        204800, 184320);
+  /* 64 MiB written into a memfd. */
+  at = put_mapping_anon(buf, at, 0x40000000, "/memfd:ring (deleted)", 65536,
+                        65536, 65536, 0, 0, 0);
+  at = put_mapping(buf, at, 0x50000000, "[heap]", 40960, 40960, 40960, 0);
+  return buf;
+}
+
+static void mapping_footprint_leaves_out_file_and_lazyfree_pages(
+    void** state) {
+  (void)state;
+  char* buf = mixed_worker_smaps();
+  ms_mapping_t rows[8];
+  const ms_mapping_t* r;
+  int n = ms_smaps_top_by(buf, MS_RANK_FOOTPRINT, rows, 8);
+
+  assert_int_equal(n, 4);
+  r = find_row(rows, n, MS_MAP_FILE, "/var/lib/db/data.bin");
+  assert_non_null(r);
+  assert_int_equal(r->private_dirty, KIB(307200));
+  assert_int_equal(ms_mapping_footprint(r), 0);
+  r = find_row(rows, n, MS_MAP_ANON, "");
+  assert_int_equal(r->lazyfree, KIB(184320));
+  assert_int_equal(ms_mapping_footprint(r), KIB(20480));
+  r = find_row(rows, n, MS_MAP_SHMEM, "/memfd:ring (deleted)");
+  assert_int_equal(ms_mapping_footprint(r), MIB(64));
+  /* By footprint: memfd, heap, anon, file. */
+  assert_int_equal(rows[0].cls, MS_MAP_SHMEM);
+  assert_int_equal(rows[1].cls, MS_MAP_HEAP);
+  assert_int_equal(rows[2].cls, MS_MAP_ANON);
+  assert_int_equal(rows[3].cls, MS_MAP_FILE);
+  /* The default reader ranks the same way. */
+  memset(rows, 0, sizeof(rows));
+  assert_int_equal(ms_smaps_top(buf, rows, 8), 4);
+  assert_int_equal(rows[0].cls, MS_MAP_SHMEM);
+  free(buf);
+}
+
+static void rss_rank_puts_the_resident_file_first(void** state) {
+  (void)state;
+  char* buf = mixed_worker_smaps();
+  ms_mapping_t rows[8];
+  int n = ms_smaps_top_by(buf, MS_RANK_RSS, rows, 2);
+
+  assert_int_equal(n, 2);
+  assert_int_equal(rows[0].cls, MS_MAP_FILE);
+  assert_int_equal(rows[0].rss, KIB(307200));
+  assert_int_equal(rows[1].cls, MS_MAP_ANON);
+  free(buf);
+}
+
+/* A session whose leader holds little and whose child holds 64 MiB, like
+ * a shell wrapper that did not exec. */
+static void session_with_big_child(void) {
+  pid_t pid;
+  if (setsid() < 0) _exit(2);
+  pid = fork();
+  if (pid < 0) _exit(2);
+  if (pid == 0) {
+    prctl(PR_SET_NAME, "bigchild");
+    hold_64m_malloc();
+  }
+}
+
+static void capture_with_tree_lists_the_biggest_process(void** state) {
+  (void)state;
+  ms_classify_out_t cls = {.cls = "growth", .why = "test"};
+  child_t c;
+  cJSON *ev, *procs, *maps, *p0;
+  pid_t top;
+
+  ready_fd_count = 2;
+  c = spawn(session_with_big_child);
+  ev = ms_evidence_capture(c.pid, 1, MS_RANK_FOOTPRINT, 4, &cls);
+  assert_non_null(ev);
+  assert_string_equal(
+      cJSON_GetObjectItemCaseSensitive(ev, "ranked_by")->valuestring,
+      "footprint");
+  assert_string_equal(
+      cJSON_GetObjectItemCaseSensitive(ev, "classification")->valuestring,
+      "growth");
+  assert_int_equal(cJSON_GetObjectItemCaseSensitive(ev, "nprocs")->valuedouble,
+                   2);
+  procs = cJSON_GetObjectItemCaseSensitive(ev, "processes");
+  assert_int_equal(cJSON_GetArraySize(procs), 2);
+  p0 = cJSON_GetArrayItem(procs, 0);
+  assert_string_equal(
+      cJSON_GetObjectItemCaseSensitive(p0, "command")->valuestring,
+      "bigchild");
+  top = (pid_t)cJSON_GetObjectItemCaseSensitive(p0, "pid")->valuedouble;
+  assert_true(top != c.pid);
+  assert_true(cJSON_GetObjectItemCaseSensitive(p0, "footprint")->valuedouble >=
+              (double)MIB(64));
+  /* The leader holds only what both inherited from the test. */
+  assert_true(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(procs, 1),
+                                               "footprint")
+                      ->valuedouble +
+                  (double)MIB(48) <
+              cJSON_GetObjectItemCaseSensitive(p0, "footprint")->valuedouble);
+  /* The mappings are the big child's, not the leader's. */
+  assert_int_equal(
+      cJSON_GetObjectItemCaseSensitive(ev, "mappings_pid")->valuedouble, top);
+  maps = cJSON_GetObjectItemCaseSensitive(ev, "mappings");
+  assert_true(cJSON_GetArraySize(maps) >= 1);
+  assert_true(cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(maps, 0),
+                                               "footprint")
+                  ->valuedouble >= (double)MIB(64));
+  cJSON_Delete(ev);
+
+  /* Without --tree: the worker's own mappings, no split. */
+  ev = ms_evidence_capture(c.pid, 0, MS_RANK_RSS, 4, NULL);
+  assert_non_null(ev);
+  assert_true(cJSON_IsNull(cJSON_GetObjectItemCaseSensitive(ev, "processes")));
+  assert_int_equal(
+      cJSON_GetObjectItemCaseSensitive(ev, "mappings_pid")->valuedouble,
+      c.pid);
+  assert_string_equal(
+      cJSON_GetObjectItemCaseSensitive(ev, "ranked_by")->valuestring, "rss");
+  maps = cJSON_GetObjectItemCaseSensitive(ev, "mappings");
+  assert_true(cJSON_GetArraySize(maps) >= 2);
+  for (int i = 1; i < cJSON_GetArraySize(maps); i++)
+    assert_true(
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(maps, i - 1), "rss")
+            ->valuedouble >=
+        cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(maps, i), "rss")
+            ->valuedouble);
+  cJSON_Delete(ev);
+  ready_fd_count = 1;
+  reap(c);
+
+  /* Gone: empty lists, not NULL. */
+  ev = ms_evidence_capture(c.pid, 1, MS_RANK_FOOTPRINT, 4, NULL);
+  assert_non_null(ev);
+  assert_int_equal(
+      cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "mappings")), 0);
+  assert_int_equal(
+      cJSON_GetArraySize(cJSON_GetObjectItemCaseSensitive(ev, "processes")), 0);
+  cJSON_Delete(ev);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(map_class_of_each_kind_of_name),
@@ -598,6 +764,9 @@ int main(void) {
       cmocka_unit_test(growth_needs_heap_half_of_footprint_and_positive_rate),
       cmocka_unit_test(why_sentence_carries_the_figures),
       cmocka_unit_test(json_has_classification_and_rows_in_bytes),
+      cmocka_unit_test(mapping_footprint_leaves_out_file_and_lazyfree_pages),
+      cmocka_unit_test(rss_rank_puts_the_resident_file_first),
+      cmocka_unit_test(capture_with_tree_lists_the_biggest_process),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

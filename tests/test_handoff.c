@@ -238,6 +238,87 @@ static void store_replaces_stale_tmp_and_writes_mode_0600(void** state) {
   ms_state_clear(&st);
 }
 
+static void store_small(fx_t* fx);
+
+/* A symlink planted at state.tmp (pointing at a file the attacker wants
+ * overwritten) is removed, never followed. */
+static void store_replaces_planted_tmp_symlink_and_spares_its_target(
+    void** state) {
+  fx_t* fx = *state;
+  ms_state_t st = make_state(1000, 17), got;
+  char target[128], buf[16] = "";
+  struct stat sb;
+  int fd;
+  snprintf(target, sizeof(target), "%s/precious", fx->dir);
+  fd = open(target, O_WRONLY | O_CREAT | O_CLOEXEC, 0600);
+  assert_true(fd >= 0);
+  assert_int_equal(write(fd, "precious", 8), 8);
+  close(fd);
+  assert_int_equal(symlink(target, in(fx, "state.tmp")), 0);
+  assert_int_equal(ms_state_store(fx->dir, &st), 0);
+  fd = open(target, O_RDONLY | O_CLOEXEC);
+  assert_true(fd >= 0);
+  assert_int_equal(read(fd, buf, sizeof(buf) - 1), 8);
+  close(fd);
+  assert_string_equal(buf, "precious");
+  assert_int_equal(lstat(in(fx, "state"), &sb), 0);
+  assert_true(S_ISREG(sb.st_mode));
+  assert_int_equal(ms_state_load(fx->dir, MAX, &got), 0);
+  assert_pattern(got.fd, 1000, 17);
+  ms_state_clear(&got);
+  ms_state_clear(&st);
+}
+
+/* A stale tmp that cannot be removed (a directory) fails the store and
+ * keeps the previous state. */
+static void store_fails_when_stale_tmp_cannot_be_removed(void** state) {
+  fx_t* fx = *state;
+  ms_state_t st = make_state(100, 18), got;
+  store_small(fx);
+  assert_int_equal(mkdir(in(fx, "state.tmp"), 0700), 0);
+  assert_true(ms_state_store(fx->dir, &st) < 0);
+  assert_int_equal(ms_state_load(fx->dir, MAX, &got), 0);
+  assert_int_equal(got.gen, 9);
+  ms_state_clear(&got);
+  ms_state_clear(&st);
+}
+
+/* The copy a store works on has its own descriptor, close-on-exec, so a
+ * worker spawned while the store runs does not inherit it. */
+static void dup_is_close_on_exec_and_independent(void** state) {
+  ms_state_t st = make_state(4096, 19), copy;
+  (void)state;
+  ms_state_init(&copy);
+  assert_int_equal(ms_state_dup(&st, &copy), 0);
+  assert_true(copy.fd >= 0 && copy.fd != st.fd);
+  assert_int_equal(fcntl(copy.fd, F_GETFD) & FD_CLOEXEC, FD_CLOEXEC);
+  assert_int_equal(copy.bytes, st.bytes);
+  assert_int_equal(copy.crc32c, st.crc32c);
+  assert_int_equal(copy.gen, 19);
+  assert_string_equal(copy.kind, "save");
+  assert_int_equal(ms_state_verify(copy.fd, copy.bytes, copy.crc32c, MAX), 0);
+  ms_state_clear(&copy);
+  assert_int_equal(ms_state_verify(st.fd, st.bytes, st.crc32c, MAX), 0);
+  copy.fd = 12345;
+  st.fd = -1; /* a state without a memfd cannot be copied */
+  assert_int_equal(ms_state_dup(&st, &copy), -EBADF);
+  assert_int_equal(copy.fd, 12345);
+}
+
+static void dir_loose_reports_group_and_world_write_bits(void** state) {
+  fx_t* fx = *state;
+  assert_int_equal(chmod(fx->dir, 0700), 0);
+  assert_int_equal(ms_state_dir_loose(fx->dir), 0);
+  assert_int_equal(chmod(fx->dir, 0750), 0);
+  assert_int_equal(ms_state_dir_loose(fx->dir), 0);
+  assert_int_equal(chmod(fx->dir, 0770), 0);
+  assert_int_equal(ms_state_dir_loose(fx->dir), S_IWGRP);
+  assert_int_equal(chmod(fx->dir, 01777), 0);
+  assert_int_equal(ms_state_dir_loose(fx->dir), S_IWGRP | S_IWOTH);
+  assert_int_equal(chmod(fx->dir, 0700), 0);
+  assert_int_equal(ms_state_dir_loose(in(fx, "missing")), 0);
+}
+
 static void load_of_missing_state_returns_enoent(void** state) {
   fx_t* fx = *state;
   ms_state_t got;
@@ -438,6 +519,10 @@ int main(void) {
       T(memfd_cannot_be_written_resized_or_unsealed),
       T(store_then_load_round_trips_bytes_gen_and_time),
       T(store_replaces_stale_tmp_and_writes_mode_0600),
+      T(store_replaces_planted_tmp_symlink_and_spares_its_target),
+      T(store_fails_when_stale_tmp_cannot_be_removed),
+      T(dup_is_close_on_exec_and_independent),
+      T(dir_loose_reports_group_and_world_write_bits),
       T(load_of_missing_state_returns_enoent),
       T(load_rejects_corrupt_payload_byte),
       T(load_rejects_truncated_file),

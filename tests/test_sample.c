@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <time.h>
 #include <unistd.h>
@@ -190,8 +191,12 @@ static void rollup_fixture_gives_footprint(void** state) {
   (void)state;
   char* text = fixture("smaps_rollup_self.txt");
   ms_mem_t m = {0};
+  m.rss = 7; /* a status field: the rollup's Rss line must not replace it */
   assert_int_equal(ms_parse_smaps_rollup(text, &m), 0);
-  assert_int_equal(m.rss, KIB(1696));
+  assert_int_equal(m.rss, 7);
+  assert_int_equal(m.have, MS_HAVE_PSS_SPLIT | MS_HAVE_PSS_DIRTY);
+  assert_int_equal(m.pss_anon, KIB(112));
+  assert_int_equal(m.pss_file, KIB(312));
   assert_int_equal(m.pss, KIB(424));
   assert_int_equal(m.pss_dirty, KIB(112));
   assert_int_equal(m.shared_clean, KIB(1524));
@@ -204,16 +209,112 @@ static void rollup_fixture_gives_footprint(void** state) {
   free(text);
 }
 
+/* A hand-made text (LazyFree above Anonymous cannot happen on a real
+ * kernel): the subtraction saturates, swap and shmem still count. */
 static void rollup_fixture_with_swap_and_lazyfree(void** state) {
   (void)state;
+  char* status = fixture("status_swapped.txt");
   char* text = fixture("smaps_rollup_swapped.txt");
   ms_mem_t m = {0};
+  assert_int_equal(ms_parse_status(status, &m), 0);
   assert_int_equal(ms_parse_smaps_rollup(text, &m), 0);
   assert_int_equal(m.swap, KIB(40960));
+  assert_int_equal(m.smaps_swap, KIB(40960));
   assert_int_equal(m.swap_pss, KIB(20480));
   assert_int_equal(m.lazyfree, KIB(8192));
-  assert_int_equal(m.footprint, KIB(112) + KIB(40960));
+  assert_int_equal(m.footprint, KIB(40960) + KIB(2048));
+  assert_int_equal(ms_footprint(&m, 1), KIB(20480));
+  free(status);
   free(text);
+}
+
+/* Captured here from "bloat --mode writemap --size 256": a 256 MiB file
+ * written with write(2), then mapped read-only and read.  Its page-cache
+ * pages are dirty until writeback, so Private_Dirty and Pss_Dirty carry
+ * them; footprint does not. */
+static void rollup_of_written_then_mapped_file_is_not_footprint(void** state) {
+  (void)state;
+  char* status = fixture("status_writemap.txt");
+  char* text = fixture("smaps_rollup_writemap.txt");
+  ms_mem_t m = {0};
+  assert_int_equal(ms_parse_status(status, &m), 0);
+  assert_int_equal(ms_parse_smaps_rollup(text, &m), 0);
+  assert_true(m.private_dirty >= MIB(256));
+  assert_true(m.pss_dirty >= MIB(256));
+  assert_true(m.rss_file >= MIB(256));
+  assert_int_equal(m.anonymous, KIB(1128));
+  assert_int_equal(m.footprint, KIB(1128));
+  assert_int_equal(ms_footprint(&m, 1), KIB(1128));
+  free(status);
+  free(text);
+}
+
+/* Captured from "bloat --mode memfd --max 128": 128 MiB written into a
+ * memfd mapping.  Shmem: footprint, though Anonymous is 104 kB. */
+static void rollup_of_memfd_is_footprint(void** state) {
+  (void)state;
+  char* status = fixture("status_memfd.txt");
+  char* text = fixture("smaps_rollup_memfd.txt");
+  ms_mem_t m = {0};
+  assert_int_equal(ms_parse_status(status, &m), 0);
+  assert_int_equal(ms_parse_smaps_rollup(text, &m), 0);
+  assert_int_equal(m.rss_shmem, MIB(128));
+  assert_int_equal(m.pss_shmem, MIB(128));
+  assert_int_equal(m.anonymous, KIB(104));
+  assert_int_equal(m.footprint, KIB(104) + MIB(128));
+  assert_int_equal(ms_footprint(&m, 1), KIB(104) + MIB(128));
+  free(status);
+  free(text);
+}
+
+/* Captured from "bloat --mode lazyfree --size 256": all 256 MiB freed with
+ * MADV_FREE.  Anonymous keeps them, LazyFree says so, Private_Dirty does
+ * not (they are clean now). */
+static void rollup_of_lazyfree_pages_is_not_footprint(void** state) {
+  (void)state;
+  char* text = fixture("smaps_rollup_lazyfree.txt");
+  ms_mem_t m = {0};
+  assert_int_equal(ms_parse_smaps_rollup(text, &m), 0);
+  assert_true(m.anonymous >= MIB(256));
+  assert_int_equal(m.lazyfree, MIB(256));
+  assert_int_equal(m.footprint, m.anonymous - MIB(256));
+  assert_true(m.footprint < MIB(1));
+  assert_int_equal(ms_footprint(&m, 1), m.pss_anon - MIB(256));
+  free(text);
+}
+
+/* The memfd capture with the lines older kernels do not print removed:
+ * Linux 5.3-5.19 has no Pss_Dirty, Linux 4.14-5.2 no Pss_Anon, Pss_File,
+ * Pss_Shmem either.  Absent fields are flagged, not read as 0 bytes, and a
+ * tree member's footprint falls back to the Rss form. */
+static void rollup_of_older_kernels(void** state) {
+  (void)state;
+  char* status = fixture("status_memfd.txt");
+  char* v510 = fixture("smaps_rollup_memfd_linux5.10.txt");
+  char* v419 = fixture("smaps_rollup_memfd_linux4.19.txt");
+  ms_mem_t m = {0};
+
+  assert_int_equal(ms_parse_status(status, &m), 0);
+  assert_int_equal(ms_parse_smaps_rollup(v510, &m), 0);
+  assert_int_equal(m.have, MS_HAVE_PSS_SPLIT);
+  assert_int_equal(m.pss_dirty, 0);
+  assert_int_equal(m.footprint, KIB(104) + MIB(128));
+  assert_int_equal(ms_footprint(&m, 1), KIB(104) + MIB(128));
+
+  assert_int_equal(ms_parse_smaps_rollup(v419, &m), 0);
+  assert_int_equal(m.have, 0);
+  assert_int_equal(m.pss_anon, 0);
+  assert_int_equal(m.pss_shmem, 0);
+  /* Pss_Shmem is missing: RssShmem from status stands in. */
+  assert_int_equal(m.footprint, KIB(104) + MIB(128));
+  assert_int_equal(ms_footprint(&m, 1), KIB(104) + MIB(128));
+  /* Without status (rss_shmem 0) the old text would lose the shmem, which
+   * is why the sampler reads status with every rollup. */
+  m.rss_shmem = 0;
+  assert_int_equal(ms_footprint(&m, 1), KIB(104));
+  free(status);
+  free(v510);
+  free(v419);
 }
 
 static void rollup_garbage_is_einval(void** state) {
@@ -329,6 +430,31 @@ static void sampler_measures_64m_malloc_on_first_take(void** state) {
   reap(c);
 }
 
+/* Every full read, and only those, goes into the growth window: a worker
+ * holding a steady 64 MiB reads as flat. */
+static void sampler_feeds_full_reads_to_growth(void** state) {
+  (void)state;
+  child_t c = spawn(hold_64m_malloc, 1);
+  ms_sampler_t s;
+  ms_mem_t m;
+  ms_growth_fit_t f;
+  uint64_t t = now();
+
+  ms_sampler_init(&s, c.pid, 0, MS(50));
+  assert_int_equal(ms_sampler_take(&s, t, UINT64_MAX, 1, &m), 0);
+  assert_int_equal(ms_sampler_take(&s, t + SEC(1), UINT64_MAX, 1, &m), 0);
+  assert_int_equal(ms_sampler_take(&s, t + MS(1050), UINT64_MAX, 0, &m), 0);
+  assert_int_equal(m.full, 0);
+  assert_int_equal(s.growth.n, 2);
+  assert_int_equal(ms_sampler_take(&s, t + SEC(2), UINT64_MAX, 1, &m), 0);
+  assert_int_equal(s.growth.n, 3);
+  assert_int_equal(ms_growth_rate(&s.growth, t + SEC(2), SEC(1), &f), 0);
+  assert_true(f.min >= MIB(64));
+  assert_true(f.bps < (double)MIB(1) && f.bps > -(double)MIB(1));
+  ms_sampler_free(&s);
+  reap(c);
+}
+
 static void sampler_ignores_clean_file_pages(void** state) {
   (void)state;
   child_t c = spawn(hold_64m_file, 1);
@@ -394,7 +520,13 @@ static void tree_sums_the_session(void** state) {
   assert_int_equal(m.nprocs, 2);
   assert_int_equal(m.full, 1);
   assert_true(m.footprint >= MIB(64));
-  assert_true(m.rss == m.pss && m.pss >= MIB(64));
+  assert_true(m.pss >= MIB(64) && m.rss >= m.pss);
+  /* rss is the sum of VmRSS on every tick, full or not: one figure for
+   * --metric rss, not Pss on some ticks and VmRSS on others. */
+  ms_mem_t est;
+  assert_int_equal(ms_sampler_take(&s, t + MS(100), UINT64_MAX, 0, &est), 0);
+  assert_int_equal(est.full, 0);
+  assert_true(est.rss + MIB(2) >= m.rss && est.rss <= m.rss + MIB(2));
   /* A member that exits before the next rescan is skipped, not an error:
    * the grandchild stays a zombie (nobody reaps it) with no memory. */
   assert_int_equal(kill(s.pids[1], SIGKILL), 0);
@@ -431,6 +563,204 @@ static void exited_process_is_esrch(void** state) {
   ms_sampler_free(&tree);
 }
 
+/* Writes 64 MiB with write(2) and maps it read-only, without fsync: the
+ * page-cache pages stay dirty until writeback (~30 s). */
+static void hold_64m_written_file(void) {
+  char path[] = "/var/tmp/memsup-sample-XXXXXX";
+  char chunk[1 << 16];
+  char* p;
+  int fd = mkstemp(path);
+
+  if (fd < 0) _exit(2);
+  unlink(path);
+  memset(chunk, 'w', sizeof(chunk));
+  for (size_t off = 0; off < MIB(64); off += sizeof(chunk))
+    if (write(fd, chunk, sizeof(chunk)) != (ssize_t)sizeof(chunk)) _exit(2);
+  p = mmap(NULL, MIB(64), PROT_READ, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) _exit(2);
+  for (size_t i = 0; i < MIB(64); i += 4096) (void)((volatile char*)p)[i];
+}
+
+static void hold_64m_memfd(void) {
+  int fd = memfd_create("test-ring", 0);
+  char* p;
+
+  if (fd < 0 || ftruncate(fd, (off_t)MIB(64)) != 0) _exit(2);
+  p = mmap(NULL, MIB(64), PROT_READ | PROT_WRITE, MAP_SHARED, fd, 0);
+  if (p == MAP_FAILED) _exit(2);
+  touch(p, MIB(64));
+}
+
+/* Leads a session: touches 64 MiB, then forks a child that only reads
+ * it, so every page is shared copy-on-write between the two. */
+static void session_sharing_64m(void) {
+  char* p;
+  if (setsid() < 0) _exit(2);
+  p = malloc(MIB(64));
+  if (p == NULL) _exit(2);
+  touch(p, MIB(64));
+  if (fork() < 0) _exit(2);
+}
+
+/* A shell wrapper that did not exec: the leader holds nothing, its child
+ * (same session) 64 MiB. */
+static void session_wrapper_child_64m(void) {
+  pid_t pid;
+  if (setsid() < 0) _exit(2);
+  pid = fork();
+  if (pid < 0) _exit(2);
+  if (pid == 0) {
+    prctl(PR_SET_NAME, "python-ish");
+    hold_64m_malloc();
+  }
+}
+
+/* Footprint of a child that does nothing: what every forked child starts
+ * with (the test's own anonymous pages, shared copy-on-write; several MiB
+ * under ASan), the base the figures below are compared to. */
+static uint64_t idle_child_footprint(void) {
+  child_t c = spawn(NULL, 1);
+  ms_sampler_t s;
+  ms_mem_t m;
+
+  ms_sampler_init(&s, c.pid, 0, MS(50));
+  assert_int_equal(ms_sampler_take(&s, now(), UINT64_MAX, 1, &m), 0);
+  ms_sampler_free(&s);
+  reap(c);
+  return m.footprint;
+}
+
+static void sampler_ignores_dirty_file_pages(void** state) {
+  (void)state;
+  uint64_t base = idle_child_footprint();
+  child_t c = spawn(hold_64m_written_file, 1);
+  ms_sampler_t s;
+  ms_mem_t m;
+
+  ms_sampler_init(&s, c.pid, 0, MS(50));
+  assert_int_equal(ms_sampler_take(&s, now(), UINT64_MAX, 0, &m), 0);
+  assert_int_equal(m.full, 1);
+  /* Private_Dirty would say 64 MiB (the old definition): */
+  assert_true(m.private_dirty >= MIB(60));
+  assert_true(m.rss_file >= MIB(64));
+  /* Margin: under ASan, mapping 64 MiB dirties its 8 MiB of shadow. */
+  assert_true(m.footprint < base + MIB(16));
+  ms_sampler_free(&s);
+  reap(c);
+}
+
+static void sampler_counts_memfd_as_footprint(void** state) {
+  (void)state;
+  uint64_t base = idle_child_footprint();
+  child_t c = spawn(hold_64m_memfd, 1);
+  ms_sampler_t s;
+  ms_mem_t m;
+
+  ms_sampler_init(&s, c.pid, 0, MS(50));
+  assert_int_equal(ms_sampler_take(&s, now(), UINT64_MAX, 0, &m), 0);
+  assert_int_equal(m.full, 1);
+  assert_true(m.anonymous < base + MIB(16)); /* ASan: 8 MiB of shadow */
+  assert_true(m.rss_shmem >= MIB(64));
+  assert_true(m.footprint >= MIB(64));
+  /* The status estimate counts it too, so a crossing is seen early. */
+  assert_int_equal(ms_sampler_take(&s, now(), UINT64_MAX, 0, &m), 0);
+  assert_int_equal(m.full, 0);
+  assert_true(m.footprint >= MIB(64));
+  ms_sampler_free(&s);
+  reap(c);
+}
+
+static void tree_counts_copy_on_write_pages_once(void** state) {
+  (void)state;
+  uint64_t base = idle_child_footprint();
+  child_t c = spawn(session_sharing_64m, 2);
+  ms_sampler_t s;
+  ms_mem_t m;
+
+  ms_sampler_init(&s, c.pid, 1, MS(50));
+  assert_int_equal(ms_sampler_take(&s, now(), UINT64_MAX, 1, &m), 0);
+  assert_int_equal(m.nprocs, 2);
+  /* Each process maps all 64 MiB: Anonymous sums to 128 MiB, the Pss
+   * forms to 64 MiB (plus shares of what both inherited from the test). */
+  assert_true(m.anonymous >= MIB(128));
+  assert_true(m.anonymous - m.pss_anon >= MIB(60));
+  assert_true(m.pss_anon >= MIB(63) && m.pss_anon < base + MIB(72));
+  assert_true(m.footprint >= MIB(63) && m.footprint < base + MIB(72));
+  ms_sampler_free(&s);
+  reap(c);
+}
+
+static void session_split_ranks_members(void** state) {
+  (void)state;
+  child_t c = spawn(session_wrapper_child_64m, 2);
+  ms_proc_t procs[4];
+  int n;
+
+  size_t total = 0;
+  n = ms_session_split(c.pid, 1, 0, procs, 4, &total);
+  assert_int_equal(n, 2);
+  assert_int_equal(total, 2);
+  assert_true(procs[0].pid != c.pid);
+  assert_string_equal(procs[0].comm, "python-ish");
+  assert_true(procs[0].mem.footprint >= MIB(64));
+  assert_true(procs[0].mem.full && procs[0].mem.nprocs == 1);
+  assert_int_equal(procs[1].pid, c.pid);
+  assert_true(procs[1].mem.footprint + MIB(48) < procs[0].mem.footprint);
+  /* By RSS the same order here; max bounds what is stored. */
+  memset(procs, 0, sizeof(procs));
+  assert_int_equal(ms_session_split(c.pid, 1, 1, procs, 1, &total), 1);
+  assert_int_equal(total, 2);
+  assert_string_equal(procs[0].comm, "python-ish");
+  assert_int_equal(procs[1].pid, 0);
+  assert_int_equal(ms_session_split(c.pid, 1, 0, NULL, 1, NULL), -EINVAL);
+  reap(c);
+  assert_int_equal(ms_session_split(c.pid, 1, 0, procs, 4, NULL), -ESRCH);
+}
+
+static void descendants_dominate_at_twice_and_16m_over(void** state) {
+  (void)state;
+  assert_true(ms_descendants_dominate(MIB(16), MIB(32)));
+  assert_false(ms_descendants_dominate(MIB(16), MIB(32) - 1));
+  assert_true(ms_descendants_dominate(KIB(108), KIB(108) + MIB(16)));
+  assert_false(ms_descendants_dominate(KIB(108), KIB(108) + MIB(16) - 1));
+  assert_false(ms_descendants_dominate(MIB(100), MIB(100)));
+  assert_false(ms_descendants_dominate(0, 0));
+}
+
+static void descendants_found_once_and_rate_limited(void** state) {
+  (void)state;
+  child_t c = spawn(session_wrapper_child_64m, 2);
+  ms_sampler_t s;
+  ms_descendants_t d;
+  ms_mem_t m;
+  uint64_t t = now();
+
+  ms_sampler_init(&s, c.pid, 0, MS(50));
+  assert_int_equal(ms_sampler_take(&s, t, UINT64_MAX, 0, &m), 0);
+  /* Against a worker as big as them, they do not dominate; the next scan
+   * waits MS_DESC_EVERY_NS. */
+  assert_int_equal(ms_sampler_descendants(&s, t, MIB(64), &d), 0);
+  assert_int_equal(d.nprocs, 1);
+  assert_true(d.footprint >= MIB(64));
+  assert_true(m.footprint + MIB(48) < d.footprint); /* the leader: little */
+  assert_true(s.desc_next_ns >= t + MS_DESC_EVERY_NS);
+  d.nprocs = 99;
+  assert_int_equal(
+      ms_sampler_descendants(&s, t + MS_DESC_EVERY_NS - 1, m.footprint, &d),
+      0);
+  assert_int_equal(d.nprocs, 99); /* not scanned */
+  t = s.desc_next_ns;
+  assert_int_equal(ms_sampler_descendants(&s, t, m.footprint, &d), 1);
+  assert_int_equal(d.nprocs, 1);
+  assert_string_equal(d.top_comm, "python-ish");
+  assert_true(d.top_pid > 0 && d.top_pid != c.pid);
+  assert_true(d.top_footprint >= MIB(64));
+  /* Once found, never again. */
+  assert_int_equal(ms_sampler_descendants(&s, t + SEC(3600), 0, &d), 0);
+  ms_sampler_free(&s);
+  reap(c);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
     cmocka_unit_test(status_fixture_gives_bytes),
@@ -439,16 +769,27 @@ int main(void) {
     cmocka_unit_test(status_last_line_without_newline_is_read),
     cmocka_unit_test(rollup_fixture_gives_footprint),
     cmocka_unit_test(rollup_fixture_with_swap_and_lazyfree),
+    cmocka_unit_test(rollup_of_written_then_mapped_file_is_not_footprint),
+    cmocka_unit_test(rollup_of_memfd_is_footprint),
+    cmocka_unit_test(rollup_of_lazyfree_pages_is_not_footprint),
+    cmocka_unit_test(rollup_of_older_kernels),
     cmocka_unit_test(rollup_garbage_is_einval),
     cmocka_unit_test(full_read_due_when_none_yet),
     cmocka_unit_test(full_read_near_limit_spaced_by_interval_or_cost),
     cmocka_unit_test(sampler_follows_the_worker_through_exec),
     cmocka_unit_test(full_read_in_background_every_second_or_200_costs),
     cmocka_unit_test(sampler_measures_64m_malloc_on_first_take),
+    cmocka_unit_test(sampler_feeds_full_reads_to_growth),
     cmocka_unit_test(sampler_ignores_clean_file_pages),
     cmocka_unit_test(sampler_ignores_lazyfree_pages),
     cmocka_unit_test(sampler_grows_a_small_buffer),
+    cmocka_unit_test(sampler_ignores_dirty_file_pages),
+    cmocka_unit_test(sampler_counts_memfd_as_footprint),
     cmocka_unit_test(tree_sums_the_session),
+    cmocka_unit_test(tree_counts_copy_on_write_pages_once),
+    cmocka_unit_test(session_split_ranks_members),
+    cmocka_unit_test(descendants_dominate_at_twice_and_16m_over),
+    cmocka_unit_test(descendants_found_once_and_rate_limited),
     cmocka_unit_test(exited_process_is_esrch),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);

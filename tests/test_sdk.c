@@ -14,6 +14,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <poll.h>
+#include <pthread.h>
 #include <signal.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -495,6 +496,111 @@ static void process_reassembles_split_frames_after_garbage(void** state) {
   finish();
 }
 
+/* A header announcing more than 64 KiB is skipped by its length, as memsup
+ * does: a save frame inside that payload is not acted on. */
+static void process_skips_oversized_frame_by_its_length(void** state) {
+  (void)state;
+  static uint8_t big[MEMSUP_FRAME_HDR + 70000];
+  uint8_t inner[64];
+  const char* save = "{\"t\":\"save\",\"seq\":99}";
+  size_t n = strlen(save);
+  start(save_worker);
+  handshake("null", -1);
+  expect_ready("none");
+  memsup_wire_header(inner, n);
+  memcpy(inner + MEMSUP_FRAME_HDR, save, n);
+  memsup_wire_header(big, 0);
+  big[4] = 0, big[5] = 0x01, big[6] = 0x11, big[7] = 0x70; /* 70,000 */
+  for (size_t off = 0; off + MEMSUP_FRAME_HDR + n <= 70000;
+       off += MEMSUP_FRAME_HDR + n)
+    memcpy(big + MEMSUP_FRAME_HDR + off, inner, MEMSUP_FRAME_HDR + n);
+  assert_int_equal(write(peer.fd, big, sizeof(big)), (ssize_t)sizeof(big));
+  send_text("{\"t\":\"save\",\"seq\":12}", -1);
+  expect_state(12, "save", SAVE_BYTES);
+  finish();
+}
+
+static int version_later_worker(void) {
+  CHECK(memsup_init() == 0);
+  CHECK(memsup_ready() == 0);
+  struct pollfd p = {.fd = memsup_fd(), .events = POLLIN};
+  CHECK(poll(&p, 1, 5000) == 1);
+  CHECK(memsup_process() == -EPROTO);
+  CHECK(memsup_active() == 0);
+  CHECK(memsup_fd() == -1);
+  CHECK(memsup_report() == 0); /* as without memsup, not gone */
+  CHECK(memsup_process() == 0);
+  return 0;
+}
+
+/* After the welcome, a frame of another version ends the channel for the
+ * SDK as it does for memsup: the worker carries on without it. */
+static void frame_of_another_version_leaves_sdk_inactive(void** state) {
+  (void)state;
+  uint8_t f[64];
+  const char* save = "{\"t\":\"save\",\"seq\":1}";
+  size_t n = strlen(save);
+  start(version_later_worker);
+  handshake("null", -1);
+  expect_ready("none");
+  memsup_wire_header(f, n);
+  f[2] = 2;
+  memcpy(f + MEMSUP_FRAME_HDR, save, n);
+  assert_int_equal(write(peer.fd, f, MEMSUP_FRAME_HDR + n),
+                   (ssize_t)(MEMSUP_FRAME_HDR + n));
+  /* The worker closes its end. */
+  for (;;) {
+    ssize_t k = read(peer.fd, peer.buf, sizeof(peer.buf));
+    if (k <= 0) break;
+  }
+  finish();
+}
+
+static int go_fd = -1; /* the worker's end of a pipe to the test */
+
+static void* ready_main(void* arg) {
+  *(int*)arg = memsup_ready();
+  return NULL;
+}
+
+/* memsup does not read for a while, so the socket fills and memsup_ready()
+ * waits on one thread; another thread's gauges and queries must not wait
+ * with it (the SDK's mutex is not held across that wait). */
+static int blocked_send_worker(void) {
+  pthread_t t;
+  int ready_err = 1;
+  CHECK(memsup_init() == 0);
+  for (int i = 0; i < 100000 && memsup_report() != -EAGAIN; i++) {
+  }
+  CHECK(memsup_report() == -EAGAIN); /* full: stats are dropped */
+  CHECK(pthread_create(&t, NULL, ready_main, &ready_err) == 0);
+  usleep(100000);
+  CHECK(memsup_gauge_set("queue.depth", 3) == 0);
+  CHECK(memsup_active() == 1);
+  memsup_heap_t h;
+  CHECK(memsup_heap_read(&h) == 0);
+  /* Tells memsup to start reading. */
+  CHECK(write(go_fd, "go", 2) == 2);
+  CHECK(pthread_join(t, NULL) == 0);
+  CHECK(ready_err == 0);
+  return 0;
+}
+
+static void gauges_are_not_held_up_by_a_blocked_send(void** state) {
+  (void)state;
+  int go[2];
+  char buf[2];
+  assert_int_equal(pipe(go), 0);
+  go_fd = go[1];
+  start(blocked_send_worker);
+  close(go[1]);
+  handshake("null", -1);
+  assert_int_equal(read(go[0], buf, 2), 2);
+  close(go[0]);
+  expect_ready("none");
+  finish();
+}
+
 static void save_without_callback_sends_save_failed(void** state) {
   (void)state;
   int fd;
@@ -712,6 +818,9 @@ int main(void) {
       cmocka_unit_test(init_times_out_without_welcome),
       cmocka_unit_test(save_request_returns_sealed_memfd_with_matching_crc),
       cmocka_unit_test(process_reassembles_split_frames_after_garbage),
+      cmocka_unit_test(process_skips_oversized_frame_by_its_length),
+      cmocka_unit_test(frame_of_another_version_leaves_sdk_inactive),
+      cmocka_unit_test(gauges_are_not_held_up_by_a_blocked_send),
       cmocka_unit_test(save_without_callback_sends_save_failed),
       cmocka_unit_test(save_callback_error_sends_save_failed),
       cmocka_unit_test(checkpoint_sends_state_with_seq_zero),

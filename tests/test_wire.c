@@ -339,6 +339,99 @@ static void decode_rejects_each_malformed_message(void** state) {
     if (decode(bad[i], &m) != -EBADMSG) fail_msg("accepted: %s", bad[i]);
 }
 
+/* The SDK's direction, through the same decoder and the same rules. */
+static void decode_reads_welcome_save_and_purge_for_the_sdk(void** state) {
+  (void)state;
+  memsup_msg_t m;
+  const char* w = "{\"t\":\"welcome\",\"v\":1,\"gen\":3,\"interval_ms\":20,"
+                  "\"metric\":\"heap\",\"limit\":134217728,\"soft_limit\":0,"
+                  "\"state\":{\"bytes\":11,\"crc32c\":4294967295,"
+                  "\"kind\":\"disk\"}}";
+  assert_int_equal(memsup_msg_decode(w, strlen(w), MEMSUP_FROM_MEMSUP, &m), 0);
+  assert_int_equal(m.type, MEMSUP_T_WELCOME);
+  assert_int_equal(m.version, 1);
+  assert_int_equal(m.gen, 3);
+  assert_int_equal(m.interval_ms, 20);
+  assert_string_equal(m.metric, "heap");
+  assert_int_equal(m.limit, 134217728);
+  assert_true(m.has_state);
+  assert_int_equal(m.bytes, 11);
+  assert_int_equal(m.crc32c, 4294967295u);
+  assert_string_equal(m.kind, "disk");
+  w = "{\"t\":\"welcome\",\"v\":1,\"state\":null}";
+  assert_int_equal(memsup_msg_decode(w, strlen(w), MEMSUP_FROM_MEMSUP, &m), 0);
+  assert_false(m.has_state);
+  /* Another version: nothing else is checked, the caller refuses it. */
+  w = "{\"t\":\"welcome\",\"v\":2,\"state\":\"elsewhere\"}";
+  assert_int_equal(memsup_msg_decode(w, strlen(w), MEMSUP_FROM_MEMSUP, &m), 0);
+  assert_int_equal(m.version, 2);
+  w = "{\"t\":\"save\",\"seq\":9007199254740991}";
+  assert_int_equal(memsup_msg_decode(w, strlen(w), MEMSUP_FROM_MEMSUP, &m), 0);
+  assert_int_equal(m.type, MEMSUP_T_SAVE);
+  assert_int_equal(m.seq, 9007199254740991ull);
+  w = "{\"t\":\"purge\",\"seq\":4}";
+  assert_int_equal(memsup_msg_decode(w, strlen(w), MEMSUP_FROM_MEMSUP, &m), 0);
+  assert_int_equal(m.type, MEMSUP_T_PURGE);
+  /* Each end knows only the other's types. */
+  w = "{\"t\":\"hello\",\"v\":1}";
+  assert_int_equal(memsup_msg_decode(w, strlen(w), MEMSUP_FROM_MEMSUP, &m), 0);
+  assert_int_equal(m.type, MEMSUP_T_UNKNOWN);
+  w = "{\"t\":\"save\",\"seq\":1}";
+  assert_int_equal(decode(w, &m), 0);
+  assert_int_equal(m.type, MS_MSG_UNKNOWN);
+}
+
+static void decode_rejects_malformed_messages_from_memsup(void** state) {
+  (void)state;
+  static const char* bad[] = {
+      "{\"t\":\"welcome\"}",
+      "{\"t\":\"welcome\",\"v\":1} trailing",
+      "{\"t\":\"welcome\",\"v\":1,\"gen\":-1}",
+      "{\"t\":\"welcome\",\"v\":1,\"interval_ms\":0.5}",
+      "{\"t\":\"welcome\",\"v\":1,\"metric\":3}",
+      "{\"t\":\"welcome\",\"v\":1,\"limit\":\"1G\"}",
+      "{\"t\":\"welcome\",\"v\":1,\"state\":5}",
+      "{\"t\":\"welcome\",\"v\":1,\"state\":{\"bytes\":1,\"crc32c\":1}}",
+      "{\"t\":\"welcome\",\"v\":1,\"state\":{\"bytes\":1,\"crc32c\":"
+      "4294967296,\"kind\":\"save\"}}",
+      "{\"t\":\"welcome\",\"v\":1,\"state\":{\"bytes\":1,\"crc32c\":1,"
+      "\"kind\":\"nap\"}}",
+      "{\"t\":\"save\"}",
+      "{\"t\":\"save\",\"seq\":-1}",
+      "{\"t\":\"purge\",\"seq\":\"4\"}",
+  };
+  memsup_msg_t m;
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    if (memsup_msg_decode(bad[i], strlen(bad[i]), MEMSUP_FROM_MEMSUP, &m) !=
+        -EBADMSG)
+      fail_msg("accepted: %s", bad[i]);
+}
+
+/* The shared reader on its own: events in order, and nothing after a
+ * header of another version. */
+static void reader_reports_events_and_stops_at_another_version(void** state) {
+  (void)state;
+  memsup_reader_t r;
+  memsup_frame_t f;
+  uint8_t buf[256];
+  size_t n = 0;
+  memcpy(buf, "junk", 4);
+  n = 4 + frame(buf + 4, "{\"t\":\"save\",\"seq\":1}");
+  n += frame(buf + n, "{}");
+  buf[n - 2 - MEMSUP_FRAME_HDR + 2] = 7; /* that frame's version */
+  n += frame(buf + n, "{\"t\":\"purge\",\"seq\":2}");
+  assert_int_equal(memsup_reader_init(&r), 0);
+  assert_int_equal(memsup_reader_put(&r, buf, n), n);
+  assert_int_equal(memsup_reader_next(&r, &f), MEMSUP_READ_GARBAGE);
+  assert_int_equal(memsup_reader_next(&r, &f), MEMSUP_READ_FRAME);
+  assert_memory_equal(f.payload, "{\"t\":\"save\"", 11);
+  assert_int_equal(memsup_reader_next(&r, &f), MEMSUP_READ_BAD_VERSION);
+  assert_int_equal(f.version, 7);
+  assert_int_equal(memsup_reader_next(&r, &f), MEMSUP_READ_STOPPED);
+  assert_int_equal(memsup_reader_put(&r, buf, n), 0);
+  memsup_reader_free(&r);
+}
+
 static void decode_keeps_first_64_of_100_gauges(void** state) {
   (void)state;
   char json[4096] = "{\"t\":\"stats\",\"gauges\":{";
@@ -671,6 +764,60 @@ static void channel_survives_stats_flood(void** state) {
                    1);
 }
 
+/* A worker writes 1 MiB that holds no frame, then a real one.  memsup
+ * reads it in windows (pausing when a window's bytes are used up), says
+ * so once, and still gets the frame. */
+static void channel_bounds_a_garbage_flood_by_bytes(void** state) {
+  fx_t* fx = *state;
+  writer_t w = {.fd = fx->peer};
+  const size_t junk = 1 << 20;
+  w.buf = malloc(junk + 64);
+  assert_non_null(w.buf);
+  memset(w.buf, 'x', junk);
+  w.len = junk + frame(w.buf + junk, "{\"t\":\"ready\"}");
+  capture_start();
+  int ticks = fx->ticks;
+  assert_int_equal(pthread_create(&w.tid, NULL, writer_main, &w), 0);
+  run_until(fx, &fx->msgs, 1);
+  writer_join(&w);
+  const char* log = capture_stop();
+  ms_channel_stats_t s = stats_of(fx);
+  assert_int_equal(fx->last.type, MS_MSG_READY);
+  assert_int_equal(s.bad_frames, 1);
+  assert_int_equal(s.bytes_in, junk + MEMSUP_FRAME_HDR + 13);
+  assert_true(fx->ticks - ticks >= 10); /* timers ran during the flood */
+  assert_int_equal(count_str(log, "byte flood from worker: reading paused"),
+                   1);
+}
+
+/* A header announcing 1 MiB, a payload made of valid frames, then a real
+ * frame: the payload is skipped by its length within the byte budget. */
+static void channel_skips_huge_frame_within_byte_budget(void** state) {
+  fx_t* fx = *state;
+  writer_t w = {.fd = fx->peer};
+  const size_t big = 1 << 20;
+  uint8_t one[64];
+  size_t n = frame(one, "{\"t\":\"hello\",\"v\":1}");
+  w.buf = malloc(MEMSUP_FRAME_HDR + big + 64);
+  assert_non_null(w.buf);
+  memsup_wire_header(w.buf, 0);
+  w.buf[4] = 0x00, w.buf[5] = 0x10, w.buf[6] = 0, w.buf[7] = 0; /* 1 MiB */
+  for (size_t off = 0; off + n <= big; off += n)
+    memcpy(w.buf + MEMSUP_FRAME_HDR + off, one, n);
+  memset(w.buf + MEMSUP_FRAME_HDR + big - big % n, ' ', big % n);
+  w.len = MEMSUP_FRAME_HDR + big +
+          frame(w.buf + MEMSUP_FRAME_HDR + big, "{\"t\":\"ready\"}");
+  capture_start();
+  assert_int_equal(pthread_create(&w.tid, NULL, writer_main, &w), 0);
+  run_until(fx, &fx->msgs, 1);
+  writer_join(&w);
+  const char* log = capture_stop();
+  assert_int_equal(fx->order[0], MS_MSG_READY); /* no hello from inside */
+  assert_int_equal(stats_of(fx).bad_frames, 1);
+  assert_int_equal(count_str(log, "byte flood from worker: reading paused"),
+                   1);
+}
+
 static void channel_reports_peer_close_once(void** state) {
   fx_t* fx = *state;
   uint8_t buf[64];
@@ -817,6 +964,9 @@ int main(void) {
       cmocka_unit_test(decode_reads_state_save_failed_purged_ready),
       cmocka_unit_test(decode_passes_unknown_type_and_truncates_strings),
       cmocka_unit_test(decode_rejects_each_malformed_message),
+      cmocka_unit_test(decode_reads_welcome_save_and_purge_for_the_sdk),
+      cmocka_unit_test(decode_rejects_malformed_messages_from_memsup),
+      cmocka_unit_test(reader_reports_events_and_stops_at_another_version),
       cmocka_unit_test(decode_keeps_first_64_of_100_gauges),
       cmocka_unit_test(decode_skips_long_and_non_numeric_gauges),
       CH(channel_delivers_frame_written_one_byte_at_a_time),
@@ -831,6 +981,8 @@ int main(void) {
       CH(channel_keeps_fd_for_next_state_message),
       CH(channel_closes_unclaimed_and_surplus_fds),
       CH(channel_survives_stats_flood),
+      CH(channel_bounds_a_garbage_flood_by_bytes),
+      CH(channel_skips_huge_frame_within_byte_budget),
       CH(channel_reports_peer_close_once),
       CH(channel_delivers_frames_before_connection_reset),
       CH(channel_send_passes_fd_with_frame),

@@ -1,0 +1,3 @@
+module memsup
+
+go 1.19
