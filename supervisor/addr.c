@@ -32,7 +32,8 @@ int ms_addr_parse(const char* s, ms_addr_t* out, char* err, size_t errlen) {
   }
   if (s[0] == '[') {
     const char* close = strchr(s, ']');
-    if (close == NULL || close[1] != ':' || (size_t)(close - s - 1) >= sizeof(host)) {
+    if (close == NULL || close[1] != ':' ||
+        (size_t)(close - s - 1) >= sizeof(host)) {
       snprintf(err, errlen, "'%s': expected [IPV6]:PORT, e.g. [::1]:9464", s);
       return -EINVAL;
     }
@@ -47,13 +48,17 @@ int ms_addr_parse(const char* s, ms_addr_t* out, char* err, size_t errlen) {
       port = s;
     } else {
       if (strchr(colon + 1, ':') != NULL) {
-        snprintf(err, errlen, "'%s': an IPv6 address goes in brackets, "
-                 "e.g. [::1]:9464", s);
+        snprintf(err, errlen,
+                 "'%s': an IPv6 address goes in brackets, "
+                 "e.g. [::1]:9464",
+                 s);
         return -EINVAL;
       }
       if (colon == s || (size_t)(colon - s) >= sizeof(host)) {
-        snprintf(err, errlen, "'%s': expected [ADDR:]PORT, e.g. "
-                 "127.0.0.1:9464 or 9464", s);
+        snprintf(err, errlen,
+                 "'%s': expected [ADDR:]PORT, e.g. "
+                 "127.0.0.1:9464 or 9464",
+                 s);
         return -EINVAL;
       }
       memcpy(host, s, (size_t)(colon - s));
@@ -70,7 +75,8 @@ int ms_addr_parse(const char* s, ms_addr_t* out, char* err, size_t errlen) {
   if (v6) {
     struct sockaddr_in6* a = (struct sockaddr_in6*)&out->ss;
     if (inet_pton(AF_INET6, host, &a->sin6_addr) != 1) {
-      snprintf(err, errlen, "'%s': '%s' is not a numeric IPv6 address", s, host);
+      snprintf(err, errlen, "'%s': '%s' is not a numeric IPv6 address", s,
+               host);
       return -EINVAL;
     }
     a->sin6_family = AF_INET6;
@@ -79,8 +85,10 @@ int ms_addr_parse(const char* s, ms_addr_t* out, char* err, size_t errlen) {
   } else {
     struct sockaddr_in* a = (struct sockaddr_in*)&out->ss;
     if (inet_pton(AF_INET, host, &a->sin_addr) != 1) {
-      snprintf(err, errlen, "'%s': '%s' is not a numeric IPv4 address "
-               "(names are not resolved)", s, host);
+      snprintf(err, errlen,
+               "'%s': '%s' is not a numeric IPv4 address "
+               "(names are not resolved)",
+               s, host);
       return -EINVAL;
     }
     a->sin_family = AF_INET;

@@ -11,7 +11,7 @@
 typedef struct {
   struct sockaddr_storage ss; /* sockaddr_in or sockaddr_in6 */
   socklen_t len;
-  char text[64];              /* "127.0.0.1:9464", "[::1]:9464" */
+  char text[64]; /* "127.0.0.1:9464", "[::1]:9464" */
 } ms_addr_t;
 
 /* Parses "PORT" (address 127.0.0.1), "ADDR:PORT" (IPv4 or "localhost") or

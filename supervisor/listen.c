@@ -18,7 +18,9 @@
 
 #define SD_LISTEN_FDS_START 3
 
-void ms_listen_init(ms_listen_t* l) { memset(l, 0, sizeof(*l)); }
+void ms_listen_init(ms_listen_t* l) {
+  memset(l, 0, sizeof(*l));
+}
 
 static int parse_long(const char* s, long* out) {
   char* end;
@@ -50,8 +52,8 @@ int ms_listen_adopt(ms_listen_t* l, const char* fds, const char* pid,
   if (p != (long)getpid()) return 0;
   if (n <= 0) return 0;
   if ((size_t)n > MS_LISTEN_MAX - l->n) {
-    snprintf(err, errlen, "LISTEN_FDS=%ld: memsup holds at most %d sockets",
-             n, MS_LISTEN_MAX);
+    snprintf(err, errlen, "LISTEN_FDS=%ld: memsup holds at most %d sockets", n,
+             MS_LISTEN_MAX);
     return -E2BIG;
   }
   /* Names: colon-separated, one per fd; systemd says "unknown" for
@@ -73,8 +75,10 @@ int ms_listen_adopt(ms_listen_t* l, const char* fds, const char* pid,
       s = e + 1;
     }
     if (nnames != (size_t)n) {
-      snprintf(err, errlen, "LISTEN_FDNAMES=%s: expected %ld names of at "
-               "most 63 bytes", names, n);
+      snprintf(err, errlen,
+               "LISTEN_FDNAMES=%s: expected %ld names of at "
+               "most 63 bytes",
+               names, n);
       return -EINVAL;
     }
   }
@@ -140,7 +144,8 @@ int ms_listen_port(const ms_listen_t* l, size_t i) {
   if (getsockname(l->fd[i], (struct sockaddr*)&ss, &len) < 0) return -errno;
   if (ss.ss_family == AF_INET6)
     return ntohs(((struct sockaddr_in6*)&ss)->sin6_port);
-  if (ss.ss_family == AF_INET) return ntohs(((struct sockaddr_in*)&ss)->sin_port);
+  if (ss.ss_family == AF_INET)
+    return ntohs(((struct sockaddr_in*)&ss)->sin_port);
   return -EAFNOSUPPORT;
 }
 
@@ -153,10 +158,9 @@ void ms_listen_close(ms_listen_t* l) {
 }
 
 static int dropped(const char* e) {
-  static const char* const drop[] = {"MEMSUP_FD",    "NOTIFY_SOCKET",
-                                     "WATCHDOG_USEC", "WATCHDOG_PID",
-                                     "LISTEN_FDS",    "LISTEN_PID",
-                                     "LISTEN_FDNAMES"};
+  static const char* const drop[] = {
+      "MEMSUP_FD",  "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+      "LISTEN_FDS", "LISTEN_PID",    "LISTEN_FDNAMES"};
   for (size_t d = 0; d < sizeof(drop) / sizeof(drop[0]); d++) {
     size_t len = strlen(drop[d]);
     if (strncmp(e, drop[d], len) == 0 && e[len] == '=') return 1;
@@ -234,8 +238,8 @@ int ms_exec_resolve(const char* file, const char* path_env, char* out,
     const char* e = strchr(p, ':');
     size_t dlen = e ? (size_t)(e - p) : strlen(p);
     /* An empty entry means the current directory. */
-    int n = snprintf(out, outlen, "%.*s%s%s", (int)dlen, p, dlen ? "/" : "",
-                     file);
+    int n =
+        snprintf(out, outlen, "%.*s%s%s", (int)dlen, p, dlen ? "/" : "", file);
     if (n > 0 && (size_t)n < outlen) {
       r = executable(out);
       if (r == 0) return 0;
@@ -278,8 +282,10 @@ int ms_listen_shim_argv(const char* self, const char* resolved,
 int ms_exec_shim_main(int argc, char** argv) {
   char pid[24];
   if (argc < 4 || strcmp(argv[1], MS_EXEC_SHIM_ARG) != 0) {
-    fprintf(stderr, "memsup: %s is for memsup's own use: %s PATH ARGV0 "
-            "[ARG...]\n", MS_EXEC_SHIM_ARG, MS_EXEC_SHIM_ARG);
+    fprintf(stderr,
+            "memsup: %s is for memsup's own use: %s PATH ARGV0 "
+            "[ARG...]\n",
+            MS_EXEC_SHIM_ARG, MS_EXEC_SHIM_ARG);
     return 100;
   }
   snprintf(pid, sizeof(pid), "%d", (int)getpid());

@@ -35,11 +35,11 @@ typedef struct conn_s {
   ms_metrics_t* m;
   struct conn_s *prev, *next;
   char head[256];
-  char* body;         /* malloc'd response body, NULL until answered */
-  size_t used;        /* request bytes in buf */
-  int pending_close;  /* handles still closing */
+  char* body;        /* malloc'd response body, NULL until answered */
+  size_t used;       /* request bytes in buf */
+  int pending_close; /* handles still closing */
   int closing;
-  char buf[];         /* max_request + 1 (for the NUL) */
+  char buf[]; /* max_request + 1 (for the NUL) */
 } conn_t;
 
 struct ms_metrics_s {
@@ -50,7 +50,7 @@ struct ms_metrics_s {
   ms_metrics_opts_t o;
   conn_t* conns;
   unsigned nconns;
-  int listener_open;  /* not yet closed */
+  int listener_open; /* not yet closed */
   int closing;
 };
 
@@ -80,7 +80,9 @@ static void sb_add(sb_t* b, const char* s, size_t n) {
   b->p[b->len] = '\0';
 }
 
-static void sb_str(sb_t* b, const char* s) { sb_add(b, s, strlen(s)); }
+static void sb_str(sb_t* b, const char* s) {
+  sb_add(b, s, strlen(s));
+}
 
 static void sb_printf(sb_t* b, const char* fmt, ...)
     __attribute__((format(printf, 2, 3)));
@@ -101,10 +103,14 @@ static size_t utf8_len(const unsigned char* s) {
   if (s[0] < 0x80) return 1;
   size_t n;
   unsigned cp;
-  if ((s[0] & 0xe0) == 0xc0) n = 2, cp = s[0] & 0x1f;
-  else if ((s[0] & 0xf0) == 0xe0) n = 3, cp = s[0] & 0x0f;
-  else if ((s[0] & 0xf8) == 0xf0) n = 4, cp = s[0] & 0x07;
-  else return 0;
+  if ((s[0] & 0xe0) == 0xc0)
+    n = 2, cp = s[0] & 0x1f;
+  else if ((s[0] & 0xf0) == 0xe0)
+    n = 3, cp = s[0] & 0x0f;
+  else if ((s[0] & 0xf8) == 0xf0)
+    n = 4, cp = s[0] & 0x07;
+  else
+    return 0;
   for (size_t i = 1; i < n; i++) {
     if ((s[i] & 0xc0) != 0x80) return 0;
     cp = (cp << 6) | (s[i] & 0x3f);
@@ -120,13 +126,18 @@ static size_t utf8_len(const unsigned char* s) {
 static void sb_label_value(sb_t* b, const char* v) {
   const unsigned char* s = (const unsigned char*)v;
   while (*s) {
-    if (*s == '\\') sb_add(b, "\\\\", 2), s++;
-    else if (*s == '"') sb_add(b, "\\\"", 2), s++;
-    else if (*s == '\n') sb_add(b, "\\n", 2), s++;
+    if (*s == '\\')
+      sb_add(b, "\\\\", 2), s++;
+    else if (*s == '"')
+      sb_add(b, "\\\"", 2), s++;
+    else if (*s == '\n')
+      sb_add(b, "\\n", 2), s++;
     else {
       size_t n = utf8_len(s);
-      if (n == 0) sb_add(b, "?", 1), s++;
-      else sb_add(b, (const char*)s, n), s += n;
+      if (n == 0)
+        sb_add(b, "?", 1), s++;
+      else
+        sb_add(b, (const char*)s, n), s += n;
     }
   }
 }
@@ -141,9 +152,12 @@ static void val_u64(sb_t* b, const char* name, uint64_t v) {
 }
 
 static void fmt_double(char* buf, size_t len, double v) {
-  if (isnan(v)) snprintf(buf, len, "NaN");
-  else if (isinf(v)) snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
-  else snprintf(buf, len, "%.17g", v);
+  if (isnan(v))
+    snprintf(buf, len, "NaN");
+  else if (isinf(v))
+    snprintf(buf, len, v > 0 ? "+Inf" : "-Inf");
+  else
+    snprintf(buf, len, "%.17g", v);
 }
 
 static void val_double(sb_t* b, const char* name, double v) {
@@ -152,8 +166,7 @@ static void val_double(sb_t* b, const char* name, double v) {
   sb_printf(b, "%s %s\n", name, num);
 }
 
-static void gauge_u64(sb_t* b, const char* name, const char* help,
-                      uint64_t v) {
+static void gauge_u64(sb_t* b, const char* name, const char* help, uint64_t v) {
   family(b, name, "gauge", help);
   val_u64(b, name, v);
 }
@@ -181,8 +194,7 @@ int ms_metrics_render(const ms_metrics_figures_t* f, char** out, size_t* len) {
               f->footprint);
     gauge_u64(&b, "memsup_worker_rss_bytes", "Worker resident set size.",
               f->rss);
-    gauge_u64(&b, "memsup_worker_swap_bytes", "Worker bytes in swap.",
-              f->swap);
+    gauge_u64(&b, "memsup_worker_swap_bytes", "Worker bytes in swap.", f->swap);
     gauge_u64(&b, "memsup_worker_lazyfree_bytes",
               "Worker bytes freed with MADV_FREE, not yet reclaimed.",
               f->lazyfree);
@@ -217,8 +229,7 @@ int ms_metrics_render(const ms_metrics_figures_t* f, char** out, size_t* len) {
     sb_printf(&b, "\"} %" PRIu64 "\n", f->restarts[i].count);
   }
   counter_u64(&b, "memsup_crashes_total",
-              "Workers that exited or died without memsup asking.",
-              f->crashes);
+              "Workers that exited or died without memsup asking.", f->crashes);
   counter_u64(&b, "memsup_purges_total",
               "Purge requests sent at the soft limit.", f->purges);
   counter_u64(&b, "memsup_purged_bytes_total",
@@ -267,8 +278,10 @@ static void conn_closed_cb(uv_handle_t* h) {
   conn_t* c = h->data;
   if (--c->pending_close > 0) return;
   ms_metrics_t* m = c->m;
-  if (c->prev) c->prev->next = c->next;
-  else m->conns = c->next;
+  if (c->prev)
+    c->prev->next = c->next;
+  else
+    m->conns = c->next;
   if (c->next) c->next->prev = c->prev;
   m->nconns--;
   free(c->body);
@@ -285,16 +298,17 @@ static void conn_drop(conn_t* c) {
   uv_close((uv_handle_t*)&c->tcp, conn_closed_cb);
 }
 
-static void timeout_cb(uv_timer_t* t) { conn_drop(t->data); }
+static void timeout_cb(uv_timer_t* t) {
+  conn_drop(t->data);
+}
 
 static void write_cb(uv_write_t* req, int status) {
   (void)status; /* either way the answer is over */
   conn_drop(req->data);
 }
 
-static void respond(conn_t* c, int code, const char* reason,
-                    const char* ctype, char* body, size_t blen, int head_only,
-                    const char* extra) {
+static void respond(conn_t* c, int code, const char* reason, const char* ctype,
+                    char* body, size_t blen, int head_only, const char* extra) {
   c->body = body;
   snprintf(c->head, sizeof(c->head),
            "HTTP/1.1 %d %s\r\nContent-Type: %s\r\nContent-Length: %zu\r\n"
@@ -349,8 +363,8 @@ static void handle(conn_t* c) {
                    head_only, NULL);
       return;
     }
-    respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body,
-            len, head_only, NULL);
+    respond(c, 200, "OK", "text/plain; version=0.0.4; charset=utf-8", body, len,
+            head_only, NULL);
   } else if (strcmp(target, "/healthz") == 0) {
     if (f.supervising)
       respond_text(c, 200, "OK", "ok\n", head_only, NULL);
@@ -373,14 +387,15 @@ static void alloc_cb(uv_handle_t* h, size_t suggested, uv_buf_t* buf) {
   conn_t* c = h->data;
   /* Never more than the request may still grow by: a longer one ends up
    * with a full buffer and no end of headers, and is dropped. */
-  *buf = uv_buf_init(c->buf + c->used, (unsigned)(c->m->o.max_request - c->used));
+  *buf =
+      uv_buf_init(c->buf + c->used, (unsigned)(c->m->o.max_request - c->used));
 }
 
 static void read_cb(uv_stream_t* s, ssize_t nread, const uv_buf_t* buf) {
   (void)buf;
   conn_t* c = s->data;
   if (nread == 0) return; /* EAGAIN */
-  if (nread < 0) {         /* EOF, reset, or UV_ENOBUFS (buffer full) */
+  if (nread < 0) {        /* EOF, reset, or UV_ENOBUFS (buffer full) */
     conn_drop(c);
     return;
   }
@@ -419,8 +434,7 @@ static void connection_cb(uv_stream_t* server, int status) {
     return;
   }
   uv_timer_start(&c->timer, timeout_cb, m->o.timeout_ms, 0);
-  if (uv_read_start((uv_stream_t*)&c->tcp, alloc_cb, read_cb) < 0)
-    conn_drop(c);
+  if (uv_read_start((uv_stream_t*)&c->tcp, alloc_cb, read_cb) < 0) conn_drop(c);
 }
 
 static void listener_closed_cb(uv_handle_t* h) {
@@ -434,7 +448,8 @@ static void listener_closed_cb(uv_handle_t* h) {
  * caller can exit at once with a clear message. */
 static int open_listener(const ms_addr_t* addr) {
   int one = 1, e;
-  int fd = socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
+  int fd =
+      socket(addr->ss.ss_family, SOCK_STREAM | SOCK_CLOEXEC | SOCK_NONBLOCK, 0);
   if (fd < 0) return -errno;
   /* A restarted memsup must bind again while old connections sit in
    * TIME_WAIT; a live listener still conflicts (EADDRINUSE). */

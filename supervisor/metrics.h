@@ -20,16 +20,16 @@
 
 /* What one scrape shows.  Zero-initialise, then set what is known. */
 typedef struct {
-  int supervising;          /* /healthz answers 200, else 503 */
-  int ready;                /* /readyz answers 200, else 503 */
-  int worker_up;            /* a worker runs: worker figures are valid */
+  int supervising; /* /healthz answers 200, else 503 */
+  int ready;       /* /readyz answers 200, else 503 */
+  int worker_up;   /* a worker runs: worker figures are valid */
   uint64_t footprint, rss, swap, lazyfree, file;
-  int has_heap;             /* heap_inuse is valid (the SDK reported) */
+  int has_heap; /* heap_inuse is valid (the SDK reported) */
   uint64_t heap_inuse;
   double worker_uptime_s;
-  unsigned generation;      /* 1 for the first worker */
+  unsigned generation;        /* 1 for the first worker */
   uint64_t limit, soft_limit; /* bytes; 0 = none, the metric is left out */
-  int holding_off;          /* crash restarts are being held off */
+  int holding_off;            /* crash restarts are being held off */
   /* Restarts by reason ("limit", ...); reason strings must outlive the
    * call to the fill callback. */
   struct {
@@ -48,9 +48,9 @@ typedef struct {
 typedef void (*ms_metrics_fill_cb)(void* arg, ms_metrics_figures_t* f);
 
 typedef struct {
-  uint64_t timeout_ms;  /* a connection's whole life; default 5000 */
-  unsigned max_conns;   /* open connections; default 16 */
-  size_t max_request;   /* request line + headers; default 8192 */
+  uint64_t timeout_ms; /* a connection's whole life; default 5000 */
+  unsigned max_conns;  /* open connections; default 16 */
+  size_t max_request;  /* request line + headers; default 8192 */
 } ms_metrics_opts_t;
 
 typedef struct ms_metrics_s ms_metrics_t;

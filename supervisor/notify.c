@@ -47,8 +47,10 @@ int ms_notify_open(uv_loop_t* loop, const char* socket_name,
   *out = NULL;
   if (socket_name == NULL || *socket_name == '\0') return 0;
   if (socket_name[0] != '/' && socket_name[0] != '@') {
-    snprintf(err, errlen, "NOTIFY_SOCKET=%s: expected an absolute path or "
-             "@abstract name", socket_name);
+    snprintf(err, errlen,
+             "NOTIFY_SOCKET=%s: expected an absolute path or "
+             "@abstract name",
+             socket_name);
     return -EINVAL;
   }
   len = strlen(socket_name);
@@ -57,8 +59,7 @@ int ms_notify_open(uv_loop_t* loop, const char* socket_name,
              socket_name);
     return -EINVAL;
   }
-  if (watchdog_usec && *watchdog_usec &&
-      parse_u64(watchdog_usec, &usec) < 0) {
+  if (watchdog_usec && *watchdog_usec && parse_u64(watchdog_usec, &usec) < 0) {
     snprintf(err, errlen, "WATCHDOG_USEC=%s: not a number of microseconds",
              watchdog_usec);
     return -EINVAL;
@@ -146,7 +147,9 @@ uint64_t ms_notify_watchdog_usec(const ms_notify_t* n) {
   return n ? n->watchdog_usec : 0;
 }
 
-static void timer_closed_cb(uv_handle_t* h) { free(h->data); }
+static void timer_closed_cb(uv_handle_t* h) {
+  free(h->data);
+}
 
 void ms_notify_close(ms_notify_t* n) {
   if (n == NULL) return;

@@ -129,8 +129,8 @@ static void adopt_refuses_malformed_values(void** state) {
 
 /* In a child: fds 3 and 4 become listening sockets as systemd would
  * leave them; the exit status is the line of the first failed check. */
-#define CHECK(x) \
-  do {           \
+#define CHECK(x)                                            \
+  do {                                                      \
     if (!(x)) _exit(__LINE__ & 0xff ? __LINE__ & 0xff : 1); \
   } while (0)
 
@@ -171,22 +171,28 @@ static void adopt_takes_systemd_sockets_at_fd_3(void** state) {
   int st;
   assert_int_equal(waitpid(pid, &st, 0), pid);
   assert_true(WIFEXITED(st));
-  if (WEXITSTATUS(st) != 0) fail_msg("check at line ~%d failed", WEXITSTATUS(st));
+  if (WEXITSTATUS(st) != 0)
+    fail_msg("check at line ~%d failed", WEXITSTATUS(st));
 }
 
 static void env_replaces_memsup_and_systemd_variables(void** state) {
   (void)state;
-  char* base[] = {"PATH=/bin",       "MEMSUP_FD=3",        "NOTIFY_SOCKET=/x",
-                  "WATCHDOG_USEC=5", "WATCHDOG_PID=9",     "LISTEN_FDS=7",
-                  "LISTEN_PID=1",    "LISTEN_FDNAMES=zz",  "HOME=/root",
-                  NULL};
+  char* base[] = {"PATH=/bin",        "MEMSUP_FD=3",
+                  "NOTIFY_SOCKET=/x", "WATCHDOG_USEC=5",
+                  "WATCHDOG_PID=9",   "LISTEN_FDS=7",
+                  "LISTEN_PID=1",     "LISTEN_FDNAMES=zz",
+                  "HOME=/root",       NULL};
   char** env;
   add("127.0.0.1:0");
   snprintf(l.name[0], sizeof(l.name[0]), "web");
   add("127.0.0.1:0");
   assert_int_equal(ms_listen_env(&l, base, 5, &env), 0);
-  const char* want[] = {"PATH=/bin", "HOME=/root", "MEMSUP_FD=5",
-                        "LISTEN_FDS=2", "LISTEN_FDNAMES=web:listen", NULL};
+  const char* want[] = {"PATH=/bin",
+                        "HOME=/root",
+                        "MEMSUP_FD=5",
+                        "LISTEN_FDS=2",
+                        "LISTEN_FDNAMES=web:listen",
+                        NULL};
   for (int i = 0; want[i] || env[i]; i++) {
     assert_non_null(want[i]);
     assert_non_null(env[i]);
@@ -204,11 +210,12 @@ static void env_replaces_memsup_and_systemd_variables(void** state) {
 static void resolve_finds_what_execvp_would(void** state) {
   (void)state;
   char out[4096];
-  assert_int_equal(ms_exec_resolve("sh", "/nonexistent:/bin:/usr/bin", out,
-                                   sizeof(out)), 0);
+  assert_int_equal(
+      ms_exec_resolve("sh", "/nonexistent:/bin:/usr/bin", out, sizeof(out)), 0);
   assert_string_equal(out, "/bin/sh");
   assert_int_equal(ms_exec_resolve("memsup-no-such-program", "/bin:/usr/bin",
-                                   out, sizeof(out)), -ENOENT);
+                                   out, sizeof(out)),
+                   -ENOENT);
   assert_int_equal(ms_exec_resolve("/etc/passwd", NULL, out, sizeof(out)),
                    -EACCES);
   assert_int_equal(ms_exec_resolve("/tmp", NULL, out, sizeof(out)), -EACCES);
@@ -233,16 +240,22 @@ static int worker_check(void) {
   int acc = 0;
   socklen_t len = sizeof(acc);
   struct stat sb;
-  if (lp == NULL || atol(lp) != (long)getpid()) why = "LISTEN_PID is not my pid";
-  else if (lf == NULL || strcmp(lf, "1") != 0) why = "LISTEN_FDS is not 1";
-  else if (ln == NULL || strcmp(ln, "listen") != 0) why = "bad LISTEN_FDNAMES";
+  if (lp == NULL || atol(lp) != (long)getpid())
+    why = "LISTEN_PID is not my pid";
+  else if (lf == NULL || strcmp(lf, "1") != 0)
+    why = "LISTEN_FDS is not 1";
+  else if (ln == NULL || strcmp(ln, "listen") != 0)
+    why = "bad LISTEN_FDNAMES";
   else if (getsockopt(3, SOL_SOCKET, SO_ACCEPTCONN, &acc, &len) < 0 || !acc)
     why = "fd 3 is not a listening socket";
-  else if (mf == NULL || strcmp(mf, "4") != 0) why = "MEMSUP_FD is not 4";
+  else if (mf == NULL || strcmp(mf, "4") != 0)
+    why = "MEMSUP_FD is not 4";
   else if (fstat(4, &sb) < 0 || !S_ISSOCK(sb.st_mode))
     why = "fd 4 is not the channel";
-  else if (getenv("NOTIFY_SOCKET")) why = "NOTIFY_SOCKET leaked";
-  else if (fcntl(5, F_GETFD) >= 0) why = "fd 5 leaked into the worker";
+  else if (getenv("NOTIFY_SOCKET"))
+    why = "NOTIFY_SOCKET leaked";
+  else if (fcntl(5, F_GETFD) >= 0)
+    why = "fd 5 leaked into the worker";
   int c = accept(3, NULL, NULL);
   if (c < 0) return 2;
   snprintf(msg, sizeof(msg), "pid=%d %s\n", getpid(), why ? why : "ok");
@@ -377,8 +390,10 @@ static void* client_main(void* p) {
     char buf[32];
     ssize_t r = fd >= 0 ? read(fd, buf, sizeof(buf)) : -1;
     if (fd >= 0) close(fd);
-    if (r > 0) c->ok++;
-    else c->failed++;
+    if (r > 0)
+      c->ok++;
+    else
+      c->failed++;
     double dt = now_ms() - t0;
     if (dt > c->worst_ms) c->worst_ms = dt;
   }
@@ -441,10 +456,10 @@ static void no_connection_is_refused_while_workers_are_replaced(void** state) {
     failed += cl[i].failed;
     if (cl[i].worst_ms > worst) worst = cl[i].worst_ms;
   }
-  print_message("%d workers, %d connections: %d answered, %d refused, %d "
-                "failed; worst client-visible delay %.1f ms\n",
-                SERVE_WORKERS, SERVE_CLIENTS * SERVE_EACH, ok, refused,
-                failed, worst);
+  print_message(
+      "%d workers, %d connections: %d answered, %d refused, %d "
+      "failed; worst client-visible delay %.1f ms\n",
+      SERVE_WORKERS, SERVE_CLIENTS * SERVE_EACH, ok, refused, failed, worst);
   assert_int_equal(refused, 0);
   assert_int_equal(failed, 0);
   assert_int_equal(ok, SERVE_PER_WORKER * SERVE_WORKERS);
@@ -490,15 +505,14 @@ int main(int argc, char** argv) {
       cmocka_unit_test_setup_teardown(adopt_refuses_malformed_values, setup,
                                       teardown),
       cmocka_unit_test(adopt_takes_systemd_sockets_at_fd_3),
-      cmocka_unit_test_setup_teardown(
-          env_replaces_memsup_and_systemd_variables, setup, teardown),
+      cmocka_unit_test_setup_teardown(env_replaces_memsup_and_systemd_variables,
+                                      setup, teardown),
       cmocka_unit_test(resolve_finds_what_execvp_would),
       cmocka_unit_test_setup_teardown(workers_get_the_sockets_as_systemd_would,
                                       setup, teardown),
       cmocka_unit_test(shim_exits_127_when_the_worker_is_missing),
       cmocka_unit_test_setup_teardown(
-          no_connection_is_refused_while_workers_are_replaced, setup,
-          teardown),
+          no_connection_is_refused_while_workers_are_replaced, setup, teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

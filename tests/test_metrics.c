@@ -78,7 +78,9 @@ static void full_figures(void) {
   gauges[0].value = 1500;
   snprintf(gauges[1].name, sizeof(gauges[1].name), "odd\"name\\with\nbreak");
   gauges[1].value = 0.5;
-  snprintf(gauges[2].name, sizeof(gauges[2].name), "bad\xff" "byte");
+  snprintf(gauges[2].name, sizeof(gauges[2].name),
+           "bad\xff"
+           "byte");
   gauges[2].value = -1;
   snprintf(gauges[3].name, sizeof(gauges[3].name), "cache.entries");
   gauges[3].value = 7;
@@ -180,8 +182,8 @@ static void send_some(int fd, const char* s, size_t n) {
 typedef struct {
   char data[256 * 1024];
   size_t len;
-  int closed;     /* EOF or reset: the server ended the connection */
-  int timed_out;  /* nothing for 5 s */
+  int closed;    /* EOF or reset: the server ended the connection */
+  int timed_out; /* nothing for 5 s */
 } resp_t;
 
 static void recv_all(int fd, resp_t* r) {
@@ -193,9 +195,12 @@ static void recv_all(int fd, resp_t* r) {
       r->len += (size_t)n;
       continue;
     }
-    if (n == 0 || errno == ECONNRESET) r->closed = 1;
-    else if (errno == EAGAIN || errno == EWOULDBLOCK) r->timed_out = 1;
-    else if (errno == EINTR) continue;
+    if (n == 0 || errno == ECONNRESET)
+      r->closed = 1;
+    else if (errno == EAGAIN || errno == EWOULDBLOCK)
+      r->timed_out = 1;
+    else if (errno == EINTR)
+      continue;
     break;
   }
   r->data[r->len] = '\0';
@@ -326,8 +331,8 @@ static void start_reports_a_port_in_use(void** state) {
   char text[32];
   snprintf(text, sizeof(text), "127.0.0.1:%d", port);
   assert_int_equal(ms_addr_parse(text, &a, err, sizeof(err)), 0);
-  int r = ms_metrics_start(&loop, &a, NULL, fill, NULL, &second, err,
-                           sizeof(err));
+  int r =
+      ms_metrics_start(&loop, &a, NULL, fill, NULL, &second, err, sizeof(err));
   assert_int_equal(r, UV_EADDRINUSE);
   assert_null(second);
   /* Nothing of the failed start is left on the loop. */
@@ -371,13 +376,15 @@ static void metrics_has_help_type_and_values(void** state) {
       "memsup_worker_sdk_value{name=\"bad?byte\"} -1\n",
   };
   for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
-    if (strstr(b, want[i]) == NULL) fail_msg("missing: %s\nin:\n%s", want[i], b);
+    if (strstr(b, want[i]) == NULL)
+      fail_msg("missing: %s\nin:\n%s", want[i], b);
   /* The duplicate name is shown once, with its first value. */
   assert_null(strstr(b, "cache.entries\"} 7"));
   /* The body is exactly what Content-Length says. */
   size_t clen = 0;
   assert_int_equal(sscanf(strstr(resp.data, "Content-Length:"),
-                          "Content-Length: %zu", &clen), 1);
+                          "Content-Length: %zu", &clen),
+                   1);
   assert_int_equal(clen, strlen(b));
 }
 
@@ -417,8 +424,9 @@ static int promtool_check(const char* text, int quiet) {
 static void metrics_pass_promtool_check(void** state) {
   (void)state;
   if (!have_promtool()) {
-    print_message("promtool not installed (Debian package prometheus): "
-                  "skipped\n");
+    print_message(
+        "promtool not installed (Debian package prometheus): "
+        "skipped\n");
     skip();
   }
   /* The check can fail: a broken exposition is refused. */
@@ -635,7 +643,8 @@ static void prometheus_script(void* arg) {
   (void)arg;
   /* Counters read back through Prometheus' query API: 2, then 3 once the
    * figures change, so it scraped more than once. */
-  if (!prom_wait("memsup_restarts_total", "\"reason\":\"limit\"},\"value\":[")) {
+  if (!prom_wait("memsup_restarts_total",
+                 "\"reason\":\"limit\"},\"value\":[")) {
     prom_failure = "memsup_restarts_total never appeared";
     return;
   }
@@ -662,8 +671,9 @@ static void a_real_prometheus_scrapes_and_reads_back_counters(void** state) {
   (void)state;
   char path[128], cfg[512], flag_cfg[160], flag_db[160], flag_web[64];
   if (system("command -v prometheus >/dev/null 2>&1") != 0) {
-    print_message("prometheus not installed (Debian package prometheus): "
-                  "skipped\n");
+    print_message(
+        "prometheus not installed (Debian package prometheus): "
+        "skipped\n");
     skip();
   }
   assert_non_null(mkdtemp(prom_dir));
@@ -716,15 +726,15 @@ int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(addr_parse_accepts_port_v4_and_bracketed_v6),
       cmocka_unit_test(addr_parse_rejects_malformed_with_a_reason),
-      cmocka_unit_test_setup_teardown(start_reports_a_port_in_use,
-                                      setup_short, teardown),
+      cmocka_unit_test_setup_teardown(start_reports_a_port_in_use, setup_short,
+                                      teardown),
       cmocka_unit_test_setup_teardown(metrics_has_help_type_and_values,
                                       setup_short, teardown),
       cmocka_unit_test_setup_teardown(
           metrics_leaves_out_worker_figures_without_a_worker, setup_short,
           teardown),
-      cmocka_unit_test_setup_teardown(metrics_pass_promtool_check,
-                                      setup_short, teardown),
+      cmocka_unit_test_setup_teardown(metrics_pass_promtool_check, setup_short,
+                                      teardown),
       cmocka_unit_test_setup_teardown(healthz_and_readyz_follow_the_figures,
                                       setup_short, teardown),
       cmocka_unit_test_setup_teardown(other_requests_get_404_405_400,

@@ -18,8 +18,8 @@
 #include "notify.h"
 
 static uv_loop_t loop;
-static int sd = -1;          /* "systemd" */
-static char name[108];       /* what NOTIFY_SOCKET would say */
+static int sd = -1;    /* "systemd" */
+static char name[108]; /* what NOTIFY_SOCKET would say */
 static char err[256];
 static ms_notify_t* n;
 
@@ -81,8 +81,8 @@ static const char* next_datagram(int timeout_ms) {
 }
 
 static void open_n(const char* usec, const char* pid) {
-  assert_int_equal(
-      ms_notify_open(&loop, name, usec, pid, &n, err, sizeof(err)), 0);
+  assert_int_equal(ms_notify_open(&loop, name, usec, pid, &n, err, sizeof(err)),
+                   0);
   assert_non_null(n);
 }
 
@@ -146,8 +146,8 @@ static void watchdog_of_another_pid_is_not_ours(void** state) {
 static void no_socket_means_nothing_to_do(void** state) {
   (void)state;
   assert_int_equal(uv_loop_init(&loop), 0);
-  assert_int_equal(ms_notify_open(&loop, NULL, "100", NULL, &n, err,
-                                  sizeof(err)), 0);
+  assert_int_equal(
+      ms_notify_open(&loop, NULL, "100", NULL, &n, err, sizeof(err)), 0);
   assert_null(n);
   assert_int_equal(ms_notify_ready(n, "x"), 0);
   assert_int_equal(ms_notify_stopping(n), 0);
@@ -175,8 +175,8 @@ static void bad_values_are_refused_with_a_reason(void** state) {
   assert_int_equal(uv_loop_init(&loop), 0);
   for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++) {
     err[0] = '\0';
-    assert_int_equal(ms_notify_open(&loop, bad[i].sock, bad[i].usec,
-                                    bad[i].pid, &n, err, sizeof(err)),
+    assert_int_equal(ms_notify_open(&loop, bad[i].sock, bad[i].usec, bad[i].pid,
+                                    &n, err, sizeof(err)),
                      -EINVAL);
     assert_null(n);
     if (strstr(err, bad[i].why) == NULL)
@@ -198,10 +198,17 @@ static void send_without_listener_returns_an_error(void** state) {
 
 static void env_filter_drops_systemd_variables_only(void** state) {
   (void)state;
-  char* env[] = {"PATH=/bin",        "NOTIFY_SOCKET=/run/n", "WATCHDOG_USEC=1",
-                 "WATCHDOG_PID=2",   "LISTEN_FDS=1",         "LISTEN_PID=3",
-                 "LISTEN_FDNAMES=a", "LISTEN_FDSX=keep",     "NOTIFY=keep",
-                 "MEMSUP_FD=3",      NULL};
+  char* env[] = {"PATH=/bin",
+                 "NOTIFY_SOCKET=/run/n",
+                 "WATCHDOG_USEC=1",
+                 "WATCHDOG_PID=2",
+                 "LISTEN_FDS=1",
+                 "LISTEN_PID=3",
+                 "LISTEN_FDNAMES=a",
+                 "LISTEN_FDSX=keep",
+                 "NOTIFY=keep",
+                 "MEMSUP_FD=3",
+                 NULL};
   assert_int_equal(ms_notify_env_filter(env), 4);
   assert_string_equal(env[0], "PATH=/bin");
   assert_string_equal(env[1], "LISTEN_FDSX=keep");
