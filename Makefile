@@ -19,7 +19,7 @@ WARN     = -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE
 # _FORTIFY_SOURCE needs optimisation; the sanitizer build turns it off.
 FORTIFY ?= -D_FORTIFY_SOURCE=2
 FINAL_CFLAGS = $(WARN) $(FORTIFY) $(CFLAGS) $(SAN) -fPIC -Ichild-sdk/include \
-               -Isupervisor -DMEMSUP_VERSION='"$(VERSION)"' -MMD -MP
+               -Isupervisor -Ireport -DMEMSUP_VERSION='"$(VERSION)"' -MMD -MP
 FINAL_LDFLAGS = $(LDFLAGS) $(SAN)
 
 # What building and testing need; xmllint (libxml2-utils) checks report SVGs.
@@ -38,12 +38,14 @@ endif
 
 SUP_SRC   := $(filter-out supervisor/main.c,$(wildcard supervisor/*.c))
 SDK_SRC   := $(wildcard child-sdk/*.c)
+REPORT_SRC := $(wildcard report/*.c)
 EX_SRC    := $(wildcard examples/*.c)
 UNIT_SRC  := $(wildcard tests/test_*.c)
 IT_SRC    := $(wildcard tests/it_*.c)
 
 SUP_OBJ   := $(SUP_SRC:%.c=$(BUILD)/%.o)
 SDK_OBJ   := $(SDK_SRC:%.c=$(BUILD)/%.o)
+REPORT_OBJ := $(REPORT_SRC:%.c=$(BUILD)/%.o)
 EXAMPLES  := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 UNIT_BIN  := $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
 IT_BIN    := $(IT_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -64,7 +66,7 @@ $(BUILD)/%.o: %.c
 	$(if $(Q),@echo "  CC      $<")
 	$(Q)$(CC) $(FINAL_CFLAGS) -c $< -o $@
 
-$(BUILD)/memsup: $(BUILD)/supervisor/main.o $(SUP_OBJ) $(BUILD)/child-sdk/wire.o
+$(BUILD)/memsup: $(BUILD)/supervisor/main.o $(SUP_OBJ) $(REPORT_OBJ) $(BUILD)/child-sdk/wire.o
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(SUP_LIBS)
 
@@ -99,7 +101,7 @@ TEST_OBJS_wire    = supervisor/channel supervisor/log child-sdk/wire
 TEST_OBJS_sdk     = child-sdk/memsup child-sdk/wire supervisor/channel supervisor/log
 TEST_OBJS_handoff = supervisor/handoff supervisor/log child-sdk/wire
 TEST_OBJS_restartlog = supervisor/restartlog supervisor/log
-TEST_OBJS_report  = supervisor/report supervisor/log
+TEST_OBJS_report  = $(REPORT_SRC:%.c=%) supervisor/log
 TEST_OBJS_evidence = supervisor/evidence supervisor/log
 test_objs = $(if $(TEST_OBJS_$(1)),$(TEST_OBJS_$(1):%=$(BUILD)/%.o),$(SUP_OBJ) $(SDK_OBJ))
 
@@ -163,6 +165,7 @@ FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_CC ?= clang
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SRC_wire = child-sdk/wire.c supervisor/channel.c supervisor/log.c
+FUZZ_SRC_report = $(filter-out report/report.c,$(REPORT_SRC)) supervisor/log.c
 FUZZ_LIBS = -lcjson -luv -lpthread -lm
 FUZZ_BINS := $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*)
@@ -221,7 +224,7 @@ install: all
 	  child-sdk/memsup.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/memsup.pc
 
 format:
-	clang-format -i supervisor/*.[ch] child-sdk/*.c child-sdk/include/*.h \
+	clang-format -i supervisor/*.[ch] report/*.[ch] child-sdk/*.c child-sdk/include/*.h \
 	  examples/*.c tests/*.[ch]
 
 clean:
