@@ -65,8 +65,8 @@ void ms_report_print_text(FILE* f, const cJSON* s) {
     fprintf(f, " (skipped %g malformed line%s)", skipped,
             skipped == 1 ? "" : "s");
   if (clamped > 0)
-    fprintf(f, " (clamped %g out-of-range value%s to 0..%s)", clamped,
-            clamped == 1 ? "" : "s", size(a, MS_REPORT_BYTES_MAX));
+    fprintf(f, " (%g out-of-range value%s clamped to 0..2^64 B)", clamped,
+            clamped == 1 ? "" : "s");
   double h = jnum(s, "period.hours");
   int unit = h < 2.0 / 60 ? 0 : h < 2 ? 1 : 2; /* s, min or h */
   if (cJSON_IsString(at(s, "period.start")))
