@@ -2,8 +2,8 @@
 #
 #   make            build/memsup, build/libmemsup.{a,so}, examples
 #   make test       unit tests (cmocka) + integration tests on real processes
-#   make check      the same tests with memsup built under ASan+UBSan (build-san/),
-#                   then each fuzz target for FUZZ_SMOKE_SECONDS
+#   make check      the same tests with memsup built by clang under ASan+UBSan
+#                   (build-san/), then each fuzz target for FUZZ_SMOKE_SECONDS
 #   make valgrind   integration tests with memsup under valgrind
 #   make fuzz       libFuzzer run of every tests/fuzz/fuzz_*.c for FUZZ_SECONDS
 #   make deps       install missing Debian packages (apt-get, non-interactive)
@@ -79,11 +79,14 @@ $(BUILD)/libmemsup.so: $(SDK_OBJ)
 	$(Q)$(CC) $(FINAL_LDFLAGS) -shared -Wl,-soname,libmemsup.so.0 -o $@ $^ $(SDK_LIBS)
 
 # Examples are workers, not memsup: they are always built normally (never
-# with sanitizers, which would fight jemalloc) into build/examples.
+# with sanitizers, which would fight jemalloc) into build/examples, with
+# EX_CC (the default compiler, also when `make check` builds memsup with
+# clang).
+EX_CC ?= $(CC)
 build/examples/%: examples/%.c build/libmemsup.a
 	@mkdir -p $(dir $@)
 	$(if $(Q),@echo "  CC      $@")
-	$(Q)$(CC) $(WARN) -D_FORTIFY_SOURCE=2 -O2 -g -Ichild-sdk/include -o $@ $< \
+	$(Q)$(EX_CC) $(WARN) -D_FORTIFY_SOURCE=2 -O2 -g -Ichild-sdk/include -o $@ $< \
 	  build/libmemsup.a $(call ex_libs,$*) $(SDK_LIBS) -lm
 
 ifneq ($(BUILD),build)
@@ -109,12 +112,12 @@ test_objs = $(if $(TEST_OBJS_$(1)),$(TEST_OBJS_$(1):%=$(BUILD)/%.o),$(SUP_OBJ) $
 $(BUILD)/tests/test_%: tests/test_%.c $$(call test_objs,$$*)
 	@mkdir -p $(dir $@)
 	$(if $(Q),@echo "  CC      $@")
-	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $^ $(SUP_LIBS) $(TEST_LIBS)
+	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $(filter %.c %.o,$^) $(SUP_LIBS) $(TEST_LIBS)
 
 $(BUILD)/tests/it_%: tests/it_%.c tests/harness.c $(BUILD)/child-sdk/wire.o
 	@mkdir -p $(dir $@)
 	$(if $(Q),@echo "  CC      $@")
-	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $^ -lcjson $(TEST_LIBS)
+	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcjson $(TEST_LIBS)
 
 # Unit tests first: they are fast and pinpoint a broken module before the
 # slower end-to-end runs; last, a smoke run of the benchmark harness keeps
@@ -138,13 +141,20 @@ integration: $(BUILD)/memsup examples $(IT_BIN)
 	  [ "$$(cat $$t.rc)" = 0 ] || { echo "== $$t FAILED"; rc=1; }; done; \
 	exit $$rc
 
-SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
-            -fno-sanitize-recover=all
+# The sanitizer build uses clang: its UBSan also checks float-to-integer
+# conversions that overflow (float-cast-overflow), which gcc's does not do
+# as part of -fsanitize=undefined.
+SAN_CC ?= clang
+SAN_FLAGS = -fsanitize=address,undefined,float-cast-overflow \
+            -fno-omit-frame-pointer -fno-sanitize-recover=all
 check:
 	$(Q)$(MAKE) --no-print-directory examples
+	$(Q)[ "$$(cat build-san/.cc 2>/dev/null)" = "$(SAN_CC)" ] || \
+	  { rm -rf build-san && mkdir -p build-san && echo "$(SAN_CC)" >build-san/.cc; }
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(MAKE) --no-print-directory BUILD=build-san SAN="$(SAN_FLAGS)" \
+	  $(MAKE) --no-print-directory BUILD=build-san CC=$(SAN_CC) EX_CC=$(CC) \
+	  SAN="$(SAN_FLAGS)" \
 	  FORTIFY= CFLAGS="-O1 -g -DMEMSUP_NO_JEMALLOC" unit integration
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 
