@@ -97,7 +97,10 @@ static double max_mib(const data_t* d) {
       if (r[i].before[k] > m) m = r[i].before[k];
       if (r[i].after[k] > m) m = r[i].after[k];
     }
-  return m > 0 ? m / MIB : 1;
+  /* Under one byte (only a hand-made log has that) the axis is the empty
+   * chart's 0..1 MiB: a subnormal maximum would make nice_step() 0 and the
+   * loop that finds the top of the axis endless (found by fuzz_report). */
+  return m >= 1 ? m / MIB : 1;
 }
 
 int ms_report_svg(FILE* f, const data_t* d, char** files, int nfiles) {

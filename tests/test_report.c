@@ -79,6 +79,7 @@ static int run_argv(char** argv) {
   if (pid == 0) {
     dup2(fileno(o), 1);
     dup2(fileno(e), 2);
+    alarm(60); /* a report that never ends fails the test, not the run */
     exit(ms_report_main(argc, argv));
   }
   assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -325,6 +326,23 @@ static void report_svg_is_xml_with_a_marker_per_restart(void** state) {
   assert_svg(svg, 4);
 }
 
+/* A figure under one byte (here 1e-317, a subnormal double) used to make
+ * the axis step 0 and the SVG writer loop for ever. */
+static void report_svg_of_subnormal_figures_ends(void** state) {
+  char log[128], svg[128], cmd[300];
+  (void)state;
+  snprintf(log, sizeof(log), "%s/tiny.jsonl", dir);
+  snprintf(svg, sizeof(svg), "%s/tiny.svg", dir);
+  FILE* f = fopen(log, "w");
+  assert_non_null(f);
+  fputs("{\"ts\":\"2026-11-21T00:00:00.000Z\",\"event\":\"sample\","
+        "\"pid\":1,\"gen\":1,\"footprint\":1e-317,\"rss\":0}\n", f);
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(RUN("--svg", svg, log), 0);
+  snprintf(cmd, sizeof(cmd), "xmllint --noout '%s'", svg);
+  assert_int_equal(system(cmd), 0);
+}
+
 /* A: cache_entries +5000 per life (20000 / 4), conns +0.75; [heap]
  * 250/3 MiB and anon 30 MiB per restart.  B: life 300 cache 100-100 = 0,
  * conns 9-5 = 4; life 301 0 and 0: per life cache 0, conns 2; anon 4 MiB.
@@ -544,6 +562,7 @@ int main(void) {
       cmocka_unit_test(report_reads_lines_in_any_order),
       cmocka_unit_test(report_text_answers_the_questions),
       cmocka_unit_test(report_svg_is_xml_with_a_marker_per_restart),
+      cmocka_unit_test(report_svg_of_subnormal_figures_ends),
       cmocka_unit_test(report_compare_names_the_gauge_that_stopped),
       cmocka_unit_test(report_errors_have_exit_codes_and_messages),
       cmocka_unit_test(report_clamps_out_of_range_figures_and_says_so),
