@@ -85,6 +85,47 @@ static const restart_t* life_restart(const data_t* d, const ends_t* e, int pid,
   return i ? (const restart_t*)d->rs.v + *i : NULL;
 }
 
+/* A gauges object searched by name: directly when small, through a table
+ * when big, so a life's gauges cost O(gauges), not O(gauges^2) (the SDK
+ * sends up to 64; a hand-made log can hold thousands in one line). */
+#define GAUGES_SCAN 8
+
+typedef struct {
+  const cJSON* o;
+  const cJSON** items; /* NULL: search o directly */
+  ms_table_t byname;   /* name -> index in items */
+} gauges_t;
+
+static int gauges_index(gauges_t* x, const cJSON* o) {
+  const cJSON* g;
+  size_t n = 0;
+  memset(x, 0, sizeof(*x));
+  x->o = o;
+  if (cJSON_GetArraySize(o) <= GAUGES_SCAN) return 0;
+  if ((x->items = calloc((size_t)cJSON_GetArraySize(o), sizeof(*x->items))) ==
+      NULL)
+    return -ENOMEM;
+  cJSON_ArrayForEach(g, o) {
+    /* The first of a repeated name wins, as in cJSON's own lookup. */
+    if (g->string && ms_table_put_str(&x->byname, g->string, n) < 0)
+      return -ENOMEM;
+    x->items[n++] = g;
+  }
+  return 0;
+}
+
+static double gauges_num(const gauges_t* x, const char* name) {
+  if (name == NULL) return NAN;
+  if (x->items == NULL) return num(x->o, name);
+  const size_t* i = ms_table_get_str(&x->byname, name);
+  return i && cJSON_IsNumber(x->items[*i]) ? x->items[*i]->valuedouble : NAN;
+}
+
+static void gauges_free(gauges_t* x) {
+  free(x->items);
+  ms_table_free(&x->byname);
+}
+
 /* Fills every life's rate and tallies each gauge's growth over the life:
  * its value at the ending restart (or last sample) minus its first sample
  * value (or the starting restart's after, or the ending restart's after,
@@ -115,14 +156,23 @@ static int lives(data_t* d, tallies_t* gauges) {
       l[i].rate = (e->before[0] - from) / e->uptime_s * 60 / MIB;
     }
     const cJSON* last = e && e->g_before ? e->g_before : l[i].g_last;
+    gauges_t from[3] = {{0}}; /* where a gauge's first value may be */
+    int bad = gauges_index(&from[0], l[i].g_first) < 0 ||
+              gauges_index(&from[1], s ? s->g_after : NULL) < 0 ||
+              gauges_index(&from[2], e ? e->g_after : NULL) < 0;
+    if (bad) last = NULL;
     cJSON_ArrayForEach(g, last) {
-      double first = num(l[i].g_first, g->string);
-      if (!isfinite(first) && s) first = num(s->g_after, g->string);
-      if (!isfinite(first) && e) first = num(e->g_after, g->string);
+      double first = gauges_num(&from[0], g->string);
+      if (!isfinite(first) && s) first = gauges_num(&from[1], g->string);
+      if (!isfinite(first) && e) first = gauges_num(&from[2], g->string);
       if (cJSON_IsNumber(g) && isfinite(first) &&
-          ms_report_tally(gauges, g->string, g->valuedouble - first) < 0)
-        goto end;
+          ms_report_tally(gauges, g->string, g->valuedouble - first) < 0) {
+        bad = 1;
+        break;
+      }
     }
+    for (int k = 0; k < 3; k++) gauges_free(&from[k]);
+    if (bad) goto end;
   }
   err = 0;
 end:

@@ -552,6 +552,43 @@ static void report_keeps_every_one_of_many_pids_and_names(void** state) {
   cJSON_Delete(j);
 }
 
+/* One life with 20 gauges (past the 8 that are searched directly, so they
+ * go through a table): a first sample with gi = i (and a repeated g0 = 50,
+ * which must not win over the first g0) and the ending restart with gi =
+ * 100 + i.  Every gauge grew 100; compared with itself, all 20 are still
+ * growing. */
+static void report_gauges_of_a_big_object_are_matched_by_name(void** state) {
+  char log[128];
+  (void)state;
+  snprintf(log, sizeof(log), "%s/gauges.jsonl", dir);
+  FILE* f = fopen(log, "w");
+  assert_non_null(f);
+  fputs("{\"ts\":\"2026-11-21T00:00:00.000Z\",\"event\":\"sample\","
+        "\"pid\":7,\"gen\":1,\"footprint\":1,\"rss\":1,\"gauges\":{",
+        f);
+  for (int i = 19; i >= 0; i--) fprintf(f, "\"g%d\":%d,", i, i);
+  fputs("\"g0\":50}}\n", f);
+  fputs("{\"ts\":\"2026-11-21T00:01:00.000Z\",\"event\":\"restart\","
+        "\"pid\":8,\"gen\":2,\"reason\":\"limit\",\"old_pid\":7,"
+        "\"new_pid\":8,\"uptime_s\":60,\"before\":{\"footprint\":2,"
+        "\"gauges\":{",
+        f);
+  for (int i = 0; i < 20; i++) fprintf(f, "%s\"g%d\":%d", i ? "," : "", i, 100 + i);
+  fputs("}}}\n", f);
+  assert_int_equal(fclose(f), 0);
+  cJSON* j = json_of(RUN("--json", log));
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "gauges")), 5);
+  assert_float_equal(at(find(j, "gauges", "g0", 0), "growth"), 100, 0);
+  assert_float_equal(at(find(j, "gauges", "g12", 0), "growth"), 100, 0);
+  cJSON_Delete(j);
+  j = json_of(RUN("--json", "--compare", log, log));
+  const cJSON* still = cJSON_GetObjectItem(j, "still_growing");
+  assert_int_equal(cJSON_GetArraySize(still), 20);
+  assert_float_equal(at(find(j, "still_growing", "g19", 0), "a"), 100, 0);
+  assert_float_equal(at(find(j, "still_growing", "g19", 0), "b"), 100, 0);
+  cJSON_Delete(j);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(report_rates_use_first_to_last_line),
@@ -570,6 +607,7 @@ int main(void) {
       cmocka_unit_test(table_finds_every_key_after_growing),
       cmocka_unit_test(table_tells_colliding_keys_apart),
       cmocka_unit_test(report_keeps_every_one_of_many_pids_and_names),
+      cmocka_unit_test(report_gauges_of_a_big_object_are_matched_by_name),
   };
   return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
