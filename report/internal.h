@@ -37,7 +37,7 @@ typedef struct {
 } tally_t;
 
 typedef struct {
-  vec_t items;     /* tally_t */
+  vec_t items;       /* tally_t */
   ms_table_t byname; /* name -> index in items; stale once items is sorted */
 } tallies_t;
 

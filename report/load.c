@@ -53,7 +53,8 @@ int ms_report_tally(tallies_t* ts, const char* name, double x) {
 }
 
 void ms_report_tallies_free(tallies_t* ts) {
-  for (size_t i = 0; i < ts->items.n; i++) free(((tally_t*)ts->items.v)[i].name);
+  for (size_t i = 0; i < ts->items.n; i++)
+    free(((tally_t*)ts->items.v)[i].name);
   free(ts->items.v);
   ms_table_free(&ts->byname);
   memset(ts, 0, sizeof(*ts));
@@ -215,7 +216,8 @@ static int take_restart(data_t* d, const cJSON* j, double t, int dry) {
   mem(d, after, r->after);
   if (isfinite(limit)) d->limit = limit;
   d->dry += dry;
-  d->not_helped += cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, MS_K_HELPED));
+  d->not_helped +=
+      cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, MS_K_HELPED));
   if (keep(&r->g_before, obj(before, MS_K_GAUGES)) < 0 ||
       keep(&r->g_after, obj(after, MS_K_GAUGES)) < 0 ||
       ms_report_tally(&d->reasons, reason, 1) < 0 ||

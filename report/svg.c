@@ -158,7 +158,8 @@ int ms_report_svg(FILE* f, const data_t* d, char** files, int nfiles) {
             "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"#c00\">"
             "limit %s</text>\n",
             PAD_L, py(&p, d->limit), SVG_W - PAD_R, py(&p, d->limit),
-            SVG_W - PAD_R, py(&p, d->limit) - 4, ms_fmt_bytes(label, (unsigned long long)d->limit));
+            SVG_W - PAD_R, py(&p, d->limit) - 4,
+            ms_fmt_bytes(label, (unsigned long long)d->limit));
   for (size_t i = 0; i < d->rs.n; i++)
     fprintf(
         p.f,

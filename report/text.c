@@ -113,10 +113,10 @@ void ms_report_print_text(FILE* f, const cJSON* s) {
   fputs("classification    ", f);
   print_counts(f, at(s, "classification"), "\n");
   fputs("mappings that grew most (private dirty summed over restarts):\n", f);
-  cJSON_ArrayForEach(e, at(s, "mappings"))
-      fprintf(f, "  %-30s %s in %g restarts\n",
-              *str(e, "name") ? str(e, "name") : "(anonymous: allocator arenas, mmap)",
-              size(a, num(e, "private_dirty")), num(e, "restarts"));
+  cJSON_ArrayForEach(e, at(s, "mappings")) fprintf(
+      f, "  %-30s %s in %g restarts\n",
+      *str(e, "name") ? str(e, "name") : "(anonymous: allocator arenas, mmap)",
+      size(a, num(e, "private_dirty")), num(e, "restarts"));
   fputs("gauges that grew most (first value of a life to its restart):\n", f);
   cJSON_ArrayForEach(e, at(s, "gauges")) fprintf(
       f, "  %-30s %+.0f over %g lives (%s per life)\n", str(e, "name"),

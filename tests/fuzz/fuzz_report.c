@@ -43,7 +43,8 @@ static void check_svg(const data_t* d) {
 }
 
 static void check_counts(const cJSON* s, const data_t* d) {
-  double lines = ms_report_jnum(s, "lines"), skipped = ms_report_jnum(s, "skipped");
+  double lines = ms_report_jnum(s, "lines"),
+         skipped = ms_report_jnum(s, "skipped");
   if (!(skipped >= 0 && skipped <= lines) || lines != d->lines ||
       ms_report_jnum(s, "clamped") < 0)
     __builtin_trap();
@@ -78,7 +79,8 @@ int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   }
 
   size_t half = size / 2;
-  if (load(&ab[0], data, half) == 0 && load(&ab[1], data + half, size - half) == 0 &&
+  if (load(&ab[0], data, half) == 0 &&
+      load(&ab[1], data + half, size - half) == 0 &&
       (sa = ms_report_summarize(&ab[0], &names[0], 1, 0)) != NULL &&
       (sb = ms_report_summarize(&ab[1], &names[1], 1, 0)) != NULL &&
       (c = ms_report_compare_summaries(sa, sb, names)) != NULL)
