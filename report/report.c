@@ -102,6 +102,7 @@ static int write_svg(const char* path, const data_t* d, char** files,
     fprintf(stderr, "memsup report: write %s: %s\n", path, strerror(-err));
   return err;
 }
+
 int ms_report_main(int argc, char** argv) {
   const char* svg = NULL;
   char* ab[2] = {NULL, NULL};
