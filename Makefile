@@ -2,8 +2,8 @@
 #
 #   make            build/memsup, build/libmemsup.{a,so}, examples
 #   make test       unit tests (cmocka) + integration tests on real processes
-#   make check      the same tests with memsup built under ASan+UBSan (build-san/),
-#                   then each fuzz target for FUZZ_SMOKE_SECONDS
+#   make check      the same tests with memsup built by clang under ASan+UBSan
+#                   (build-san/), then each fuzz target for FUZZ_SMOKE_SECONDS
 #   make valgrind   integration tests with memsup under valgrind
 #   make fuzz       libFuzzer run of every tests/fuzz/fuzz_*.c for FUZZ_SECONDS
 #   make deps       install missing Debian packages (apt-get, non-interactive)
@@ -19,7 +19,7 @@ WARN     = -Wall -Wextra -Werror -std=c11 -D_GNU_SOURCE
 # _FORTIFY_SOURCE needs optimisation; the sanitizer build turns it off.
 FORTIFY ?= -D_FORTIFY_SOURCE=2
 FINAL_CFLAGS = $(WARN) $(FORTIFY) $(CFLAGS) $(SAN) -fPIC -Ichild-sdk/include \
-               -Isupervisor -DMEMSUP_VERSION='"$(VERSION)"' -MMD -MP
+               -Isupervisor -Ireport -DMEMSUP_VERSION='"$(VERSION)"' -MMD -MP
 FINAL_LDFLAGS = $(LDFLAGS) $(SAN)
 
 # What building and testing need; xmllint (libxml2-utils) checks report SVGs.
@@ -40,12 +40,14 @@ endif
 
 SUP_SRC   := $(filter-out supervisor/main.c,$(wildcard supervisor/*.c))
 SDK_SRC   := $(wildcard child-sdk/*.c)
+REPORT_SRC := $(wildcard report/*.c)
 EX_SRC    := $(wildcard examples/*.c)
 UNIT_SRC  := $(wildcard tests/test_*.c)
 IT_SRC    := $(wildcard tests/it_*.c)
 
 SUP_OBJ   := $(SUP_SRC:%.c=$(BUILD)/%.o)
 SDK_OBJ   := $(SDK_SRC:%.c=$(BUILD)/%.o)
+REPORT_OBJ := $(REPORT_SRC:%.c=$(BUILD)/%.o)
 EXAMPLES  := $(EX_SRC:examples/%.c=$(BUILD)/examples/%)
 UNIT_BIN  := $(UNIT_SRC:tests/%.c=$(BUILD)/tests/%)
 IT_BIN    := $(IT_SRC:tests/%.c=$(BUILD)/tests/%)
@@ -67,7 +69,7 @@ $(BUILD)/%.o: %.c
 	$(if $(Q),@echo "  CC      $<")
 	$(Q)$(CC) $(FINAL_CFLAGS) -c $< -o $@
 
-$(BUILD)/memsup: $(BUILD)/supervisor/main.o $(SUP_OBJ) $(BUILD)/child-sdk/wire.o
+$(BUILD)/memsup: $(BUILD)/supervisor/main.o $(SUP_OBJ) $(REPORT_OBJ) $(BUILD)/child-sdk/wire.o
 	$(if $(Q),@echo "  LINK    $@")
 	$(Q)$(CC) $(FINAL_LDFLAGS) -o $@ $^ $(SUP_LIBS)
 
@@ -84,11 +86,14 @@ $(BUILD)/libmemsup.so: $(SDK_OBJ)
 	$(Q)$(CC) $(FINAL_LDFLAGS) -shared -Wl,-soname,libmemsup.so.0 -o $@ $^ $(SDK_LIBS)
 
 # Examples are workers, not memsup: they are always built normally (never
-# with sanitizers, which would fight jemalloc) into build/examples.
+# with sanitizers, which would fight jemalloc) into build/examples, with
+# EX_CC (the default compiler, also when `make check` builds memsup with
+# clang).
+EX_CC ?= $(CC)
 build/examples/%: examples/%.c build/libmemsup.a
 	@mkdir -p $(dir $@)
 	$(if $(Q),@echo "  CC      $@")
-	$(Q)$(CC) $(WARN) -D_FORTIFY_SOURCE=2 -O2 -g -Ichild-sdk/include -o $@ $< \
+	$(Q)$(EX_CC) $(WARN) -D_FORTIFY_SOURCE=2 -O2 -g -Ichild-sdk/include -o $@ $< \
 	  build/libmemsup.a $(call ex_libs,$*) $(SDK_LIBS) -lm
 
 ifneq ($(BUILD),build)
@@ -106,7 +111,7 @@ TEST_OBJS_wire    = supervisor/channel supervisor/log child-sdk/wire
 TEST_OBJS_sdk     = child-sdk/memsup child-sdk/wire supervisor/channel supervisor/log
 TEST_OBJS_handoff = supervisor/handoff supervisor/log child-sdk/wire
 TEST_OBJS_restartlog = supervisor/restartlog supervisor/log
-TEST_OBJS_report  = supervisor/report supervisor/log
+TEST_OBJS_report  = $(REPORT_SRC:%.c=%) supervisor/log
 TEST_OBJS_evidence = supervisor/evidence supervisor/sample supervisor/growth supervisor/log
 TEST_OBJS_growth  = supervisor/growth
 TEST_OBJS_metrics = supervisor/metrics supervisor/addr
@@ -118,12 +123,12 @@ test_objs = $(if $(TEST_OBJS_$(1)),$(TEST_OBJS_$(1):%=$(BUILD)/%.o),$(SUP_OBJ) $
 $(BUILD)/tests/test_%: tests/test_%.c $$(call test_objs,$$*)
 	@mkdir -p $(dir $@)
 	$(if $(Q),@echo "  CC      $@")
-	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $^ $(SUP_LIBS) $(TEST_LIBS)
+	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $(filter %.c %.o,$^) $(SUP_LIBS) $(TEST_LIBS)
 
 $(BUILD)/tests/it_%: tests/it_%.c tests/harness.c $(BUILD)/child-sdk/wire.o
 	@mkdir -p $(dir $@)
 	$(if $(Q),@echo "  CC      $@")
-	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $^ -lcjson $(TEST_LIBS)
+	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcjson $(TEST_LIBS)
 
 # Unit tests first: they are fast and pinpoint a broken module before the
 # slower end-to-end runs; last, a smoke run of the benchmark harness keeps
@@ -153,13 +158,20 @@ integration: $(BUILD)/memsup examples $(IT_BIN)
 	  [ "$$(cat $$t.rc)" = 0 ] || { echo "== $$t FAILED"; rc=1; }; done; \
 	exit $$rc
 
-SAN_FLAGS = -fsanitize=address,undefined -fno-omit-frame-pointer \
-            -fno-sanitize-recover=all
+# The sanitizer build uses clang: its UBSan also checks float-to-integer
+# conversions that overflow (float-cast-overflow), which gcc's does not do
+# as part of -fsanitize=undefined.
+SAN_CC ?= clang
+SAN_FLAGS = -fsanitize=address,undefined,float-cast-overflow \
+            -fno-omit-frame-pointer -fno-sanitize-recover=all
 check:
 	$(Q)$(MAKE) --no-print-directory examples
+	$(Q)[ "$$(cat build-san/.cc 2>/dev/null)" = "$(SAN_CC)" ] || \
+	  { rm -rf build-san && mkdir -p build-san && echo "$(SAN_CC)" >build-san/.cc; }
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(MAKE) --no-print-directory BUILD=build-san SAN="$(SAN_FLAGS)" \
+	  $(MAKE) --no-print-directory BUILD=build-san CC=$(SAN_CC) EX_CC=$(CC) \
+	  SAN="$(SAN_FLAGS)" \
 	  FORTIFY= CFLAGS="-O1 -g -DMEMSUP_NO_JEMALLOC" unit integration
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 
@@ -184,6 +196,7 @@ FUZZ_SRC_sdk = child-sdk/wire.c
 FUZZ_SRC_cli = supervisor/config.c
 FUZZ_SRC_cgroup = supervisor/config.c
 FUZZ_SRC_state = supervisor/handoff.c child-sdk/wire.c
+FUZZ_SRC_report = $(filter-out report/report.c,$(REPORT_SRC)) supervisor/log.c
 FUZZ_LIBS = -lcjson -luv -lpthread -lm
 FUZZ_BINS := $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*)
@@ -289,7 +302,7 @@ install: all
 	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/memsup
 
 format:
-	clang-format -i supervisor/*.[ch] child-sdk/*.c child-sdk/include/*.h \
+	clang-format -i supervisor/*.[ch] report/*.[ch] child-sdk/*.c child-sdk/include/*.h \
 	  examples/*.c tests/*.[ch]
 
 clean:

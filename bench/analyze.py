@@ -148,8 +148,102 @@ def goal(ok):
     return "met" if ok else "**missed**"
 
 
+REPORT_CASES = (("text", "text"), ("json", "--json"), ("svg", "--svg FILE"),
+                ("compare", "--compare A B"))
+
+
+def report_runs(data):
+    """Figure 7: per size, the params and each case's CPU times (user +
+    system, s; the wall time when GNU time was missing), wall times and
+    peak RSS (MiB) over the repetitions."""
+    out = []
+    dirs = glob.glob(os.path.join(data, "report", "n*"))
+    for d in sorted(dirs, key=lambda p: int(os.path.basename(p)[1:])):
+        r = {"params": kv(os.path.join(d, "params")), "dir": d}
+        for case, _ in REPORT_CASES:
+            secs, wall, rss = [], [], []
+            for f in sorted(glob.glob(os.path.join(d, case + ".*.time"))):
+                # GNU time writes "Command exited with non-zero status N"
+                # first when the command failed: such a run has no figure.
+                words = (read(f, "") or "").strip().splitlines()[-1:]
+                words = words[0].split() if words else []
+                try:
+                    wall.append(float(words[0]))
+                    if len(words) >= 4:
+                        secs.append(float(words[1]) + float(words[2]))
+                        rss.append(int(words[3]) / 1024)
+                    else:
+                        secs.append(wall[-1])
+                except (ValueError, IndexError):
+                    secs.append(None)
+            r[case] = {"s": secs, "wall": wall, "rss_mib": rss}
+        out.append(r)
+    return out
+
+
+def report_section(rr):
+    """Figure 7's table and a sentence on how time grows with size."""
+    md = ["### 7. `memsup report` on big logs (bench/biglog.c)\n",
+          "| worker lives (= pids; mapping names + 2) | lines | MB read | "
+          + " | ".join("%s (s)" % label for _, label in REPORT_CASES)
+          + " | --compare wall (s) | peak RSS, --compare (MiB) |",
+          "|---|---|---|" + "---|" * len(REPORT_CASES) + "---|---|"]
+    for r in rr:
+        p = r["params"]
+        md.append("| %s | %s | %s | %s | %s | %s |" % (
+            "{:,}".format(int(p.get("lives", 0))), "{:,}".format(int(p.get("lines", 0))),
+            "%.0f" % (int(p.get("bytes", 0)) / 1e6),
+            " | ".join(summary(r[c]["s"], "{:.2f}") for c, _ in REPORT_CASES),
+            summary(r["compare"]["wall"], "{:.2f}"),
+            summary(r["compare"]["rss_mib"], "{:.0f}")))
+    md.append("")
+    md.append("Times are CPU time (user + system) of the one memsup process; on a shared "
+              "machine its wall time also counts waiting for a core.\n")
+    if len(rr) >= 2:
+        a, b = rr[0], rr[-1]
+        size = int(b["params"].get("lives", 0)) / max(1, int(a["params"].get("lives", 1)))
+        ta, tb = med(a["text"]["s"]), med(b["text"]["s"])
+        ca, cb = med(a["compare"]["s"]), med(b["compare"]["s"])
+        if ta and tb and ca and cb:
+            md.append("%g× the lives take %.1f× the CPU time (text) and %.1f× (--compare): "
+                      "linear growth is %g×, quadratic %g×.\n"
+                      % (size, tb / ta, cb / ca, size, size * size))
+    return md
+
+
+def report_only(data, out_md):
+    """bench/run --report: figure 7 alone, with its machine and commands."""
+    m = kv(os.path.join(data, "machine.env"))
+    rr = report_runs(data)
+    if not rr:
+        print("bench: no figure 7 data in %s" % data, file=sys.stderr)
+        return 1
+    md = ["# memsup benchmarks: figure 7 alone\n",
+          "Written by `bash bench/run --report` on %s (nproc %s, %s, load average %s at the "
+          "start). Every number is median [min–max] over the repetitions.\n"
+          % (m.get("date", "?"), m.get("nproc", "?"), m.get("model", "?"),
+             m.get("load_start", "?"))]
+    md += report_section(rr)
+    md.append("Commands (largest size; `$RUN` is its data directory):\n\n```\n%s```\n"
+              % report_commands(rr))
+    with open(out_md, "w") as f:
+        f.write("\n".join(md))
+    print("bench: wrote %s" % out_md)
+    return 0
+
+
+def report_commands(rr):
+    """The largest size's commands, paths relative to the repository."""
+    root = os.path.dirname(os.path.dirname(os.path.abspath(__file__)))
+    text = read(os.path.join(rr[-1]["dir"], "commands.txt"), "") or ""
+    text = text.replace(os.path.abspath(rr[-1]["dir"]), "$RUN")
+    return text.replace(root + "/", "")
+
+
 def main():
     global DATA, FALSE_S, BASE
+    if sys.argv[1] == "--report":
+        return report_only(sys.argv[2], sys.argv[3])
     DATA, out_md = sys.argv[1], sys.argv[2]
     m = {}
     for line in (read(os.path.join(DATA, "machine.env"), "") or "").splitlines():
@@ -436,6 +530,9 @@ def main():
                  summary([med(hs["bytes"])], "{:.0f}")))
     md.append("")
 
+    rr = report_runs(DATA)
+    if rr:
+        md += report_section(rr)
     md.append(METHOD)
     md.append("## Exact commands\n")
     md.append("First repetition of each figure; paths relative to the repository, the "
@@ -458,6 +555,9 @@ def main():
             md.append("**%s, figure %s**\n\n```\n%s```\n" % (
                 "memsup" if fig in ("maps", "handoff") else cfg, {"leak": "1–2", "idle": "3", "false": "4", "maps": "5",
                       "handoff": "6"}[fig], tidy(text, fig, cfg)))
+
+    if rr:
+        md.append("**memsup, figure 7** (largest size)\n\n```\n%s```\n" % report_commands(rr))
 
     md.append("## Interpretation\n")
     md.append(interpret(leak, idle, false, maps, h, hs, res["goals"]))
@@ -600,6 +700,13 @@ monit are measured the same way.
    `state.save_ms`, `state.verify_ms` and `state.restore_ms` for context.
    The run without padding shows that memsup's own steps do not depend on
    the state's size (it is handed over as a sealed memfd).
+7. **`memsup report` on big logs**: bench/biglog.c writes N worker lives
+   as memsup would log them: a restart line per life (its own pid, an
+   evidence row naming a library mapping no other restart names, beside
+   `[heap]` and anonymous memory, two gauges) and 3 sample lines per life.
+   Each case reads both logs of one such set; `--compare` reads two sets
+   (seeds 1 and 2). CPU time (user + system), wall time and peak RSS
+   from GNU time (`%e %U %S %M`).
 """
 
 if __name__ == "__main__":

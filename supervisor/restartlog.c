@@ -11,6 +11,8 @@
 #include <time.h>
 #include <unistd.h>
 
+#include "logkeys.h"
+
 struct ms_rlog_s {
   int fd;
   uint64_t size, max;
@@ -88,10 +90,10 @@ cJSON* ms_rlog_event(const char* event, pid_t pid, unsigned gen) {
   cJSON* obj = cJSON_CreateObject();
   if (obj == NULL) return NULL;
   ms_rfc3339_now(ts);
-  cJSON_AddStringToObject(obj, "ts", ts);
-  cJSON_AddStringToObject(obj, "event", event);
-  cJSON_AddNumberToObject(obj, "pid", pid);
-  cJSON_AddNumberToObject(obj, "gen", gen);
+  cJSON_AddStringToObject(obj, MS_K_TS, ts);
+  cJSON_AddStringToObject(obj, MS_K_EVENT, event);
+  cJSON_AddNumberToObject(obj, MS_K_PID, pid);
+  cJSON_AddNumberToObject(obj, MS_K_GEN, gen);
   return obj;
 }
 
@@ -159,32 +161,32 @@ end:
 
 void ms_rlog_add_mem(cJSON* o, const ms_mem_t* m, int has_heap,
                      const ms_msg_t* st) {
-  cJSON_AddNumberToObject(o, "footprint", (double)m->footprint);
-  cJSON_AddNumberToObject(o, "rss", (double)m->rss);
-  cJSON_AddNumberToObject(o, "swap", (double)m->swap);
+  cJSON_AddNumberToObject(o, MS_K_FOOTPRINT, (double)m->footprint);
+  cJSON_AddNumberToObject(o, MS_K_RSS, (double)m->rss);
+  cJSON_AddNumberToObject(o, MS_K_SWAP, (double)m->swap);
   if (m->full)
-    cJSON_AddNumberToObject(o, "lazyfree", (double)m->lazyfree);
+    cJSON_AddNumberToObject(o, MS_K_LAZYFREE, (double)m->lazyfree);
   else
-    cJSON_AddNullToObject(o, "lazyfree");
-  cJSON_AddNumberToObject(o, "file", (double)m->rss_file);
+    cJSON_AddNullToObject(o, MS_K_LAZYFREE);
+  cJSON_AddNumberToObject(o, MS_K_FILE, (double)m->rss_file);
   /* Beside footprint so the file pages it leaves out stay visible. */
   if (m->full)
-    cJSON_AddNumberToObject(o, "private_dirty", (double)m->private_dirty);
+    cJSON_AddNumberToObject(o, MS_K_PRIVATE_DIRTY, (double)m->private_dirty);
   else
-    cJSON_AddNullToObject(o, "private_dirty");
-  cJSON_AddNumberToObject(o, "shmem", (double)m->rss_shmem);
+    cJSON_AddNullToObject(o, MS_K_PRIVATE_DIRTY);
+  cJSON_AddNumberToObject(o, MS_K_SHMEM, (double)m->rss_shmem);
   if (!has_heap || st == NULL) {
-    cJSON_AddNullToObject(o, "heap");
+    cJSON_AddNullToObject(o, MS_K_HEAP);
     return;
   }
-  cJSON_AddNumberToObject(o, "heap", (double)st->allocated);
-  cJSON* h = cJSON_AddObjectToObject(o, "allocator");
-  cJSON_AddNumberToObject(h, "allocated", (double)st->allocated);
-  cJSON_AddNumberToObject(h, "active", (double)st->active);
-  cJSON_AddNumberToObject(h, "resident", (double)st->resident);
-  cJSON_AddNumberToObject(h, "retained", (double)st->retained);
+  cJSON_AddNumberToObject(o, MS_K_HEAP, (double)st->allocated);
+  cJSON* h = cJSON_AddObjectToObject(o, MS_K_ALLOCATOR);
+  cJSON_AddNumberToObject(h, MS_K_ALLOCATED, (double)st->allocated);
+  cJSON_AddNumberToObject(h, MS_K_ACTIVE, (double)st->active);
+  cJSON_AddNumberToObject(h, MS_K_RESIDENT, (double)st->resident);
+  cJSON_AddNumberToObject(h, MS_K_RETAINED, (double)st->retained);
   if (st->ngauges) {
-    cJSON* g = cJSON_AddObjectToObject(o, "gauges");
+    cJSON* g = cJSON_AddObjectToObject(o, MS_K_GAUGES);
     for (size_t i = 0; i < st->ngauges; i++)
       cJSON_AddNumberToObject(g, st->gauges[i].name, st->gauges[i].value);
   }

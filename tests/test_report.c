@@ -16,8 +16,13 @@
  *   pid 301, stop at 02:00.
  * torn.jsonl: hourly.jsonl with 5 bad lines, a blank one and a torn last
  *   line in between.
+ * out_of_range.jsonl: restarts 500->501 and 501->502 whose before.footprint
+ *   is 9.5e19 (over 2^64), one with rss -1 and state bytes 1e30, both with
+ *   [heap] private dirty 9.5e19, and a sample of 501 with footprint 2e20:
+ *   7 figures out of range.
  */
 #include <errno.h>
+#include <math.h>
 #include <fcntl.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -32,12 +37,14 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
+#include "internal.h"
 #include "report.h"
+#include "table.h"
 
 #define MIB 1048576.0
 
 static char dir[64]; /* scratch directory for SVG files */
-static char out[1 << 16];
+static char out[1 << 22]; /* --json of thousands of lives */
 static char err[4096];
 static char paths[4][4096];
 
@@ -72,6 +79,7 @@ static int run_argv(char** argv) {
   if (pid == 0) {
     dup2(fileno(o), 1);
     dup2(fileno(e), 2);
+    alarm(60); /* a report that never ends fails the test, not the run */
     exit(ms_report_main(argc, argv));
   }
   assert_int_equal(waitpid(pid, &status, 0), pid);
@@ -318,6 +326,23 @@ static void report_svg_is_xml_with_a_marker_per_restart(void** state) {
   assert_svg(svg, 4);
 }
 
+/* A figure under one byte (here 1e-317, a subnormal double) used to make
+ * the axis step 0 and the SVG writer loop for ever. */
+static void report_svg_of_subnormal_figures_ends(void** state) {
+  char log[128], svg[128], cmd[300];
+  (void)state;
+  snprintf(log, sizeof(log), "%s/tiny.jsonl", dir);
+  snprintf(svg, sizeof(svg), "%s/tiny.svg", dir);
+  FILE* f = fopen(log, "w");
+  assert_non_null(f);
+  fputs("{\"ts\":\"2026-11-21T00:00:00.000Z\",\"event\":\"sample\","
+        "\"pid\":1,\"gen\":1,\"footprint\":1e-317,\"rss\":0}\n", f);
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(RUN("--svg", svg, log), 0);
+  snprintf(cmd, sizeof(cmd), "xmllint --noout '%s'", svg);
+  assert_int_equal(system(cmd), 0);
+}
+
 /* A: cache_entries +5000 per life (20000 / 4), conns +0.75; [heap]
  * 250/3 MiB and anon 30 MiB per restart.  B: life 300 cache 100-100 = 0,
  * conns 9-5 = 4; life 301 0 and 0: per life cache 0, conns 2; anon 4 MiB.
@@ -375,6 +400,195 @@ static void report_errors_have_exit_codes_and_messages(void** state) {
   assert_contains(out, "stopped_growing");
 }
 
+/* Figures memsup cannot have written are clamped into [0, 2^64) and
+ * counted: before.footprint 9.5e19 twice -> the largest double under 2^64
+ * (the old report cast it to an integer, undefined, and printed "0 B");
+ * rss -1 and 8 MiB -> median (0 + 8) / 2 = 4 MiB; [heap] sums two clamped
+ * figures, which the text must still print as a size. */
+static void report_clamps_out_of_range_figures_and_says_so(void** state) {
+  (void)state;
+  cJSON* j = json_of(RUN("--json", fx("out_of_range.jsonl")));
+  assert_float_equal(at(j, "clamped"), 7, 0);
+  assert_float_equal(at(j, "skipped"), 0, 0);
+  assert_float_equal(at(j, "restarts.total"), 2, 0);
+  assert_true(at(j, "before.footprint") == MS_REPORT_BYTES_MAX);
+  assert_float_equal(at(j, "before.rss"), 4 * MIB, 0.5);
+  assert_true(at(find(j, "mappings", "[heap]", 0), "private_dirty") ==
+              2 * MS_REPORT_BYTES_MAX);
+  cJSON_Delete(j);
+  assert_int_equal(RUN(fx("out_of_range.jsonl")), 0);
+  assert_contains(out, "4 lines (7 out-of-range values clamped to 0..2^64 B)");
+  assert_contains(out, "before 16777216.0 TiB, after 4.0 MiB");
+  assert_contains(out, "[heap]                         16777216.0 TiB");
+  /* In-range logs say nothing about it. */
+  assert_int_equal(RUN(fx("hourly.jsonl")), 0);
+  assert_null(strstr(out, "out-of-range"));
+}
+
+static void clamp_bytes_keeps_range_and_counts_changes(void** state) {
+  int n = 0;
+  (void)state;
+  assert_true(ms_report_clamp_bytes(-1, &n) == 0);
+  assert_true(ms_report_clamp_bytes(9.5e19, &n) == MS_REPORT_BYTES_MAX);
+  assert_true(ms_report_clamp_bytes(18446744073709551616.0, &n) ==
+              MS_REPORT_BYTES_MAX);
+  assert_int_equal(n, 3);
+  assert_true(ms_report_clamp_bytes(0, &n) == 0);
+  assert_true(ms_report_clamp_bytes(MS_REPORT_BYTES_MAX, &n) ==
+              MS_REPORT_BYTES_MAX);
+  assert_true(ms_report_clamp_bytes(123456789, &n) == 123456789);
+  assert_true(isnan(ms_report_clamp_bytes(NAN, &n)));
+  assert_int_equal(n, 3);
+  /* The largest accepted figure converts to an integer exactly. */
+  assert_true((unsigned long long)MS_REPORT_BYTES_MAX ==
+              18446744073709549568ULL);
+}
+
+/* 20,000 keys of each kind from an empty table: it grows (capacity a power
+ * of two, never more than half full) and finds every key, and only those. */
+static void table_finds_every_key_after_growing(void** state) {
+  enum { N = 20000 };
+  static char names[N][16];
+  ms_table_t t = {0};
+  (void)state;
+  assert_null(ms_table_get_num(&t, 1));
+  assert_null(ms_table_get_str(&t, "x"));
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i], sizeof(names[i]), "map-%d", i);
+    assert_int_equal(ms_table_put_num(&t, 1000 + i, (size_t)i), 1);
+    assert_int_equal(ms_table_put_str(&t, names[i], (size_t)(N + i)), 1);
+    assert_true(2 * t.n <= t.cap);
+  }
+  assert_int_equal(t.n, 2 * N);
+  assert_int_equal(t.cap & (t.cap - 1), 0);
+  for (int i = 0; i < N; i++) {
+    char copy[16];
+    snprintf(copy, sizeof(copy), "map-%d", i); /* equal, not the same */
+    assert_non_null(ms_table_get_num(&t, 1000 + i));
+    assert_int_equal(*ms_table_get_num(&t, 1000 + i), i);
+    assert_non_null(ms_table_get_str(&t, copy));
+    assert_int_equal(*ms_table_get_str(&t, copy), N + i);
+  }
+  assert_null(ms_table_get_num(&t, 999));
+  assert_null(ms_table_get_num(&t, 1000 + N));
+  assert_null(ms_table_get_str(&t, "map-"));
+  assert_null(ms_table_get_str(&t, "map-20000"));
+  /* A key put again keeps its first value. */
+  assert_int_equal(ms_table_put_num(&t, 1000, 7), 0);
+  assert_int_equal(*ms_table_get_num(&t, 1000), 0);
+  assert_int_equal(ms_table_put_str(&t, "map-5", 7), 0);
+  assert_int_equal(*ms_table_get_str(&t, "map-5"), N + 5);
+  assert_int_equal(t.n, 2 * N);
+  ms_table_free(&t);
+  assert_null(t.slots);
+  assert_null(ms_table_get_num(&t, 1000));
+}
+
+/* Every key with the same hash (42, and 0, which the table must not take
+ * for "empty"): keys are told apart by value, across growth, and a string
+ * key never matches an integer key. */
+static void table_tells_colliding_keys_apart(void** state) {
+  enum { N = 300 };
+  static char names[N][16];
+  ms_table_t t = {0};
+  (void)state;
+  for (int i = 0; i < N; i++) {
+    snprintf(names[i], sizeof(names[i]), "%d", i);
+    assert_int_equal(ms_table_put(&t, 42, names[i], 0, (size_t)i), 1);
+    assert_int_equal(ms_table_put(&t, 42, NULL, i, (size_t)(N + i)), 1);
+    assert_int_equal(ms_table_put(&t, 0, NULL, i, (size_t)(2 * N + i)), 1);
+  }
+  assert_int_equal(t.n, 3 * N);
+  for (int i = 0; i < N; i++) {
+    char copy[16];
+    snprintf(copy, sizeof(copy), "%d", i);
+    assert_int_equal(*ms_table_get(&t, 42, copy, 0), i);
+    assert_int_equal(*ms_table_get(&t, 42, NULL, i), N + i);
+    assert_int_equal(*ms_table_get(&t, 0, NULL, i), 2 * N + i);
+    assert_int_equal(ms_table_put(&t, 42, copy, 0, 1), 0);
+  }
+  assert_null(ms_table_get(&t, 42, "300", 0));
+  assert_null(ms_table_get(&t, 42, NULL, N));
+  assert_null(ms_table_get(&t, 43, "1", 0)); /* same key, other hash */
+  assert_int_equal(t.n, 3 * N);
+  ms_table_free(&t);
+}
+
+/* 3,000 lives of distinct pids (p -> p+1, each restart 60 s after the last,
+ * before.footprint (p % 7 + 1) MiB after a 1-minute life from 0): every
+ * life is found by pid and its rate is its own footprint in MiB/min, and
+ * each of 3,000 mapping names is tallied once. */
+static void report_keeps_every_one_of_many_pids_and_names(void** state) {
+  enum { N = 3000 };
+  char path[128];
+  (void)state;
+  snprintf(path, sizeof(path), "%s/many.jsonl", dir);
+  FILE* f = fopen(path, "w");
+  assert_non_null(f);
+  for (int i = 0; i < N; i++) {
+    int p = 10000 + i;
+    fprintf(f,
+            "{\"ts\":\"2026-11-%02dT%02d:%02d:00.000Z\",\"event\":\"restart\","
+            "\"pid\":%d,\"gen\":%d,\"reason\":\"limit\",\"old_pid\":%d,"
+            "\"new_pid\":%d,\"uptime_s\":60,\"before\":{\"footprint\":%d},"
+            "\"evidence\":{\"mappings\":[{\"name\":\"/lib/m%d.so\","
+            "\"private_dirty\":%d}]}}\n",
+            1 + i / 1440, i / 60 % 24, i % 60, p + 1, i + 2, p, p + 1,
+            (p % 7 + 1) * (int)MIB, i, i + 1);
+  }
+  assert_int_equal(fclose(f), 0);
+  cJSON* j = json_of(RUN("--json", path));
+  cJSON* g = cJSON_GetObjectItemCaseSensitive(j, "growth_mib_per_min");
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(g, "lives")), N);
+  for (int p = 10000; p < 10000 + N; p += 499)
+    assert_float_equal(at(find(g, "lives", NULL, p), "rate"), (p % 7 + 1), 1e-9);
+  /* Top 5 mappings: the largest private dirty, N down to N - 4. */
+  const cJSON* m = cJSON_GetObjectItem(j, "mappings");
+  assert_int_equal(cJSON_GetArraySize(m), 5);
+  assert_string_equal(cJSON_GetArrayItem(m, 0)->child->valuestring,
+                      "/lib/m2999.so");
+  assert_float_equal(at(find(j, "mappings", "/lib/m2995.so", 0),
+                        "private_dirty"), N - 4, 0);
+  cJSON_Delete(j);
+}
+
+/* One life with 20 gauges (past the 8 that are searched directly, so they
+ * go through a table): a first sample with gi = i (and a repeated g0 = 50,
+ * which must not win over the first g0) and the ending restart with gi =
+ * 100 + i.  Every gauge grew 100; compared with itself, all 20 are still
+ * growing. */
+static void report_gauges_of_a_big_object_are_matched_by_name(void** state) {
+  char log[128];
+  (void)state;
+  snprintf(log, sizeof(log), "%s/gauges.jsonl", dir);
+  FILE* f = fopen(log, "w");
+  assert_non_null(f);
+  fputs("{\"ts\":\"2026-11-21T00:00:00.000Z\",\"event\":\"sample\","
+        "\"pid\":7,\"gen\":1,\"footprint\":1,\"rss\":1,\"gauges\":{",
+        f);
+  for (int i = 19; i >= 0; i--) fprintf(f, "\"g%d\":%d,", i, i);
+  fputs("\"g0\":50}}\n", f);
+  fputs("{\"ts\":\"2026-11-21T00:01:00.000Z\",\"event\":\"restart\","
+        "\"pid\":8,\"gen\":2,\"reason\":\"limit\",\"old_pid\":7,"
+        "\"new_pid\":8,\"uptime_s\":60,\"before\":{\"footprint\":2,"
+        "\"gauges\":{",
+        f);
+  for (int i = 0; i < 20; i++) fprintf(f, "%s\"g%d\":%d", i ? "," : "", i, 100 + i);
+  fputs("}}}\n", f);
+  assert_int_equal(fclose(f), 0);
+  cJSON* j = json_of(RUN("--json", log));
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "gauges")), 5);
+  assert_float_equal(at(find(j, "gauges", "g0", 0), "growth"), 100, 0);
+  assert_float_equal(at(find(j, "gauges", "g12", 0), "growth"), 100, 0);
+  cJSON_Delete(j);
+  j = json_of(RUN("--json", "--compare", log, log));
+  const cJSON* still = cJSON_GetObjectItem(j, "still_growing");
+  assert_int_equal(cJSON_GetArraySize(still), 20);
+  assert_float_equal(at(find(j, "still_growing", "g19", 0), "a"), 100, 0);
+  assert_float_equal(at(find(j, "still_growing", "g19", 0), "b"), 100, 0);
+  cJSON_Delete(j);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(report_rates_use_first_to_last_line),
@@ -385,8 +599,15 @@ int main(void) {
       cmocka_unit_test(report_reads_lines_in_any_order),
       cmocka_unit_test(report_text_answers_the_questions),
       cmocka_unit_test(report_svg_is_xml_with_a_marker_per_restart),
+      cmocka_unit_test(report_svg_of_subnormal_figures_ends),
       cmocka_unit_test(report_compare_names_the_gauge_that_stopped),
       cmocka_unit_test(report_errors_have_exit_codes_and_messages),
+      cmocka_unit_test(report_clamps_out_of_range_figures_and_says_so),
+      cmocka_unit_test(clamp_bytes_keeps_range_and_counts_changes),
+      cmocka_unit_test(table_finds_every_key_after_growing),
+      cmocka_unit_test(table_tells_colliding_keys_apart),
+      cmocka_unit_test(report_keeps_every_one_of_many_pids_and_names),
+      cmocka_unit_test(report_gauges_of_a_big_object_are_matched_by_name),
   };
   return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

@@ -39,8 +39,16 @@
     }                                                                  \
   } while (0)
 
-/* ASan replaces malloc, and its allocator leaves mallinfo2() at zero. */
+/* ASan replaces malloc, and its allocator leaves mallinfo2() at zero.
+ * gcc says so with __SANITIZE_ADDRESS__, clang with __has_feature. */
 #if defined(__SANITIZE_ADDRESS__)
+#define UNDER_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define UNDER_ASAN 1
+#endif
+#endif
+#ifdef UNDER_ASAN
 #define HEAP_MIN 0
 #else
 #define HEAP_MIN 1

@@ -324,8 +324,8 @@ static void decode_rejects_each_malformed_message(void** state) {
       "{\"t\":\"state\",\"seq\":1,\"kind\":\"save\",\"bytes\":1.5,\"crc32c\":0}",
       "{\"t\":\"state\",\"seq\":1,\"kind\":\"save\",\"bytes\":1e400,\"crc32c\":0}",
       "{\"t\":\"state\",\"seq\":1,\"kind\":\"save\",\"bytes\":1e30,\"crc32c\":0}",
-      "{\"t\":\"state\",\"seq\":1,\"kind\":\"save\",\"bytes\":1,"
-      "\"crc32c\":4294967296}",
+      ("{\"t\":\"state\",\"seq\":1,\"kind\":\"save\",\"bytes\":1,"
+       "\"crc32c\":4294967296}"),
       "{\"t\":\"state\",\"seq\":1,\"kind\":\"nap\",\"bytes\":1,\"crc32c\":0}",
       "{\"t\":\"state\",\"seq\":1,\"kind\":5,\"bytes\":1,\"crc32c\":0}",
       "{\"t\":\"state\",\"kind\":\"save\",\"bytes\":1,\"crc32c\":0}",

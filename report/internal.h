@@ -1,0 +1,142 @@
+/* internal.h: what the files of `memsup report` share (not for the rest of
+ * memsup, which sees report.h only).  load.c turns log lines into the
+ * records below; summary.c computes every figure into one cJSON object,
+ * which text.c prints, --json prints as is and compare.c compares, so the
+ * three can never disagree; svg.c draws the records.
+ */
+#ifndef MS_REPORT_INTERNAL_H
+#define MS_REPORT_INTERNAL_H
+
+#include <stddef.h>
+#include <stdio.h>
+
+#include <cjson/cJSON.h>
+
+#include "table.h"
+
+#define MIB 1048576.0
+#define EXIT_USAGE 100
+#define EXIT_IO 111
+
+/* The largest byte count report accepts: the largest double under 2^64
+ * (memsup writes uint64_t figures).  Outside [0, this] a figure cannot
+ * have come from memsup; it is clamped and counted (data_t.clamped), and
+ * converting it to an integer stays defined. */
+#define MS_REPORT_BYTES_MAX 18446744073709549568.0 /* 2^64 - 2^11 */
+
+typedef struct {
+  void* v;
+  size_t n, cap;
+} vec_t;
+
+/* A sum and count per name, found by name through a table. */
+typedef struct {
+  char* name;
+  double sum;
+  int n;
+} tally_t;
+
+typedef struct {
+  vec_t items;       /* tally_t */
+  ms_table_t byname; /* name -> index in items; stale once items is sorted */
+} tallies_t;
+
+typedef struct {
+  double t, fp, rss;
+  int pid;
+} point_t;
+
+/* One worker life, keyed by pid (pids are assumed not reused in a log). */
+typedef struct {
+  int pid;
+  size_t samples;
+  double rate;    /* MiB/min, NAN if unknown */
+  double t_first; /* times of the samples g_first and g_last came from */
+  double t_last;
+  cJSON* g_first; /* owned copies of the "gauges" objects */
+  cJSON* g_last;
+} life_t;
+
+/* A restart or would-restart line; dry-run ones end no life. */
+typedef struct {
+  double t, uptime_s, downtime_ms, state_bytes;
+  double before[3], after[3]; /* footprint, rss, heap; NAN if absent */
+  int old_pid, new_pid, dry;
+  cJSON* g_before; /* owned copies of before.gauges and after.gauges */
+  cJSON* g_after;
+} restart_t;
+
+typedef struct {
+  double t0, t1, limit; /* covered period: first and last accepted line */
+  char t0s[32], t1s[32];
+  int lines, skipped, clamped, crashes, purges, dry, not_helped;
+  vec_t pts, lives, rs;   /* point_t, life_t, restart_t */
+  ms_table_t life_by_pid; /* pid -> index in lives */
+  tallies_t reasons, outcomes, classes, maps;
+} data_t;
+
+/* ---- helpers (load.c) ---------------------------------------------------- */
+
+/* Appends a zeroed element of size bytes; returns it, or NULL. */
+void* ms_report_push(vec_t* v, size_t size);
+/* Adds x to name's tally (a copy of name is kept).  0 or -ENOMEM. */
+int ms_report_tally(tallies_t* t, const char* name, double x);
+void ms_report_tallies_free(tallies_t* t);
+/* o[key] if it is a number / string / object, else NAN / NULL / NULL. */
+double ms_report_num(const cJSON* o, const char* key);
+const char* ms_report_str(const cJSON* o, const char* key);
+const cJSON* ms_report_obj(const cJSON* o, const char* key);
+/* v clamped to [0, MS_REPORT_BYTES_MAX]; *clamped counts each change.
+ * NAN stays NAN (absent). */
+double ms_report_clamp_bytes(double v, int* clamped);
+/* Adds key: v, or key: null when v is not finite. */
+void ms_report_add_num(cJSON* o, const char* key, double v);
+
+/* ---- loading (load.c) ---------------------------------------------------- */
+
+/* The life of pid, created if new; NULL when out of memory. */
+life_t* ms_report_life(data_t* d, int pid);
+/* Takes one line (with or without its newline).  Returns 0 (taken, or
+ * skipped and counted as malformed) or -ENOMEM. */
+int ms_report_load_line(data_t* d, const char* line, size_t len);
+/* Loads every line of f; name is for messages.  0 or -errno (printed). */
+int ms_report_load_stream(data_t* d, FILE* f, const char* name);
+/* Loads one file, or a comma-separated list of them.  0 or -errno
+ * (printed, naming the file). */
+int ms_report_load_file(data_t* d, const char* path);
+int ms_report_load_list(data_t* d, const char* list);
+void ms_report_data_free(data_t* d);
+
+/* ---- figures (summary.c) ------------------------------------------------- */
+
+/* All figures as one object (the --json output); top limits the mapping
+ * and gauge lists (0: all).  Sorts d's records by time (restarts) and by
+ * pid and time (samples), which svg.c relies on.  NULL when out of
+ * memory. */
+cJSON* ms_report_summarize(data_t* d, char** files, int nfiles, size_t top);
+
+/* ---- output (text.c, svg.c, compare.c) ----------------------------------- */
+
+/* The item at a dotted path such as "restarts.per_hour", and its number
+ * (NAN if absent). */
+const cJSON* ms_report_at(const cJSON* o, const char* path);
+double ms_report_jnum(const cJSON* o, const char* path);
+/* v formatted with f, or "n/a" when not finite; buf holds 32 bytes. */
+const char* ms_report_fmt(char buf[32], const char* f, double v);
+/* A byte count as "130.2 MiB" (negative as 0 B, huge as the largest), or
+ * "n/a" when not finite. */
+const char* ms_report_size(char buf[32], double v);
+void ms_report_print_text(FILE* f, const cJSON* summary);
+
+/* Draws d (summarized, so sorted) as an SVG into f.  0 or -EIO. */
+int ms_report_svg(FILE* f, const data_t* d, char** files, int nfiles);
+
+/* Loads and summarizes the logs of A and B (each a comma-separated list)
+ * and compares them; the result is what --compare --json prints.  NULL on
+ * failure (message printed). */
+cJSON* ms_report_compare(char** ab);
+/* The same from two summaries (they gain "per_restart" in mappings). */
+cJSON* ms_report_compare_summaries(cJSON* a, cJSON* b, char** ab);
+void ms_report_print_compare(FILE* f, const cJSON* c);
+
+#endif

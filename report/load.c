@@ -1,0 +1,346 @@
+/* load.c: memsup's JSON-lines logs (--log and --sample-log lines, in any
+ * order or mix) into report's records.  A line that is not a whole JSON
+ * object with ts, event, pid and gen, or whose event lacks what report
+ * needs, is skipped and counted; a byte figure outside what memsup can
+ * write is clamped and counted.  Lookups go through hash tables, so
+ * loading is linear in the size of the logs.
+ */
+#include <errno.h>
+#include <limits.h>
+#include <math.h> /* NAN and isfinite() only: memsup does not link libm */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "internal.h"
+#include "logkeys.h"
+
+/* ---- helpers ------------------------------------------------------------- */
+
+void* ms_report_push(vec_t* v, size_t size) {
+  if (v->n == v->cap) {
+    size_t cap = v->cap ? 2 * v->cap : 16;
+    void* p = realloc(v->v, cap * size);
+    if (p == NULL) return NULL;
+    v->v = p;
+    v->cap = cap;
+  }
+  void* slot = (char*)v->v + v->n++ * size;
+  memset(slot, 0, size);
+  return slot;
+}
+
+int ms_report_tally(tallies_t* ts, const char* name, double x) {
+  size_t* at = ms_table_get_str(&ts->byname, name);
+  tally_t* t;
+  if (at) {
+    t = (tally_t*)ts->items.v + *at;
+  } else {
+    char* copy = strdup(name);
+    size_t i = ts->items.n;
+    if (copy == NULL || (t = ms_report_push(&ts->items, sizeof(*t))) == NULL) {
+      free(copy);
+      return -ENOMEM;
+    }
+    t->name = copy;
+    /* The table points at the copy, which lives as long as the tally. */
+    if (ms_table_put_str(&ts->byname, copy, i) < 0) return -ENOMEM;
+  }
+  t->sum += x;
+  t->n++;
+  return 0;
+}
+
+void ms_report_tallies_free(tallies_t* ts) {
+  for (size_t i = 0; i < ts->items.n; i++)
+    free(((tally_t*)ts->items.v)[i].name);
+  free(ts->items.v);
+  ms_table_free(&ts->byname);
+  memset(ts, 0, sizeof(*ts));
+}
+
+double ms_report_num(const cJSON* o, const char* key) {
+  const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+const char* ms_report_str(const cJSON* o, const char* key) {
+  const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsString(v) ? v->valuestring : NULL;
+}
+
+const cJSON* ms_report_obj(const cJSON* o, const char* key) {
+  const cJSON* v = cJSON_GetObjectItemCaseSensitive(o, key);
+  return cJSON_IsObject(v) ? v : NULL;
+}
+
+double ms_report_clamp_bytes(double v, int* clamped) {
+  if (v < 0) {
+    (*clamped)++;
+    return 0;
+  }
+  if (v > MS_REPORT_BYTES_MAX) {
+    (*clamped)++;
+    return MS_REPORT_BYTES_MAX;
+  }
+  return v; /* in range, or NAN */
+}
+
+void ms_report_add_num(cJSON* o, const char* key, double v) {
+  if (isfinite(v))
+    cJSON_AddNumberToObject(o, key, v);
+  else
+    cJSON_AddNullToObject(o, key);
+}
+
+#define num ms_report_num
+#define str ms_report_str
+#define obj ms_report_obj
+
+/* A byte figure of o, clamped and counted in d. */
+static double bytes(data_t* d, const cJSON* o, const char* key) {
+  return ms_report_clamp_bytes(num(o, key), &d->clamped);
+}
+
+/* Casting a NaN or huge double to int is undefined, so check first. */
+static int to_pid(double v) {
+  return v > 0 && v < INT_MAX ? (int)v : 0;
+}
+
+/* "2026-11-21T23:32:58.433Z" (fraction optional) to Unix seconds. */
+static int parse_ts(const char* s, double* out) {
+  struct tm tm;
+  int n = 0;
+  double frac = 0;
+  memset(&tm, 0, sizeof(tm));
+  if (strlen(s) >= 32 ||
+      sscanf(s, "%4d-%2d-%2dT%2d:%2d:%2d%n", &tm.tm_year, &tm.tm_mon,
+             &tm.tm_mday, &tm.tm_hour, &tm.tm_min, &tm.tm_sec, &n) != 6)
+    return -EINVAL;
+  s += n;
+  if (*s == '.') {
+    char* end;
+    frac = strtod(s, &end);
+    s = end;
+  }
+  if (strcmp(s, "Z") != 0 || tm.tm_mon < 1 || tm.tm_mon > 12 ||
+      tm.tm_mday < 1 || tm.tm_mday > 31 || tm.tm_hour > 23 || tm.tm_min > 59 ||
+      tm.tm_sec > 60 || frac < 0 || frac >= 1)
+    return -EINVAL;
+  tm.tm_year -= 1900;
+  tm.tm_mon -= 1;
+  *out = (double)timegm(&tm) + frac;
+  return 0;
+}
+
+/* ---- records ------------------------------------------------------------- */
+
+life_t* ms_report_life(data_t* d, int pid) {
+  size_t* at = ms_table_get_num(&d->life_by_pid, pid);
+  if (at) return (life_t*)d->lives.v + *at;
+  size_t i = d->lives.n;
+  life_t* l = ms_report_push(&d->lives, sizeof(*l));
+  if (l == NULL) return NULL;
+  if (ms_table_put_num(&d->life_by_pid, pid, i) < 0) {
+    d->lives.n--;
+    return NULL;
+  }
+  l->pid = pid;
+  l->rate = NAN;
+  return l;
+}
+
+/* Keeps a copy of src in *dst; a NULL src leaves it alone. */
+static int keep(cJSON** dst, const cJSON* src) {
+  if (src == NULL) return 0;
+  cJSON* copy = cJSON_Duplicate(src, 1);
+  if (copy == NULL) return -ENOMEM;
+  cJSON_Delete(*dst);
+  *dst = copy;
+  return 0;
+}
+
+static void mem(data_t* d, const cJSON* o, double v[3]) {
+  v[0] = bytes(d, o, MS_K_FOOTPRINT);
+  v[1] = bytes(d, o, MS_K_RSS);
+  v[2] = bytes(d, o, MS_K_HEAP);
+}
+
+static int take_sample(data_t* d, const cJSON* j, double t, int pid) {
+  double fp = num(j, MS_K_FOOTPRINT), rss = num(j, MS_K_RSS);
+  const cJSON* g = obj(j, MS_K_GAUGES);
+  if (!isfinite(fp) || !isfinite(rss)) return -EINVAL;
+  double limit = bytes(d, j, MS_K_LIMIT);
+  fp = ms_report_clamp_bytes(fp, &d->clamped);
+  rss = ms_report_clamp_bytes(rss, &d->clamped);
+  point_t* p = ms_report_push(&d->pts, sizeof(*p));
+  life_t* l = p ? ms_report_life(d, pid) : NULL;
+  if (l == NULL) return -ENOMEM;
+  *p = (point_t){t, fp, rss, pid};
+  if (isfinite(limit)) d->limit = limit;
+  if (g == NULL) return 0;
+  /* Files may come in any order, so "first" and "last" go by time. */
+  if (l->g_first == NULL || t < l->t_first) {
+    if (keep(&l->g_first, g) < 0) return -ENOMEM;
+    l->t_first = t;
+  }
+  if (l->g_last == NULL || t >= l->t_last) {
+    if (keep(&l->g_last, g) < 0) return -ENOMEM;
+    l->t_last = t;
+  }
+  return 0;
+}
+
+static int take_restart(data_t* d, const cJSON* j, double t, int dry) {
+  const char* reason = str(j, MS_K_REASON);
+  const cJSON* before = obj(j, MS_K_BEFORE);
+  const cJSON* after = obj(j, MS_K_AFTER);
+  const cJSON* st = obj(j, MS_K_STATE);
+  const cJSON* ev = obj(j, MS_K_EVIDENCE);
+  const cJSON* m;
+  if (reason == NULL || !isfinite(num(before, MS_K_FOOTPRINT)) ||
+      !isfinite(num(j, MS_K_UPTIME_S)))
+    return -EINVAL;
+  restart_t* r = ms_report_push(&d->rs, sizeof(*r));
+  if (r == NULL) return -ENOMEM;
+  double limit = bytes(d, j, MS_K_LIMIT);
+  r->t = t;
+  r->dry = dry;
+  r->uptime_s = num(j, MS_K_UPTIME_S);
+  r->downtime_ms = num(j, MS_K_DOWNTIME_MS);
+  r->old_pid = to_pid(num(j, MS_K_OLD_PID));
+  r->new_pid = dry ? 0 : to_pid(num(j, MS_K_NEW_PID));
+  r->state_bytes = bytes(d, st, MS_K_BYTES);
+  mem(d, before, r->before);
+  mem(d, after, r->after);
+  if (isfinite(limit)) d->limit = limit;
+  d->dry += dry;
+  d->not_helped +=
+      cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, MS_K_HELPED));
+  if (keep(&r->g_before, obj(before, MS_K_GAUGES)) < 0 ||
+      keep(&r->g_after, obj(after, MS_K_GAUGES)) < 0 ||
+      ms_report_tally(&d->reasons, reason, 1) < 0 ||
+      (str(st, MS_K_OUTCOME) &&
+       ms_report_tally(&d->outcomes, str(st, MS_K_OUTCOME), 1) < 0) ||
+      (str(ev, MS_K_CLASSIFICATION) &&
+       ms_report_tally(&d->classes, str(ev, MS_K_CLASSIFICATION), 1) < 0))
+    return -ENOMEM;
+  cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(ev, MS_K_MAPPINGS)) {
+    double pd = bytes(d, m, MS_K_PRIVATE_DIRTY);
+    if (str(m, MS_K_NAME) && isfinite(pd) &&
+        ms_report_tally(&d->maps, str(m, MS_K_NAME), pd) < 0)
+      return -ENOMEM;
+  }
+  return 0;
+}
+
+int ms_report_load_line(data_t* d, const char* line, size_t len) {
+  const char* end = NULL;
+  const char *ts, *event;
+  double t, pid;
+  int err = -EINVAL, clamped = d->clamped;
+  while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
+                     line[len - 1] == ' ' || line[len - 1] == '\t'))
+    len--;
+  if (len == 0) return 0;
+  d->lines++;
+  /* With the length given, an embedded NUL or trailing junk leaves end
+   * short of the line's end, and the line counts as malformed. */
+  cJSON* j = cJSON_ParseWithLengthOpts(line, len, &end, 0);
+  if (!cJSON_IsObject(j) || end != line + len) goto end;
+  ts = str(j, MS_K_TS);
+  event = str(j, MS_K_EVENT);
+  pid = num(j, MS_K_PID);
+  if (ts == NULL || event == NULL || !isfinite(pid) ||
+      !isfinite(num(j, MS_K_GEN)) || parse_ts(ts, &t) < 0)
+    goto end;
+  if (strcmp(event, MS_LOGEV_SAMPLE) == 0)
+    err = take_sample(d, j, t, to_pid(pid));
+  else if (strcmp(event, MS_LOGEV_RESTART) == 0)
+    err = take_restart(d, j, t, 0);
+  else if (strcmp(event, MS_LOGEV_WOULD_RESTART) == 0)
+    err = take_restart(d, j, t, 1);
+  else
+    err = 0; /* start, exit, stop, giveup and unknown events: counted only */
+  d->crashes += err == 0 && strcmp(event, MS_LOGEV_CRASH) == 0;
+  d->purges += err == 0 && strcmp(event, MS_LOGEV_PURGE) == 0;
+  if (err == 0 && (d->lines - d->skipped == 1 || t < d->t0)) {
+    d->t0 = t;
+    snprintf(d->t0s, sizeof(d->t0s), "%s", ts);
+  }
+  if (err == 0 && (d->lines - d->skipped == 1 || t > d->t1)) {
+    d->t1 = t;
+    snprintf(d->t1s, sizeof(d->t1s), "%s", ts);
+  }
+end:
+  cJSON_Delete(j);
+  /* A skipped line's values are not counted as clamped: none was used. */
+  if (err == -EINVAL) {
+    d->skipped++;
+    d->clamped = clamped;
+  }
+  return err == -ENOMEM ? err : 0;
+}
+
+int ms_report_load_stream(data_t* d, FILE* f, const char* name) {
+  char* line = NULL;
+  size_t cap = 0;
+  ssize_t n;
+  int err = 0;
+  errno = 0;
+  while ((n = getline(&line, &cap, f)) >= 0)
+    if ((err = ms_report_load_line(d, line, (size_t)n)) < 0) goto end;
+  if (ferror(f)) {
+    err = errno ? -errno : -EIO;
+    fprintf(stderr, "memsup report: read %s: %s\n", name, strerror(-err));
+  }
+end:
+  free(line);
+  return err;
+}
+
+int ms_report_load_file(data_t* d, const char* path) {
+  FILE* f = fopen(path, "re");
+  if (f == NULL) {
+    int err = -errno;
+    fprintf(stderr, "memsup report: open %s: %s\n", path, strerror(-err));
+    return err;
+  }
+  int err = ms_report_load_stream(d, f, path);
+  fclose(f);
+  return err;
+}
+
+int ms_report_load_list(data_t* d, const char* list) {
+  char* copy = strdup(list);
+  char* save = NULL;
+  int err = copy ? 0 : -ENOMEM;
+  for (char* p = copy ? strtok_r(copy, ",", &save) : NULL; p && err == 0;
+       p = strtok_r(NULL, ",", &save))
+    err = ms_report_load_file(d, p);
+  free(copy);
+  return err;
+}
+
+void ms_report_data_free(data_t* d) {
+  life_t* l = d->lives.v;
+  restart_t* r = d->rs.v;
+  for (size_t i = 0; i < d->lives.n; i++) {
+    cJSON_Delete(l[i].g_first);
+    cJSON_Delete(l[i].g_last);
+  }
+  for (size_t i = 0; i < d->rs.n; i++) {
+    cJSON_Delete(r[i].g_before);
+    cJSON_Delete(r[i].g_after);
+  }
+  ms_report_tallies_free(&d->reasons);
+  ms_report_tallies_free(&d->outcomes);
+  ms_report_tallies_free(&d->classes);
+  ms_report_tallies_free(&d->maps);
+  ms_table_free(&d->life_by_pid);
+  free(d->pts.v);
+  free(d->lives.v);
+  free(d->rs.v);
+  memset(d, 0, sizeof(*d));
+}

@@ -1,0 +1,126 @@
+/* text.c: the summary (summary.c's object) as the text a person reads,
+ * and the small formatting helpers the other outputs share.
+ */
+#include <math.h> /* isfinite() only: memsup does not link libm */
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+#include "log.h"
+
+#define num ms_report_num
+#define str ms_report_str
+#define at ms_report_at
+#define jnum ms_report_jnum
+#define fmt ms_report_fmt
+#define size ms_report_size
+
+const cJSON* ms_report_at(const cJSON* o, const char* path) {
+  char key[64];
+  while (o && *path) {
+    size_t n = strcspn(path, ".");
+    snprintf(key, sizeof(key), "%.*s", (int)n, path);
+    o = cJSON_GetObjectItemCaseSensitive(o, key);
+    path += n + (path[n] == '.');
+  }
+  return o;
+}
+
+double ms_report_jnum(const cJSON* o, const char* path) {
+  const cJSON* v = at(o, path);
+  return cJSON_IsNumber(v) ? v->valuedouble : NAN;
+}
+
+const char* ms_report_fmt(char buf[32], const char* f, double v) {
+  if (!isfinite(v)) return "n/a";
+  snprintf(buf, 32, f, v);
+  return buf;
+}
+
+const char* ms_report_size(char buf[32], double v) {
+  /* Figures are clamped when loaded, but sums of them (mappings over
+   * restarts) can pass 2^64, where the conversion would be undefined. */
+  if (!isfinite(v)) return "n/a";
+  if (v > MS_REPORT_BYTES_MAX) v = MS_REPORT_BYTES_MAX;
+  return ms_fmt_bytes(buf, v > 0 ? (unsigned long long)v : 0);
+}
+
+/* "growth 2, allocator-retention 1" or "none", then end. */
+static void print_counts(FILE* f, const cJSON* o, const char* end) {
+  const cJSON* c;
+  const char* sep = "";
+  cJSON_ArrayForEach(c, o) {
+    fprintf(f, "%s%s %g", sep, c->string, c->valuedouble);
+    sep = ", ";
+  }
+  fprintf(f, "%s%s", *sep ? "" : "none", end);
+}
+
+void ms_report_print_text(FILE* f, const cJSON* s) {
+  char a[32], b[32], c[32];
+  const cJSON* e;
+  double skipped = jnum(s, "skipped"), clamped = jnum(s, "clamped");
+  fprintf(f, "memsup report: %g lines", jnum(s, "lines"));
+  if (skipped > 0)
+    fprintf(f, " (skipped %g malformed line%s)", skipped,
+            skipped == 1 ? "" : "s");
+  if (clamped > 0)
+    fprintf(f, " (%g out-of-range value%s clamped to 0..2^64 B)", clamped,
+            clamped == 1 ? "" : "s");
+  double h = jnum(s, "period.hours");
+  int unit = h < 2.0 / 60 ? 0 : h < 2 ? 1 : 2; /* s, min or h */
+  if (cJSON_IsString(at(s, "period.start")))
+    fprintf(f, "\nperiod            %s to %s (%.1f %s, first to last line)\n",
+            at(s, "period.start")->valuestring,
+            at(s, "period.end")->valuestring,
+            unit == 0   ? h * 3600
+            : unit == 1 ? h * 60
+                        : h,
+            unit == 0   ? "s"
+            : unit == 1 ? "min"
+                        : "h");
+  else
+    fputs("\nperiod            none (no valid lines)\n", f);
+  fprintf(f, "restarts          %g (", jnum(s, "restarts.total"));
+  print_counts(f, at(s, "restarts.by_reason"), ")\n");
+  fprintf(f, "                  crashes %g, purges %g, dry-run %g\n",
+          jnum(s, "restarts.crashes"), jnum(s, "restarts.purges"),
+          jnum(s, "restarts.dry_run"));
+  fprintf(f, "restart rate      %s per hour, %s per day (over the period)\n",
+          fmt(a, "%.2f", jnum(s, "restarts.per_hour")),
+          fmt(b, "%.2f", jnum(s, "restarts.per_day")));
+  fprintf(f, "between restarts  mean %s s, median %s s\n",
+          fmt(a, "%.1f", jnum(s, "interval_s.mean")),
+          fmt(b, "%.1f", jnum(s, "interval_s.median")));
+  fprintf(f, "growth per life   median %s MiB/min over %d lives\n",
+          fmt(a, "%.2f", jnum(s, "growth_mib_per_min.median")),
+          cJSON_GetArraySize(at(s, "growth_mib_per_min.lives")));
+  static const char* const fields[] = {"footprint", "rss", "heap"};
+  for (int i = 0; i < 3; i++) {
+    char bk[32], ak[32];
+    snprintf(bk, sizeof(bk), "before.%s", fields[i]);
+    snprintf(ak, sizeof(ak), "after.%s", fields[i]);
+    if (i < 2 || isfinite(jnum(s, bk)))
+      fprintf(f, "%-17s before %s, after %s (medians at restart)\n", fields[i],
+              size(a, jnum(s, bk)), size(b, jnum(s, ak)));
+  }
+  fprintf(f, "state             median %s; outcomes: ",
+          size(a, jnum(s, "state.median_bytes")));
+  print_counts(f, at(s, "state.outcomes"), "\n");
+  fprintf(f, "downtime          median %s ms, max %s ms\n",
+          fmt(a, "%.2f", jnum(s, "downtime_ms.median")),
+          fmt(b, "%.2f", jnum(s, "downtime_ms.max")));
+  fputs("classification    ", f);
+  print_counts(f, at(s, "classification"), "\n");
+  fputs("mappings that grew most (private dirty summed over restarts):\n", f);
+  cJSON_ArrayForEach(e, at(s, "mappings")) fprintf(
+      f, "  %-30s %s in %g restarts\n",
+      *str(e, "name") ? str(e, "name") : "(anonymous: allocator arenas, mmap)",
+      size(a, num(e, "private_dirty")), num(e, "restarts"));
+  fputs("gauges that grew most (first value of a life to its restart):\n", f);
+  cJSON_ArrayForEach(e, at(s, "gauges")) fprintf(
+      f, "  %-30s %+.0f over %g lives (%s per life)\n", str(e, "name"),
+      num(e, "growth"), num(e, "lives"), fmt(c, "%+.1f", num(e, "per_life")));
+  fprintf(f, "restarts that did not help: %g\n",
+          jnum(s, "restarts.not_helped"));
+}

@@ -1,0 +1,106 @@
+/* logkeys.h: the names in memsup's restart log (--log) and sample log
+ * (--sample-log), in one place for the writers (restartlog.c, supervise.c,
+ * evidence.c) and the reader (report/).  docs/restart-log.md says what each
+ * one means; a name changed here changes the file format, so change the
+ * document with it.  String literals, so they also work in concatenations
+ * such as "\"" MS_K_EVENT "\":\"" MS_LOGEV_RESTART "\"".
+ */
+#ifndef MS_LOGKEYS_H
+#define MS_LOGKEYS_H
+
+/* ---- event names (the value of MS_K_EVENT) ---------------------------- */
+#define MS_LOGEV_START "start"
+#define MS_LOGEV_RESTART "restart"
+#define MS_LOGEV_WOULD_RESTART "would-restart"
+#define MS_LOGEV_CRASH "crash"
+#define MS_LOGEV_EXIT "exit"
+#define MS_LOGEV_GIVEUP "giveup"
+#define MS_LOGEV_STOP "stop"
+#define MS_LOGEV_PURGE "purge"
+#define MS_LOGEV_WATCH "watch"
+#define MS_LOGEV_SAMPLE "sample" /* sample log only */
+
+/* ---- on every line ------------------------------------------------------ */
+#define MS_K_TS "ts"
+#define MS_K_EVENT "event"
+#define MS_K_PID "pid"
+#define MS_K_GEN "gen"
+
+/* ---- memory figures: before, after, purge before/after, sample lines ---- */
+#define MS_K_FOOTPRINT "footprint"
+#define MS_K_RSS "rss"
+#define MS_K_SWAP "swap"
+#define MS_K_LAZYFREE "lazyfree"
+#define MS_K_FILE "file"
+#define MS_K_HEAP "heap"
+#define MS_K_ALLOCATOR "allocator" /* object: the four below */
+#define MS_K_ALLOCATED "allocated"
+#define MS_K_ACTIVE "active"
+#define MS_K_RESIDENT "resident"
+#define MS_K_RETAINED "retained"
+#define MS_K_GAUGES "gauges" /* object: the worker's gauge name -> number */
+
+/* ---- sample ------------------------------------------------------------- */
+#define MS_K_FULL "full"
+#define MS_K_LIMIT "limit" /* also restart, would-restart, watch */
+
+/* ---- start -------------------------------------------------------------- */
+#define MS_K_CMD "cmd"
+#define MS_K_STATE "state" /* start: a kind or null; restart: object below */
+
+/* ---- restart and would-restart ------------------------------------------ */
+#define MS_K_REASON "reason"
+#define MS_REASON_LIMIT "limit" /* the only reason written today */
+#define MS_K_METRIC "metric"    /* also watch */
+#define MS_K_VALUE "value"
+#define MS_K_OVER_FOR_S "over_for_s"
+#define MS_K_DECIDED_UNIX_S "decided_unix_s"
+#define MS_K_OLD_PID "old_pid"
+#define MS_K_NEW_PID "new_pid"
+#define MS_K_UPTIME_S "uptime_s" /* also crash, exit */
+#define MS_K_BEFORE "before"     /* also purge */
+#define MS_K_AFTER "after"       /* also purge */
+#define MS_K_EVIDENCE "evidence"
+#define MS_K_HELPED "helped"
+#define MS_K_DOWNTIME_MS "downtime_ms"
+#define MS_K_STOP_MS "stop_ms"
+#define MS_K_SPAWN_MS "spawn_ms"
+
+/* restart's "state" object */
+#define MS_K_OUTCOME "outcome"
+#define MS_K_HANDED "handed"
+#define MS_K_BYTES "bytes"
+#define MS_K_SAVE_MS "save_ms"
+#define MS_K_VERIFY_MS "verify_ms"
+#define MS_K_RECEIVED_UNIX_S "received_unix_s"
+#define MS_K_HELD_UNIX_S "held_unix_s"
+#define MS_K_RESTORE_MS "restore_ms"
+#define MS_K_RESTORE "restore"
+
+/* restart's "evidence" object, and each row of its "mappings" array */
+#define MS_K_MAPPINGS "mappings"
+#define MS_K_GROWTH_BPS "growth_bps"
+#define MS_K_CLASSIFICATION "classification"
+#define MS_K_WHY "why"
+#define MS_K_NAME "name"
+#define MS_K_CLASS "class"
+#define MS_K_COUNT "count"
+#define MS_K_SIZE "size"
+#define MS_K_PRIVATE_DIRTY "private_dirty"
+#define MS_K_SHMEM "shmem"
+/* a row's "rss" and "swap" are MS_K_RSS and MS_K_SWAP */
+
+/* ---- crash, exit, giveup, stop ------------------------------------------ */
+#define MS_K_EXIT_CODE "exit_code" /* also giveup */
+#define MS_K_SIGNAL "signal"       /* also stop */
+#define MS_K_RESTART_IN_MS "restart_in_ms"
+#define MS_K_CRASHES "crashes"
+#define MS_K_WITHIN_S "within_s"
+
+/* ---- purge -------------------------------------------------------------- */
+#define MS_K_SOFT_LIMIT "soft_limit"
+#define MS_K_FREED "freed"
+#define MS_K_RESIDENT_BEFORE "resident_before"
+#define MS_K_RESIDENT_AFTER "resident_after"
+
+#endif
