@@ -119,7 +119,7 @@ end:
 }
 
 void ms_rlog_add_mem(cJSON* o, const ms_mem_t* m, int has_heap,
-                     const ms_msg_t* st) {
+                     const ms_heap_t* st) {
   cJSON_AddNumberToObject(o, "footprint", (double)m->footprint);
   cJSON_AddNumberToObject(o, "rss", (double)m->rss);
   cJSON_AddNumberToObject(o, "swap", (double)m->swap);
@@ -145,7 +145,7 @@ void ms_rlog_add_mem(cJSON* o, const ms_mem_t* m, int has_heap,
   }
 }
 
-cJSON* ms_rlog_mem(const ms_mem_t* m, int has_heap, const ms_msg_t* st) {
+cJSON* ms_rlog_mem(const ms_mem_t* m, int has_heap, const ms_heap_t* st) {
   cJSON* o = cJSON_CreateObject();
   if (o) ms_rlog_add_mem(o, m, has_heap, st);
   return o;

@@ -1,0 +1,28 @@
+/* eventlog.h: what the machine's LOG actions write: the JSON line of the
+ * restart log (--log) or sample log (--sample-log), and the human line on
+ * stderr.  Figures come from the machine's records; the files themselves
+ * are restartlog.h's.  Line formats: docs/restart-log.md. */
+#ifndef MS_EVENTLOG_H
+#define MS_EVENTLOG_H
+
+#include "config.h"
+#include "machine.h"
+#include "restartlog.h"
+
+typedef struct {
+  const ms_config_t* cfg;
+  ms_rlog_t* rlog;     /* --log, may be NULL */
+  ms_rlog_t* slog;     /* --sample-log, may be NULL */
+  int rlog_failed, slog_failed; /* a write failed (said once) */
+} ms_eventlog_t;
+
+/* Writes what l asks for; m is the machine that asked (its records are
+ * read, not changed).  Write errors are reported once per file on stderr;
+ * supervision goes on without the file. */
+void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
+                       const ms_log_t* l);
+
+/* "SIGTERM" for 15, "SIG99" for a signal without a name.  Static buffer. */
+const char* ms_signame(int sig);
+
+#endif
