@@ -170,7 +170,8 @@ static void finish(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out,
       m->unhelpful = 0;
     }
   }
-  say(m, out, MS_LOG_RESTART)->pid = rs->new_pid;
+  /* The line is about the new worker, or the old one when there is none. */
+  say(m, out, MS_LOG_RESTART)->pid = rs->new_pid ? rs->new_pid : rs->old_pid;
 }
 
 /* Bookkeeping common to every exit of the worker. */
@@ -188,7 +189,9 @@ static void exited(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
   signal_group(out, SIGKILL);
   push(out, MS_ACT_CLOSE_WORKER);
   if (ev->now - w->started_ns >= MS_HEALTHY_NS) m->consecutive_crashes = 0;
-  if (m->rs.active && !m->rs.dry) m->rs.t_exit = ev->now;
+  /* The restart's old worker, not its successor dying while judged. */
+  if (m->rs.active && !m->rs.dry && w->pid == m->rs.old_pid)
+    m->rs.t_exit = ev->now;
 }
 
 static ms_log_t* say_status(ms_machine_t* m, ms_actions_t* out,

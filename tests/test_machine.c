@@ -612,7 +612,7 @@ static void stop_during_a_save_lets_it_finish_then_ends(void** state) {
   /* The restart ends without a new worker, then memsup with the worker. */
   const ms_log_t* r = logged(out, MS_LOG_RESTART);
   assert_non_null(r);
-  assert_int_equal(r->pid, 0);
+  assert_int_equal(r->pid, 100); /* no new worker: the old one */
   assert_int_equal(f->m.rs.new_pid, 0);
   assert_int_equal(f->m.rs.helped, -1);
   assert_true(at(out, MS_ACT_LOG) < at(out, MS_ACT_EXIT));
@@ -629,6 +629,22 @@ static void second_stop_kills_the_group_at_once(void** state) {
   ms_actions_t* out = sig_ev(f, MS_EV_STOP, SIGINT);
   assert_true(signalled(out, SIGKILL));
   assert_null(logged(out, MS_LOG_STOP));
+}
+
+static void new_worker_dying_while_judged_ends_the_restart_then_crashes(
+    void** state) {
+  fx_t* f = *state;
+  to_judging(f); /* the old worker exited 20 ms after the stop */
+  uint64_t t_exit = f->m.rs.t_exit;
+  later(f, MS(30));
+  ms_actions_t* out = exit_ev(f, 0, SIGSEGV);
+  assert_true(at(out, MS_ACT_LOG) >= 0);
+  assert_non_null(logged(out, MS_LOG_RESTART));
+  assert_non_null(logged(out, MS_LOG_CRASH));
+  assert_int_equal(f->m.rs.has_after, 0);
+  assert_int_equal(f->m.rs.new_pid, 101);
+  assert_int_equal(f->m.rs.t_exit, t_exit); /* the old worker's exit */
+  assert_int_equal(f->m.state, MS_ST_BACKOFF);
 }
 
 static void stop_while_judging_logs_the_restart_without_after(void** state) {
@@ -784,7 +800,7 @@ static void spawn_failing_during_a_memory_restart_is_logged(void** state) {
   ms_actions_t* out = feed(f, &e);
   const ms_log_t* l = logged(out, MS_LOG_RESTART);
   assert_non_null(l);
-  assert_int_equal(l->pid, 0);
+  assert_int_equal(l->pid, 100); /* no new worker: the old one */
   assert_int_equal(f->m.rs.new_pid, 0);
   assert_int_equal(f->m.rs.has_after, 0);
   assert_int_equal(f->m.state, MS_ST_BACKOFF);
@@ -1338,6 +1354,7 @@ int main(void) {
       T(save_timeout_before_evidence_waits_for_it),
       T(stop_during_a_save_lets_it_finish_then_ends),
       T(second_stop_kills_the_group_at_once),
+      T(new_worker_dying_while_judged_ends_the_restart_then_crashes),
       T(stop_while_judging_logs_the_restart_without_after),
       T(stop_in_backoff_after_a_restart_ends_it_and_memsup),
       T(second_crossing_during_a_restart_starts_nothing),
