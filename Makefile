@@ -102,6 +102,7 @@ TEST_OBJS_restartlog = supervisor/restartlog supervisor/log
 TEST_OBJS_report  = supervisor/report supervisor/log
 TEST_OBJS_evidence = supervisor/evidence supervisor/log
 TEST_OBJS_machine = supervisor/machine supervisor/policy
+TEST_OBJS_offload = supervisor/offload supervisor/handoff supervisor/evidence supervisor/log child-sdk/wire
 test_objs = $(if $(TEST_OBJS_$(1)),$(TEST_OBJS_$(1):%=$(BUILD)/%.o),$(SUP_OBJ) $(SDK_OBJ))
 
 .SECONDEXPANSION:

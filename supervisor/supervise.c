@@ -1,20 +1,21 @@
 /* supervise.c: the libuv side of the supervisor.  It owns the handles
  * (the sampling tick, the slot's timer, memsup's signal handlers, the
- * worker's process, channel and sampler through child.h, the jobs on the
- * threadpool) and the last good state (handoff.h).  It turns what they
- * report into events for the restart machine (machine.h) and carries out
- * the actions the machine returns; the machine decides, this file only
- * does.  What gets logged is eventlog.c's.
+ * worker's process, channel and sampler through child.h) and the last good
+ * state (handoff.h).  It turns what they report into events for the
+ * restart machine (machine.h) and carries out the actions the machine
+ * returns; the machine decides, this file only does.  What gets logged is
+ * eventlog.c's.
  *
- * Nothing here blocks the loop: the evidence read of /proc/PID/smaps (up
- * to ~0.2 s on a worker with 60,000 mappings), the check of a state memfd
- * (a CRC-32C over up to --max-state, 1 GiB) and the store to --state-dir
- * (fsync) run on libuv's threadpool and come back as events.
+ * Nothing here blocks the loop for long: the evidence read of
+ * /proc/PID/smaps (up to ~0.2 s on a worker with 60,000 mappings), the
+ * check of a state memfd (a CRC-32C over up to --max-state, 1 GiB) and the
+ * store to --state-dir (fsync) run on libuv's threadpool (offload.h) and
+ * come back as events; on the loop remain the sampler's /proc reads
+ * (sample.h: status every tick, smaps_rollup when due, ~27 ms at worst).
  */
 #include "supervise.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <inttypes.h>
 #include <signal.h>
 #include <stddef.h>
@@ -26,11 +27,11 @@
 #include "channel.h"
 #include "child.h"
 #include "eventlog.h"
-#include "evidence.h"
 #include "handoff.h"
 #include "log.h"
 #include "machine.h"
 #include "memsup_wire.h"
+#include "offload.h"
 #include "reaper.h"
 #include "sample.h"
 
@@ -59,8 +60,7 @@ struct ms_sup_s {
   uv_signal_t sigs[NSIG_HANDLED];
   uv_signal_t sigchld;
   ms_state_t state;        /* last good state */
-  int storing, store_again;
-  int closing;
+  ms_store_t store;        /* its copy in --state-dir */
   ms_event_t queue[QUEUE_MAX];
   unsigned qhead, qlen;
   int draining;
@@ -103,69 +103,7 @@ static void post(ms_sup_t* sup) {
   sup->draining = 0;
 }
 
-/* ---- state keeping -------------------------------------------------------- */
-
-typedef struct {
-  uv_work_t req;
-  ms_sup_t* sup;
-  ms_state_t copy; /* its own dup of the memfd */
-  int err;
-} store_t;
-
-static void store_work(uv_work_t* req) {
-  store_t* s = req->data;
-  s->err = ms_state_store(s->sup->cfg->state_dir, &s->copy);
-}
-
-static void persist_state(ms_sup_t* sup);
-
-static void store_done(uv_work_t* req, int status) {
-  store_t* s = req->data;
-  ms_sup_t* sup = s->sup;
-  (void)status;
-  if (s->err < 0)
-    ms_error("store state in %s: %s (the previous copy is kept)",
-             sup->cfg->state_dir, strerror(-s->err));
-  else
-    ms_debug("state (%" PRIu64 " bytes) stored in %s", s->copy.bytes,
-             sup->cfg->state_dir);
-  ms_state_clear(&s->copy);
-  free(s);
-  sup->storing = 0;
-  if (sup->store_again) {
-    sup->store_again = 0;
-    persist_state(sup);
-  }
-}
-
-/* Writes the current state to --state-dir on a uv work thread: an fsync of
- * a big state takes far longer than the loop may stall. */
-static void persist_state(ms_sup_t* sup) {
-  if (sup->cfg->state_dir == NULL || sup->state.fd < 0 || sup->closing) return;
-  if (sup->storing) {
-    sup->store_again = 1;
-    return;
-  }
-  store_t* s = calloc(1, sizeof(*s));
-  if (s == NULL) return;
-  s->sup = sup;
-  s->copy = sup->state;
-  /* Close-on-exec: a worker spawned while the store runs must not inherit
-   * (and pin) the state. */
-  s->copy.fd = fcntl(sup->state.fd, F_DUPFD_CLOEXEC, 0);
-  if (s->copy.fd < 0) {
-    ms_error("store state: dup: %s", strerror(errno));
-    free(s);
-    return;
-  }
-  s->req.data = s;
-  sup->storing = 1;
-  if (uv_queue_work(sup->loop, &s->req, store_work, store_done) < 0) {
-    sup->storing = 0;
-    ms_state_clear(&s->copy);
-    free(s);
-  }
-}
+/* ---- answers from the threadpool (offload.h) ---------------------------- */
 
 static void keep_state(ms_sup_t* sup, const ms_ev_state_t* in) {
   ms_state_t st;
@@ -177,96 +115,24 @@ static void keep_state(ms_sup_t* sup, const ms_ev_state_t* in) {
   st.gen = in->gen;
   st.saved_ms = (uint64_t)uv_hrtime() / MS_NS_PER_MS;
   ms_state_replace(&sup->state, &st);
-  persist_state(sup);
+  ms_store_request(&sup->store);
 }
 
-/* The check of a state memfd from a worker (size, seals, CRC-32C over up
- * to --max-state), on the threadpool. */
-typedef struct {
-  uv_work_t req;
-  ms_sup_t* sup;
-  ms_ev_state_t st;
-  int err;
-} verify_t;
-
-static void verify_work(uv_work_t* req) {
-  verify_t* v = req->data;
-  v->err = ms_state_verify(v->st.fd, v->st.bytes, v->st.crc32c,
-                           v->sup->cfg->max_state);
-}
-
-static void verify_done(uv_work_t* req, int status) {
-  verify_t* v = req->data;
-  ms_sup_t* sup = v->sup;
-  (void)status;
-  ms_event_t* ev = event(sup, v->err < 0 ? MS_EV_STATE_BAD : MS_EV_STATE_OK);
-  ev->state = v->st;
-  ev->state.err = v->err;
-  free(v);
-  post(sup);
-}
-
-static void verify(ms_sup_t* sup, const ms_ev_state_t* st) {
-  verify_t* v = st->fd >= 0 ? calloc(1, sizeof(*v)) : NULL;
-  if (v) {
-    v->sup = sup;
-    v->st = *st;
-    v->req.data = v;
-    if (uv_queue_work(sup->loop, &v->req, verify_work, verify_done) == 0) return;
-    free(v);
-  }
-  /* No memfd came with it, or the check cannot be queued: refused. */
-  ms_event_t* ev = event(sup, MS_EV_STATE_BAD);
+static void verified_cb(void* arg, const ms_ev_state_t* st, int err) {
+  ms_sup_t* sup = arg;
+  ms_event_t* ev = event(sup, err < 0 ? MS_EV_STATE_BAD : MS_EV_STATE_OK);
   ev->state = *st;
-  ev->state.err = st->fd >= 0 ? -ENOMEM : -EBADMSG;
+  ev->state.err = err;
   post(sup);
 }
 
-/* ---- evidence --------------------------------------------------------------- */
-
-typedef struct {
-  uv_work_t req;
-  ms_sup_t* sup;
-  pid_t pid;
-  unsigned id;
-  int n;
-  ms_mapping_t rows[MS_EVIDENCE_ROWS];
-} evidence_t;
-
-static void evidence_work(uv_work_t* req) {
-  evidence_t* e = req->data;
-  e->n = ms_smaps_read_top(e->pid, e->rows, MS_EVIDENCE_ROWS);
-}
-
-static void evidence_post(ms_sup_t* sup, unsigned id, int n,
-                          const ms_mapping_t* rows) {
+static void evidence_cb(void* arg, unsigned id, int n, const ms_mapping_t* rows) {
+  ms_sup_t* sup = arg;
   ms_event_t* ev = event(sup, MS_EV_EVIDENCE);
   ev->evidence.id = id;
   ev->evidence.n = n;
   if (n > 0) memcpy(ev->evidence.rows, rows, sizeof(rows[0]) * (size_t)n);
   post(sup);
-}
-
-static void evidence_done(uv_work_t* req, int status) {
-  evidence_t* e = req->data;
-  ms_sup_t* sup = e->sup;
-  (void)status;
-  evidence_post(sup, e->id, e->n, e->rows);
-  free(e);
-}
-
-static void collect_evidence(ms_sup_t* sup, unsigned id) {
-  evidence_t* e = calloc(1, sizeof(*e));
-  if (e) {
-    e->sup = sup;
-    e->pid = sup->m.w.pid;
-    e->id = id;
-    e->req.data = e;
-    if (uv_queue_work(sup->loop, &e->req, evidence_work, evidence_done) == 0)
-      return;
-    free(e);
-  }
-  evidence_post(sup, id, -ENOMEM, NULL);
 }
 
 /* ---- talking to the worker -------------------------------------------------- */
@@ -502,10 +368,10 @@ static void run(ms_sup_t* sup, const ms_action_t* a) {
       measure(sup, a);
       break;
     case MS_ACT_COLLECT_EVIDENCE:
-      collect_evidence(sup, a->id);
+      ms_offload_evidence(sup->loop, sup->m.w.pid, a->id, evidence_cb, sup);
       break;
     case MS_ACT_VERIFY:
-      verify(sup, a->state);
+      ms_offload_verify(sup->loop, a->state, sup->cfg->max_state, verified_cb, sup);
       break;
     case MS_ACT_KEEP_STATE:
       keep_state(sup, a->state);
@@ -567,6 +433,7 @@ int ms_sup_create(uv_loop_t* loop, const ms_config_t* cfg, ms_rlog_t* log,
   sup->log.rlog = log;
   sup->log.slog = slog;
   ms_state_init(&sup->state);
+  ms_store_init(&sup->store, loop, cfg->state_dir, &sup->state);
   sup->env = ms_child_env();
   if (ms_machine_init(&sup->m, cfg) < 0 || sup->env == NULL) {
     ms_machine_free(&sup->m);
@@ -638,7 +505,7 @@ static void close_handle(uv_handle_t* h) {
 /* Closes every handle so uv_run() returns once the jobs still on the
  * threadpool are back (their answers reach a machine that is DONE). */
 static void shutdown_sup(ms_sup_t* sup) {
-  sup->closing = 1;
+  ms_store_stop(&sup->store);
   if (sup->child) {
     ms_child_kill_group(sup->child, SIGKILL);
     close_worker(sup);
