@@ -105,7 +105,7 @@ endif
 # Each unit test links only the modules it tests (TEST_OBJS_<name>), so a
 # half-edited module elsewhere does not break it; unlisted tests get all.
 TEST_OBJS_config  = supervisor/config supervisor/log
-TEST_OBJS_sample  = supervisor/sample supervisor/growth supervisor/log
+TEST_OBJS_sample  = supervisor/sample supervisor/log
 TEST_OBJS_policy  = supervisor/policy
 TEST_OBJS_wire    = supervisor/channel supervisor/log child-sdk/wire
 TEST_OBJS_sdk     = child-sdk/memsup child-sdk/wire supervisor/channel supervisor/log
@@ -114,6 +114,8 @@ TEST_OBJS_restartlog = supervisor/restartlog supervisor/log
 TEST_OBJS_report  = $(REPORT_SRC:%.c=%) supervisor/log
 TEST_OBJS_evidence = supervisor/evidence supervisor/sample supervisor/growth supervisor/log
 TEST_OBJS_growth  = supervisor/growth
+TEST_OBJS_machine = supervisor/machine supervisor/policy supervisor/growth
+TEST_OBJS_offload = supervisor/offload supervisor/handoff supervisor/evidence supervisor/sample supervisor/growth supervisor/log child-sdk/wire
 TEST_OBJS_metrics = supervisor/metrics supervisor/addr
 TEST_OBJS_notify  = supervisor/notify
 TEST_OBJS_listen  = supervisor/listen supervisor/addr

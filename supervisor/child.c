@@ -48,15 +48,14 @@ static void proc_close_cb(uv_handle_t* h) { closed_one(h->data); }
 static void chan_closed_cb(void* arg) { closed_one(arg); }
 
 
-int ms_child_spawn(uv_loop_t* loop, char** argv, char** env, unsigned gen,
-                   int tree, uint64_t interval_ns, const ms_child_cb_t* cb,
-                   void* data, ms_child_t** out) {
+int ms_child_spawn(uv_loop_t* loop, char** argv, char** env, int tree,
+                   uint64_t interval_ns, const ms_child_cb_t* cb, void* data,
+                   ms_child_t** out) {
   int parent_fd = -1, child_fd = -1, err;
   ms_child_t* c = calloc(1, sizeof(*c));
   if (c == NULL) return UV_ENOMEM;
   c->cb = cb;
   c->data = data;
-  c->gen = gen;
 
   err = ms_channel_pair(&parent_fd, &child_fd);
   if (err < 0) goto fail;
@@ -91,7 +90,6 @@ int ms_child_spawn(uv_loop_t* loop, char** argv, char** env, unsigned gen,
     return err;
   }
   c->pid = c->proc.pid;
-  c->started_ns = uv_hrtime();
   ms_sampler_init(&c->sampler, c->pid, tree, interval_ns);
   c->sampler_ok = 1;
   err = ms_channel_open(loop, parent_fd, &chan_cb, c, &c->chan);
@@ -117,17 +115,27 @@ int ms_child_adopt(pid_t pid, int tree, uint64_t interval_ns, void* data,
   if (c == NULL) return -ENOMEM;
   c->adopted = 1;
   c->pid = pid;
-  c->gen = 1;
   c->data = data;
-  c->started_ns = uv_hrtime();
   ms_sampler_init(&c->sampler, pid, tree, interval_ns);
   c->sampler_ok = 1;
   *out = c;
   return 0;
 }
 
+/* The group's id is the worker's pid.  While any member lives, the kernel
+ * cannot hand that number to a new process; once the group is empty and
+ * the worker reaped, it can, and the new owner may make it its own group.
+ * So after the reap, a process with pid == the group id means the id was
+ * reused (a group can only be created by the process whose pid it is): the
+ * group that was ours is gone, and signalling it would hit a stranger.
+ * EPERM says such a process exists as surely as success does. */
+static int id_reused(pid_t pgid) {
+  return kill(pgid, 0) == 0 || errno == EPERM;
+}
+
 int ms_child_kill_group(ms_child_t* c, int sig) {
   if (c->adopted) return 0;
+  if (c->exited && id_reused(c->pid)) return 0;
   if (kill(-c->pid, sig) < 0 && errno != ESRCH) return -errno;
   return 0;
 }

@@ -1,6 +1,7 @@
 /* child.h: one worker process: its uv_process_t, its channel and its
  * sampler.  Spawning, signalling and closing live here; what to do when
- * the worker says or does something is supervise.c's business.
+ * the worker says or does something is the restart machine's (machine.h),
+ * carried out by supervise.c.
  */
 #ifndef MS_CHILD_H
 #define MS_CHILD_H
@@ -21,26 +22,16 @@ typedef struct {
   void (*on_eof)(ms_child_t* c);
 } ms_child_cb_t;
 
+/* What child.c owns: the process handle, the channel and the sampler.
+ * What memsup knows about the worker (SDK, figures, timestamps) is the
+ * machine's (ms_worker_t in machine.h). */
 struct ms_child_s {
   uv_process_t proc;
-  ms_channel_t* chan;     /* NULL once closed */
+  ms_channel_t* chan;     /* NULL once closed, or when it could not open */
   ms_sampler_t sampler;
-  pid_t pid;
-  unsigned gen;
-  uint64_t started_ns;    /* uv_hrtime() at spawn */
-  int exited;
-  /* What the worker told us through the SDK. */
-  int sdk;                /* a valid hello arrived */
-  int ready;              /* ready arrived */
-  char allocator[16];
-  int has_heap;
-  ms_msg_t stats;         /* last stats message (heap + gauges) */
-  uint64_t stats_ns;      /* when it arrived, 0 = never */
-  uint64_t first_ns;      /* first sample of this worker: for growth rate */
-  uint64_t first_footprint;
-  uint64_t last_slog_ns;  /* last --sample-log line */
-  uint64_t eof_ns;        /* the worker closed the channel (0: not yet) */
-  void* data;             /* the supervisor */
+  pid_t pid;              /* also its process group and session id */
+  int exited;             /* libuv reaped it */
+  void* data;             /* the caller's (supervise.c: the supervisor) */
   /* private */
   const ms_child_cb_t* cb;
   int pending_close;
@@ -55,16 +46,19 @@ struct ms_child_s {
  * on fd 3.  On success *out is owned by the caller until ms_child_close().
  * Returns 0 or a libuv error (UV_ENOENT: not found, UV_EACCES: not
  * executable); nothing is left allocated on failure. */
-int ms_child_spawn(uv_loop_t* loop, char** argv, char** env, unsigned gen,
-                   int tree, uint64_t interval_ns, const ms_child_cb_t* cb,
-                   void* data, ms_child_t** out);
+int ms_child_spawn(uv_loop_t* loop, char** argv, char** env, int tree,
+                   uint64_t interval_ns, const ms_child_cb_t* cb, void* data,
+                   ms_child_t** out);
 
 /* Watches a process memsup did not start (memsup watch --pid): no
  * process handle, no channel, only the sampler.  Returns 0 or -ENOMEM. */
 int ms_child_adopt(pid_t pid, int tree, uint64_t interval_ns, void* data,
                    ms_child_t** out);
 
-/* Signals the worker's whole process group.  ESRCH (all gone) is 0. */
+/* Signals the worker's whole process group.  ESRCH (all gone) is 0.  Once
+ * the worker was reaped its group id could in principle belong to someone
+ * else: then the group is signalled only while no process has that id
+ * (see child.c). */
 int ms_child_kill_group(ms_child_t* c, int sig);
 /* Signals the worker process only (forwarded signals).  ESRCH is 0. */
 int ms_child_kill(ms_child_t* c, int sig);

@@ -409,32 +409,42 @@ static int add_processes(cJSON* ev, const ms_proc_t* procs, int n,
   return 0;
 }
 
-cJSON* ms_evidence_capture(pid_t pid, int tree, ms_rank_t rank,
-                           size_t max_rows, const ms_classify_out_t* cls) {
-  ms_proc_t procs[MS_EVIDENCE_PROCS];
-  ms_mapping_t* rows = calloc(max_rows ? max_rows : 1, sizeof(*rows));
-  size_t total = 0;
-  pid_t top = pid;
-  cJSON* ev = NULL;
-  int n, np = 0;
-
-  if (rows == NULL) return NULL;
+int ms_evidence_read(pid_t pid, int tree, ms_rank_t rank, ms_mapping_t* rows,
+                     size_t max, ms_evidence_where_t* where) {
+  memset(where, 0, sizeof(*where));
+  where->tree = tree;
+  where->rank = rank;
+  where->top = pid;
   /* The split comes first: it names the process whose mappings matter. */
   if (tree) {
-    np = ms_session_split(pid, 1, rank == MS_RANK_RSS, procs,
-                          MS_EVIDENCE_PROCS, &total);
-    if (np < 0) np = 0; /* gone meanwhile: empty lists */
-    if (np > 0) top = procs[0].pid;
+    int np = ms_session_split(pid, 1, rank == MS_RANK_RSS, where->procs,
+                              MS_EVIDENCE_PROCS, &where->total);
+    where->np = np < 0 ? 0 : np; /* gone meanwhile: empty lists */
+    if (where->np > 0) where->top = where->procs[0].pid;
   }
-  n = ms_smaps_read_top_by(top, rank, rows, max_rows);
-  ev = ms_evidence_json(rows, n < 0 ? 0 : n, cls);
+  return ms_smaps_read_top_by(where->top, rank, rows, max);
+}
+
+int ms_evidence_add_where(cJSON* ev, const ms_evidence_where_t* where) {
+  if (!cJSON_AddStringToObject(ev, "ranked_by",
+                               where->rank == MS_RANK_RSS ? "rss" : "footprint") ||
+      !cJSON_AddNumberToObject(ev, "mappings_pid", where->top))
+    return -1;
+  if (where->tree)
+    return add_processes(ev, where->procs, where->np, where->total);
+  return cJSON_AddNullToObject(ev, "processes") == NULL ? -1 : 0;
+}
+
+cJSON* ms_evidence_capture(pid_t pid, int tree, ms_rank_t rank,
+                           size_t max_rows, const ms_classify_out_t* cls) {
+  ms_evidence_where_t where;
+  ms_mapping_t* rows = calloc(max_rows ? max_rows : 1, sizeof(*rows));
+  if (rows == NULL) return NULL;
+  int n = ms_evidence_read(pid, tree, rank, rows, max_rows, &where);
+  cJSON* ev = ms_evidence_json(rows, n < 0 ? 0 : n, cls);
   free(rows);
   if (ev == NULL) return NULL;
-  if (!cJSON_AddStringToObject(ev, "ranked_by",
-                               rank == MS_RANK_RSS ? "rss" : "footprint") ||
-      !cJSON_AddNumberToObject(ev, "mappings_pid", top) ||
-      (tree ? add_processes(ev, procs, np, total) != 0
-            : cJSON_AddNullToObject(ev, "processes") == NULL)) {
+  if (ms_evidence_add_where(ev, &where) != 0) {
     cJSON_Delete(ev);
     return NULL;
   }

@@ -14,6 +14,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "sample.h"
+
 /* Who owns a mapping, from its name in /proc/PID/maps. */
 typedef enum {
   MS_MAP_HEAP,   /* "[heap]": brk */
@@ -118,6 +120,29 @@ cJSON* ms_evidence_json(const ms_mapping_t* rows, int n,
 
 /* Most processes listed in "processes". */
 #define MS_EVIDENCE_PROCS 16
+
+/* Where the evidence rows come from, besides the rows themselves: how
+ * they were ranked, whose mappings they are and, with tree, the split of
+ * the session by process.  Plain data, so the restart machine can carry
+ * it from the threadpool read to the log line. */
+typedef struct {
+  int tree;
+  ms_rank_t rank;
+  pid_t top;          /* the process whose mappings are listed */
+  int np;             /* procs[] filled (tree only) */
+  size_t total;       /* members read (tree only) */
+  ms_proc_t procs[MS_EVIDENCE_PROCS];
+} ms_evidence_where_t;
+
+/* Reads the evidence now from /proc (the part of ms_evidence_capture()
+ * that blocks): with tree the split by process first, then the top max
+ * rows of the member that holds the most.  Returns the rows stored (<0:
+ * none read, where->top still says whose they would be). */
+int ms_evidence_read(pid_t pid, int tree, ms_rank_t rank, ms_mapping_t* rows,
+                     size_t max, ms_evidence_where_t* where);
+/* Adds "ranked_by", "mappings_pid", "processes" and "nprocs" (see below)
+ * to an ms_evidence_json() object.  Returns 0 or -1 (out of memory). */
+int ms_evidence_add_where(cJSON* ev, const ms_evidence_where_t* where);
 
 /* Where the memory sits, read now from /proc, as evidence JSON: the
  * ms_evidence_json() object, plus

@@ -11,6 +11,7 @@
 #include <fcntl.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <string.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -20,16 +21,33 @@ int ms_reaper_enable(void) {
   return 0;
 }
 
+/* Reads the whole children list (it grows with the number of children:
+ * ~8 bytes each), so no zombie is left behind a cut; each SIGCHLD sweeps
+ * again, and a child that dies after its line was read raises one. */
 static int reap_listed(const char* path, pid_t keep) {
-  char buf[4096];
+  char small[4096];
+  char* buf = small;
+  size_t cap = sizeof(small), len = 0;
   int n = 0, fd = open(path, O_RDONLY | O_CLOEXEC);
   if (fd < 0) return 0;
-  ssize_t len = read(fd, buf, sizeof(buf) - 1);
+  for (;;) {
+    if (len + 1 == cap) {
+      char* bigger = malloc(cap * 2);
+      if (bigger == NULL) break; /* reap what was read; the next sweep goes on */
+      memcpy(bigger, buf, len);
+      if (buf != small) free(buf);
+      buf = bigger;
+      cap *= 2;
+    }
+    ssize_t r;
+    do
+      r = read(fd, buf + len, cap - 1 - len);
+    while (r < 0 && errno == EINTR);
+    if (r <= 0) break;
+    len += (size_t)r;
+  }
   close(fd);
-  if (len <= 0) return 0;
   buf[len] = '\0';
-  /* A longer list is cut here; the next SIGCHLD or the periodic sweep
-   * continues where this one stopped. */
   for (char* p = buf; *p;) {
     char* end;
     long pid = strtol(p, &end, 10);
@@ -43,6 +61,7 @@ static int reap_listed(const char* path, pid_t keep) {
     while (r < 0 && errno == EINTR);
     if (r > 0) n++;
   }
+  if (buf != small) free(buf);
   return n;
 }
 

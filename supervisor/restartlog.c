@@ -160,7 +160,7 @@ end:
 }
 
 void ms_rlog_add_mem(cJSON* o, const ms_mem_t* m, int has_heap,
-                     const ms_msg_t* st) {
+                     const ms_heap_t* st) {
   cJSON_AddNumberToObject(o, MS_K_FOOTPRINT, (double)m->footprint);
   cJSON_AddNumberToObject(o, MS_K_RSS, (double)m->rss);
   cJSON_AddNumberToObject(o, MS_K_SWAP, (double)m->swap);
@@ -192,7 +192,7 @@ void ms_rlog_add_mem(cJSON* o, const ms_mem_t* m, int has_heap,
   }
 }
 
-cJSON* ms_rlog_mem(const ms_mem_t* m, int has_heap, const ms_msg_t* st) {
+cJSON* ms_rlog_mem(const ms_mem_t* m, int has_heap, const ms_heap_t* st) {
   cJSON* o = cJSON_CreateObject();
   if (o) ms_rlog_add_mem(o, m, has_heap, st);
   return o;

@@ -13,7 +13,7 @@
 
 #include <cjson/cJSON.h>
 
-#include "channel.h"
+#include "heap.h"
 #include "sample.h"
 
 typedef struct ms_rlog_s ms_rlog_t;
@@ -46,9 +46,9 @@ int ms_rlog_write(ms_rlog_t* log, cJSON* obj);
  * (heap-in-use, null without the SDK), and with the SDK "allocator" and
  * "gauges" from stats. */
 void ms_rlog_add_mem(cJSON* obj, const ms_mem_t* m, int has_heap,
-                     const ms_msg_t* stats);
+                     const ms_heap_t* stats);
 /* The same figures as a new object. */
-cJSON* ms_rlog_mem(const ms_mem_t* m, int has_heap, const ms_msg_t* stats);
+cJSON* ms_rlog_mem(const ms_mem_t* m, int has_heap, const ms_heap_t* stats);
 
 /* "2026-11-21T23:22:25.123Z" for the wall-clock time now. */
 void ms_rfc3339_now(char buf[32]);

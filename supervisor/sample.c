@@ -271,7 +271,6 @@ void ms_sampler_init(ms_sampler_t* s, pid_t pid, int tree,
   s->interval_ns = interval_ns;
   s->status_fd = -1;
   s->rollup_fd = -1;
-  ms_growth_init(&s->growth, MS_GROWTH_WINDOW_NS);
 }
 
 void ms_sampler_free(ms_sampler_t* s) {
@@ -362,8 +361,6 @@ int ms_sampler_take(ms_sampler_t* s, uint64_t now_ns, uint64_t near_bytes,
     s->full_cost_ns = mono_ns() - t1;
     s->last_full_ns = now_ns;
     s->calib = (int64_t)est - (int64_t)out->footprint;
-    /* Only measured values: an estimate counts lazy-free pages. */
-    ms_growth_add(&s->growth, now_ns, out->footprint);
   } else {
     out->footprint = predicted;
   }

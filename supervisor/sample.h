@@ -18,7 +18,6 @@
 #include <stdint.h>
 #include <sys/types.h>
 
-#include "growth.h"
 
 /* Which smaps_rollup fields the running kernel gives (ms_mem_t.have). */
 #define MS_HAVE_PSS_SPLIT 1u /* Pss_Anon, Pss_File, Pss_Shmem: Linux >= 5.3 */
@@ -82,13 +81,6 @@ int ms_sample_full_due(uint64_t now_ns, uint64_t last_full_ns,
                        uint64_t full_cost_ns, uint64_t interval_ns,
                        uint64_t predicted, uint64_t near_bytes);
 
-/* The window of recent growth: each full read's footprint goes into the
- * sampler's ms_growth_t, and ms_growth_rate(&s->growth, now, ...) gives
- * the slope over the last 10 s.  Long enough to span a leaking worker's
- * life between restarts (20 MiB/s under 128 MiB: 6.4 s), short enough
- * that growth which stopped reads as flat (a redis flat for 14 s). */
-#define MS_GROWTH_WINDOW_NS 10000000000ull
-
 /* Per-worker sampling state.  Owns its /proc file descriptors and read
  * buffer; ms_sampler_free() releases them. */
 typedef struct {
@@ -107,7 +99,6 @@ typedef struct {
   uint64_t desc_next_ns;   /* ms_sampler_descendants(): next check, cost */
   uint64_t desc_cost_ns;
   int desc_found;          /* it returned 1 once: it checks no more */
-  ms_growth_t growth;      /* footprint of every full read, by time */
 } ms_sampler_t;
 
 void ms_sampler_init(ms_sampler_t* s, pid_t pid, int tree, uint64_t interval_ns);

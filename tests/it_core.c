@@ -425,6 +425,38 @@ static void subreaper_reaps_orphans(void** state) {
   assert_int_equal(h_wait(h, 10000), 0);
 }
 
+/* 14: the worker's binary disappears (a deploy replacing it, a cleanup):
+ * the memory restart cannot spawn the next worker.  The restart is still
+ * logged (no new worker: new_pid 0, after null), the failed spawns count
+ * as crashes, and memsup gives up with 127 (not found). */
+static void restart_whose_spawn_fails_is_logged_without_a_new_worker(
+    void** state) {
+  h_run_t* h = *state;
+  char cmd[700];
+  const char* copy = h_path(h, "bloat-copy");
+  snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", BLOAT, copy);
+  assert_int_equal(system(cmd), 0);
+  h_start(h, "--limit", "48M", "--max-restarts", "1", "--log", h->log, "--",
+          copy, "--mode", "leak", "--rate", "64", NULL);
+  pid_t w = h_worker_pid(h, 0, 5000);
+  assert_true(w > 0);
+  assert_int_equal(unlink(copy), 0);
+  assert_int_equal(h_wait(h, 20000), 127);
+  assert_true(h_stderr_contains(h, "spawn"));
+  cJSON* rs = h_events(h, "restart");
+  assert_int_equal(cJSON_GetArraySize(rs), 1);
+  cJSON* r = cJSON_GetArrayItem(rs, 0);
+  check_common(r);
+  assert_true(h_num(r, "old_pid") == w);
+  assert_true(h_num(r, "new_pid") == 0);
+  assert_true(h_num(r, "pid") == w); /* no new worker: the old one */
+  assert_true(cJSON_IsNull(h_get(r, "after")));
+  assert_true(cJSON_IsNull(h_get(r, "helped")));
+  assert_true(cJSON_IsObject(h_get(r, "evidence")));
+  cJSON_Delete(rs);
+  assert_int_equal(h_count(h, "start"), 1);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, h_setup, h_teardown)
 
 int main(void) {
@@ -462,6 +494,7 @@ int main(void) {
       T(missing_command_exits_127),
       T(non_executable_command_exits_126),
       T(subreaper_reaps_orphans),
+      T(restart_whose_spawn_fails_is_logged_without_a_new_worker),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

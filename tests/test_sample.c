@@ -430,30 +430,6 @@ static void sampler_measures_64m_malloc_on_first_take(void** state) {
   reap(c);
 }
 
-/* Every full read, and only those, goes into the growth window: a worker
- * holding a steady 64 MiB reads as flat. */
-static void sampler_feeds_full_reads_to_growth(void** state) {
-  (void)state;
-  child_t c = spawn(hold_64m_malloc, 1);
-  ms_sampler_t s;
-  ms_mem_t m;
-  ms_growth_fit_t f;
-  uint64_t t = now();
-
-  ms_sampler_init(&s, c.pid, 0, MS(50));
-  assert_int_equal(ms_sampler_take(&s, t, UINT64_MAX, 1, &m), 0);
-  assert_int_equal(ms_sampler_take(&s, t + SEC(1), UINT64_MAX, 1, &m), 0);
-  assert_int_equal(ms_sampler_take(&s, t + MS(1050), UINT64_MAX, 0, &m), 0);
-  assert_int_equal(m.full, 0);
-  assert_int_equal(s.growth.n, 2);
-  assert_int_equal(ms_sampler_take(&s, t + SEC(2), UINT64_MAX, 1, &m), 0);
-  assert_int_equal(s.growth.n, 3);
-  assert_int_equal(ms_growth_rate(&s.growth, t + SEC(2), SEC(1), &f), 0);
-  assert_true(f.min >= MIB(64));
-  assert_true(f.bps < (double)MIB(1) && f.bps > -(double)MIB(1));
-  ms_sampler_free(&s);
-  reap(c);
-}
 
 static void sampler_ignores_clean_file_pages(void** state) {
   (void)state;
@@ -779,7 +755,6 @@ int main(void) {
     cmocka_unit_test(sampler_follows_the_worker_through_exec),
     cmocka_unit_test(full_read_in_background_every_second_or_200_costs),
     cmocka_unit_test(sampler_measures_64m_malloc_on_first_take),
-    cmocka_unit_test(sampler_feeds_full_reads_to_growth),
     cmocka_unit_test(sampler_ignores_clean_file_pages),
     cmocka_unit_test(sampler_ignores_lazyfree_pages),
     cmocka_unit_test(sampler_grows_a_small_buffer),

@@ -1,0 +1,414 @@
+/* eventlog.c: the lines behind the machine's LOG actions.  Builds each
+ * JSON event (keys and meaning in docs/restart-log.md) and its stderr line
+ * from the machine's worker and restart records; decides nothing. */
+#include "eventlog.h"
+
+#include <errno.h>
+#include <inttypes.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "evidence.h"
+#include "log.h"
+#include "memsup_wire.h"
+
+static double secs(uint64_t ns) { return (double)ns / 1e9; }
+static double msecs(uint64_t ns) { return (double)ns / 1e6; }
+/* Log figures to the millisecond (or microsecond for ms values): more
+ * digits than that are noise from the clock, not information. */
+static double r3(double x) { return (double)(int64_t)(x * 1000 + 0.5) / 1000; }
+
+const char* ms_signame(int sig) {
+  static char buf[16];
+  const char* abbrev = sigabbrev_np(sig);
+  if (abbrev == NULL)
+    snprintf(buf, sizeof(buf), "SIG%d", sig);
+  else
+    snprintf(buf, sizeof(buf), "SIG%s", abbrev);
+  return buf;
+}
+
+static void emit(ms_eventlog_t* el, cJSON* ev) {
+  int err = ms_rlog_write(el->rlog, ev);
+  /* Said once per outage: the writer keeps trying, so logging resumes by
+   * itself once there is room (restartlog.h). */
+  if (err < 0 && !el->rlog_failed) {
+    el->rlog_failed = 1;
+    ms_error("write %s: %s (events are lost until it can be written again)",
+             el->cfg->log_path, strerror(-err));
+  } else if (err == 0 && el->rlog_failed) {
+    el->rlog_failed = 0;
+    ms_info("write %s: events are logged again", el->cfg->log_path);
+  }
+}
+
+void ms_eventlog_descendants(ms_eventlog_t* el, pid_t pid, unsigned gen,
+                             uint64_t footprint, const ms_descendants_t* d) {
+  char b1[16], b2[16];
+  cJSON* ev = ms_rlog_event("descendants", pid, gen);
+  cJSON_AddNumberToObject(ev, "footprint", (double)footprint);
+  cJSON_AddNumberToObject(ev, "descendants_footprint", (double)d->footprint);
+  cJSON_AddNumberToObject(ev, "descendants", d->nprocs);
+  cJSON_AddNumberToObject(ev, "top_pid", d->top_pid);
+  cJSON_AddStringToObject(ev, "top_command", d->top_comm);
+  cJSON_AddStringToObject(ev, "hint", "--tree");
+  emit(el, ev);
+  ms_warn("pid %d holds %s but its descendants hold %s (largest: %s, pid %d): "
+          "the limit applies to pid %d only; use --tree to count them",
+          (int)pid, ms_fmt_bytes(b1, footprint), ms_fmt_bytes(b2, d->footprint),
+          d->top_comm, (int)d->top_pid, (int)pid);
+}
+
+/* An "exit" or "crash" event: exit_code, or signal when killed by one. */
+static cJSON* status_event(const char* event, const ms_log_t* l) {
+  cJSON* ev = ms_rlog_event(event, l->pid, l->gen);
+  if (l->term_signal) {
+    cJSON_AddNullToObject(ev, "exit_code");
+    cJSON_AddStringToObject(ev, "signal", ms_signame(l->term_signal));
+  } else {
+    cJSON_AddNumberToObject(ev, "exit_code", (double)l->status);
+    cJSON_AddNullToObject(ev, "signal");
+  }
+  cJSON_AddNumberToObject(ev, "uptime_s", r3(l->uptime_s));
+  return ev;
+}
+
+/* Evidence of why the worker bloated, taken before it was stopped: the top
+ * mappings (read off the loop), the growth rate over its life, and the
+ * classification that follows from those and the SDK's heap figures. */
+static cJSON* evidence(const ms_restart_t* rs) {
+  ms_classify_in_t in;
+  ms_classify_out_t out;
+  memset(&in, 0, sizeof(in));
+  in.footprint = rs->before.footprint;
+  in.rss = rs->before.rss;
+  in.lazyfree = rs->before.lazyfree;
+  in.rss_file = rs->before.rss_file;
+  in.has_heap = rs->before_heap.has_heap;
+  in.heap_allocated = rs->before_heap.allocated;
+  in.heap_resident = rs->before_heap.resident;
+  in.has_growth = rs->has_growth;
+  in.footprint_growth_bps = rs->growth_bps;
+  ms_classify(&in, &out);
+  cJSON* ev = ms_evidence_json(rs->rows, rs->nrows, &out);
+  if (ev == NULL) return NULL;
+  if (ms_evidence_add_where(ev, &rs->where) != 0) {
+    cJSON_Delete(ev);
+    return NULL;
+  }
+  if (rs->has_growth)
+    cJSON_AddNumberToObject(ev, "growth_bps", r3(rs->growth_bps));
+  else
+    cJSON_AddNullToObject(ev, "growth_bps");
+  return ev;
+}
+
+static void restart_state(cJSON* ev, const ms_restart_t* rs) {
+  if (!rs->expect_sdk) {
+    cJSON_AddNullToObject(ev, "state");
+    return;
+  }
+  cJSON* st = cJSON_AddObjectToObject(ev, "state");
+  cJSON_AddStringToObject(st, "outcome", rs->outcome);
+  cJSON_AddNumberToObject(st, "bytes", (double)rs->saved_bytes);
+  cJSON_AddNumberToObject(st, "save_ms",
+                          r3(rs->t_state ? msecs(rs->t_state - rs->t_decide) : 0));
+  cJSON_AddNumberToObject(st, "verify_ms",
+                          r3(rs->t_recv ? msecs(rs->t_state - rs->t_recv) : 0));
+  if (rs->t_recv)
+    cJSON_AddNumberToObject(st, "received_unix_s", rs->recv_unix_s);
+  else
+    cJSON_AddNullToObject(st, "received_unix_s");
+  if (rs->held_unix_us)
+    cJSON_AddNumberToObject(st, "held_unix_s", (double)rs->held_unix_us / 1e6);
+  else
+    cJSON_AddNullToObject(st, "held_unix_s");
+  cJSON_AddNumberToObject(st, "restore_ms",
+                          r3(rs->t_ready && rs->t_welcome
+                                 ? msecs(rs->t_ready - rs->t_welcome)
+                                 : 0));
+  if (rs->handed[0])
+    cJSON_AddStringToObject(st, "handed", rs->handed);
+  else
+    cJSON_AddNullToObject(st, "handed");
+  if (rs->restore[0])
+    cJSON_AddStringToObject(st, "restore", rs->restore);
+  else
+    cJSON_AddNullToObject(st, "restore");
+}
+
+static void restart(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l) {
+  const ms_restart_t* rs = &m->rs;
+  const ms_config_t* cfg = el->cfg;
+  const ms_mem_t* after = rs->has_after ? &rs->after : NULL;
+  char b1[16], b2[16], b3[16], b4[16], b5[16], b6[16];
+  uint64_t up = rs->t_ready ? rs->t_ready : rs->t_spawn;
+  uint64_t downtime = up && rs->t_exit ? up - rs->t_exit : 0;
+
+  cJSON* ev = ms_rlog_event("restart", l->pid, l->gen);
+  cJSON_AddStringToObject(ev, "reason", "limit");
+  cJSON_AddStringToObject(ev, "metric", ms_metric_name(rs->metric));
+  cJSON_AddNumberToObject(ev, "limit", (double)cfg->limit);
+  cJSON_AddNumberToObject(ev, "value", (double)rs->value);
+  cJSON_AddNumberToObject(ev, "over_for_s", r3(rs->over_for_s));
+  cJSON_AddNumberToObject(ev, "decided_unix_s", rs->decided_unix_s);
+  cJSON_AddNumberToObject(ev, "old_pid", rs->old_pid);
+  cJSON_AddNumberToObject(ev, "new_pid", rs->new_pid);
+  cJSON_AddNumberToObject(ev, "uptime_s", r3(rs->uptime_s));
+  cJSON_AddItemToObject(ev, "before", ms_rlog_mem(&rs->before, rs->before_heap.has_heap,
+                                                  &rs->before_heap));
+  if (after)
+    cJSON_AddItemToObject(ev, "after", ms_rlog_mem(after, rs->after_heap.has_heap,
+                                                   &rs->after_heap));
+  else
+    cJSON_AddNullToObject(ev, "after");
+  cJSON_AddItemToObject(ev, "evidence", evidence(rs));
+  if (rs->helped >= 0)
+    cJSON_AddBoolToObject(ev, "helped", rs->helped);
+  else
+    cJSON_AddNullToObject(ev, "helped");
+  cJSON_AddNumberToObject(ev, "downtime_ms", r3(msecs(downtime)));
+  cJSON_AddNumberToObject(ev, "spawn_ms",
+                          r3(rs->t_spawn && rs->t_exit ? msecs(rs->t_spawn - rs->t_exit) : 0));
+  cJSON_AddNumberToObject(ev, "stop_ms",
+                          r3(rs->t_exit && rs->t_stop ? msecs(rs->t_exit - rs->t_stop) : 0));
+  restart_state(ev, rs);
+  emit(el, ev);
+
+  ms_fmt_bytes(b1, rs->value);
+  ms_fmt_bytes(b2, cfg->limit);
+  ms_fmt_bytes(b3, rs->before.footprint);
+  ms_fmt_bytes(b4, after ? after->footprint : 0);
+  ms_fmt_bytes(b5, rs->before.rss);
+  ms_fmt_bytes(b6, after ? after->rss : 0);
+  ms_info("restart #%u (%s %s > %s after %.1f s): pid %d -> %d, "
+          "footprint %s -> %s, rss %s -> %s%s%s",
+          rs->number, ms_metric_name(rs->metric), b1, b2, rs->uptime_s,
+          (int)rs->old_pid, (int)rs->new_pid, b3, after ? b4 : "?", b5,
+          after ? b6 : "?", rs->expect_sdk ? ", state " : "",
+          rs->expect_sdk ? rs->outcome : "");
+  if (rs->new_pid == 0)
+    ms_warn("restart #%u ended without a new worker (%s)", rs->number,
+            m->want == MS_WANT_DOWN ? "memsup is stopping"
+                                    : "it could not be started");
+  if (rs->helped == 0)
+    ms_warn("restart #%u did not help (%s %s before, %s after): "
+            "next memory restart delayed by %.0f s",
+            rs->number, ms_metric_name(rs->judged_on),
+            ms_fmt_bytes(b1, rs->judged_before), ms_fmt_bytes(b2, rs->judged_after),
+            secs(rs->next_delay_ns));
+}
+
+/* --dry-run: the restart that would have happened. */
+static void would_restart(ms_eventlog_t* el, const ms_machine_t* m,
+                          const ms_log_t* l) {
+  const ms_restart_t* rs = &m->rs;
+  char b1[16], b2[16], b3[16], b4[16];
+  cJSON* ev = ms_rlog_event("would-restart", l->pid, rs->old_gen);
+  cJSON_AddStringToObject(ev, "reason", "limit");
+  cJSON_AddStringToObject(ev, "metric", ms_metric_name(rs->metric));
+  cJSON_AddNumberToObject(ev, "limit", (double)el->cfg->limit);
+  cJSON_AddNumberToObject(ev, "value", (double)rs->value);
+  cJSON_AddNumberToObject(ev, "over_for_s", r3(rs->over_for_s));
+  cJSON_AddNumberToObject(ev, "uptime_s", r3(rs->uptime_s));
+  cJSON_AddItemToObject(ev, "before", ms_rlog_mem(&rs->before, rs->before_heap.has_heap,
+                                                  &rs->before_heap));
+  cJSON_AddItemToObject(ev, "evidence", evidence(rs));
+  emit(el, ev);
+  ms_info("dry run: would restart pid %d (%s %s > %s after %.1f s; footprint %s, rss %s)",
+          (int)rs->old_pid, ms_metric_name(rs->metric), ms_fmt_bytes(b1, rs->value),
+          ms_fmt_bytes(b2, el->cfg->limit), rs->uptime_s,
+          ms_fmt_bytes(b3, rs->before.footprint), ms_fmt_bytes(b4, rs->before.rss));
+}
+
+static void sample(ms_eventlog_t* el, const ms_log_t* l) {
+  cJSON* ev = ms_rlog_event("sample", l->pid, l->gen);
+  ms_rlog_add_mem(ev, l->mem, l->has_heap, l->heap);
+  cJSON_AddBoolToObject(ev, "full", l->mem->full);
+  cJSON_AddNumberToObject(ev, "limit", (double)el->cfg->limit);
+  int err = ms_rlog_write(el->slog, ev);
+  if (err < 0 && !el->slog_failed) {
+    el->slog_failed = 1;
+    ms_error("write %s: %s (samples are lost until it can be written again)",
+             el->cfg->sample_log_path, strerror(-err));
+  } else if (err == 0 && el->slog_failed) {
+    el->slog_failed = 0;
+    ms_info("write %s: samples are logged again", el->cfg->sample_log_path);
+  }
+}
+
+static void purge(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l) {
+  const ms_mem_t* before = &m->w.purge_before;
+  char b1[16], b2[16], b3[16];
+  uint64_t freed =
+      before->footprint > l->mem->footprint ? before->footprint - l->mem->footprint : 0;
+  cJSON* ev = ms_rlog_event("purge", l->pid, l->gen);
+  cJSON_AddNumberToObject(ev, "soft_limit", (double)el->cfg->soft_limit);
+  cJSON_AddNumberToObject(ev, "freed", (double)freed);
+  /* Heap-in-use is what the worker holds; a purge does not change it, so
+   * the latest report stands for both sides. */
+  cJSON_AddItemToObject(ev, "before", ms_rlog_mem(before, l->has_heap, l->heap));
+  cJSON_AddItemToObject(ev, "after", ms_rlog_mem(l->mem, l->has_heap, l->heap));
+  cJSON_AddNumberToObject(ev, "resident_before", (double)l->purge_resident_before);
+  cJSON_AddNumberToObject(ev, "resident_after", (double)l->purge_resident_after);
+  emit(el, ev);
+  ms_info("purge: pid %d freed %s of footprint (%s -> %s)", (int)l->pid,
+          ms_fmt_bytes(b1, freed), ms_fmt_bytes(b2, before->footprint),
+          ms_fmt_bytes(b3, l->mem->footprint));
+}
+
+static const char* how(const ms_log_t* l) {
+  return l->term_signal ? "signal" : "status";
+}
+static int how_n(const ms_log_t* l) {
+  return l->term_signal ? l->term_signal : (int)l->status;
+}
+
+static const char* reject_reason(int err) {
+  return err == -EFBIG ? "over --max-state" : strerror(-err);
+}
+
+void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
+                       const ms_log_t* l) {
+  const ms_config_t* cfg = el->cfg;
+  cJSON* ev;
+  int pid = (int)l->pid;
+  switch (l->kind) {
+    case MS_LOG_START:
+      ev = ms_rlog_event("start", l->pid, l->gen);
+      {
+        cJSON* cmd = cJSON_AddArrayToObject(ev, "cmd");
+        for (int i = 0; i < cfg->argc; i++)
+          cJSON_AddItemToArray(cmd, cJSON_CreateString(cfg->argv[i]));
+      }
+      if (m->handoff[0])
+        cJSON_AddStringToObject(ev, "state", m->handoff);
+      else
+        cJSON_AddNullToObject(ev, "state");
+      emit(el, ev);
+      ms_debug("started %s (pid %d, generation %u)", cfg->argv[0], pid, l->gen);
+      break;
+    case MS_LOG_WATCH:
+      ev = ms_rlog_event("watch", l->pid, l->gen);
+      cJSON_AddNumberToObject(ev, "limit", (double)cfg->limit);
+      cJSON_AddStringToObject(ev, "metric", ms_metric_name(cfg->metric));
+      emit(el, ev);
+      ms_info("watching pid %d (limit %s, dry run)", pid, cfg->limit ? "set" : "none");
+      break;
+    case MS_LOG_SAMPLE:
+      sample(el, l);
+      break;
+    case MS_LOG_RESTART:
+      restart(el, m, l);
+      break;
+    case MS_LOG_WOULD_RESTART:
+      would_restart(el, m, l);
+      break;
+    case MS_LOG_CRASH:
+      ev = status_event("crash", l);
+      if (l->delay_ns < 0) {
+        cJSON_AddNullToObject(ev, "restart_in_ms");
+        emit(el, ev);
+        break;
+      }
+      cJSON_AddNumberToObject(ev, "restart_in_ms", msecs((uint64_t)l->delay_ns));
+      emit(el, ev);
+      if (l->term_signal)
+        ms_info("pid %d killed by %s after %.1f s; restarting in %.0f ms", pid,
+                ms_signame(l->term_signal), l->uptime_s, msecs((uint64_t)l->delay_ns));
+      else
+        ms_info("pid %d exited with status %d after %.1f s; restarting in %.0f ms",
+                pid, (int)l->status, l->uptime_s, msecs((uint64_t)l->delay_ns));
+      break;
+    case MS_LOG_EXIT:
+      emit(el, status_event("exit", l));
+      ms_info("pid %d exited with status 0 after %.1f s", pid, l->uptime_s);
+      break;
+    case MS_LOG_STOPPED:
+      emit(el, status_event("exit", l));
+      ms_info("pid %d stopped (%s %d)", pid, how(l), how_n(l));
+      break;
+    case MS_LOG_WATCH_END:
+      ev = status_event("exit", l);
+      /* Not our child: its status is its parent's to know. */
+      cJSON_ReplaceItemInObject(ev, "exit_code", cJSON_CreateNull());
+      emit(el, ev);
+      ms_info("pid %d has exited: watch ends", pid);
+      break;
+    case MS_LOG_GIVEUP:
+      ev = ms_rlog_event("giveup", l->pid, l->gen);
+      cJSON_AddNumberToObject(ev, "crashes", l->count);
+      cJSON_AddNumberToObject(ev, "within_s", secs(cfg->within_ns));
+      cJSON_AddNumberToObject(ev, "exit_code", l->code);
+      emit(el, ev);
+      ms_error("giving up: %u exits within %.0f s (--max-restarts %u --within "
+               "%.0fs); last exit status %d",
+               l->count, secs(cfg->within_ns), cfg->max_restarts,
+               secs(cfg->within_ns), m->last_status);
+      break;
+    case MS_LOG_SPAWN_GIVEUP:
+      ms_error("giving up: the worker could not be started");
+      break;
+    case MS_LOG_STOP:
+      ev = ms_rlog_event("stop", l->pid, l->gen);
+      cJSON_AddStringToObject(ev, "signal", ms_signame(l->sig));
+      emit(el, ev);
+      ms_info("%s: stopping", ms_signame(l->sig));
+      break;
+    case MS_LOG_PURGE:
+      purge(el, m, l);
+      break;
+    case MS_LOG_BAD_VERSION:
+      ms_warn("pid %d speaks protocol version %d, memsup speaks %d: "
+              "supervised without the SDK",
+              pid, l->version, MEMSUP_WIRE_VERSION);
+      break;
+    case MS_LOG_HELLO:
+      ms_debug("pid %d: SDK handshake (allocator %s)", pid, l->text);
+      break;
+    case MS_LOG_HEAP_FALLBACK:
+      ms_warn("pid %d did not complete the SDK handshake within %.1f s: "
+              "using footprint instead of heap",
+              pid, secs(cfg->handshake_ns));
+      break;
+    case MS_LOG_CHANNEL_CLOSED:
+      ms_warn("pid %d closed the memsup channel and runs on without the SDK "
+              "(no heap figures, no state handoff)", pid);
+      break;
+    case MS_LOG_SAVE_TIMEOUT:
+      ms_warn("pid %d did not save its state within %.1f s: %s", pid,
+              secs(cfg->grace_ns),
+              m->handoff[0] ? "the last good state will be handed over"
+                            : "the new worker starts without state");
+      break;
+    case MS_LOG_SAVE_FAILED:
+      ms_warn("pid %d could not save its state: %s", pid, l->text);
+      break;
+    case MS_LOG_SAVE_UNSENT:
+      ms_warn("ask pid %d to save: %s", pid, strerror(-l->err));
+      break;
+    case MS_LOG_WELCOME_UNSENT:
+      ms_warn("welcome pid %d: %s", pid, strerror(-l->err));
+      break;
+    case MS_LOG_DIED_SAVING:
+      ms_warn("pid %d died while saving its state (%s %d)", pid, how(l), how_n(l));
+      break;
+    case MS_LOG_STATE_REJECTED:
+      ms_error("state from pid %d rejected (%" PRIu64 " bytes): %s; %s", pid,
+               l->state->bytes, reject_reason(l->err),
+               m->handoff[0] ? "handing over the last good state"
+                             : "the new worker starts without state");
+      break;
+    case MS_LOG_CHECKPOINT:
+      if (l->err)
+        ms_warn("%s from pid %d rejected (%" PRIu64 " bytes): %s", l->state->kind,
+                pid, l->state->bytes, reject_reason(l->err));
+      else
+        ms_debug("checkpoint from pid %d: %" PRIu64 " bytes", pid, l->state->bytes);
+      break;
+    case MS_LOG_KILL:
+      ms_warn("pid %d still running %.1f s after SIGTERM: sending SIGKILL", pid,
+              secs(cfg->grace_ns));
+      break;
+  }
+}

@@ -1,0 +1,1313 @@
+/* machine.c: the restart protocol of one worker slot as an explicit state
+ * machine: decide -> save -> verify -> (evidence) -> stop -> spawn ->
+ * welcome -> ready -> judge "after" -> log.  Pure: events in, actions out
+ * (machine.h).  The decisions themselves (limit, purge, backoff, crash
+ * intensity, "did not help") come from policy.h.
+ *
+ * Every state has one function with a switch over every event and no
+ * default, so the compiler (-Wswitch, -Werror) refuses a pair nobody
+ * decided.  Each case names what happens: a handler <state>_on_<event>, a
+ * shared step (note_*, tick, exited, ...), ignore (harmless and expected,
+ * e.g. a tick while no worker runs) or unexpected (cannot happen with a
+ * correct caller: counted in m->unexpected, and a fd it carries is closed).
+ */
+#include "machine.h"
+
+#include <errno.h>
+#include <signal.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "memsup_wire.h"
+
+static double secs(uint64_t ns) { return (double)ns / 1e9; }
+
+/* ---- actions ------------------------------------------------------------ */
+
+static ms_action_t* push(ms_actions_t* out, ms_action_type_t type) {
+  /* A step emits at most a handful of actions; more is a bug here. */
+  if (out->n == MS_ACTIONS_MAX) abort();
+  ms_action_t* a = &out->a[out->n++];
+  memset(a, 0, sizeof(*a));
+  a->type = type;
+  return a;
+}
+
+static ms_log_t* say(ms_machine_t* m, ms_actions_t* out, ms_log_kind_t kind) {
+  ms_log_t* l = &push(out, MS_ACT_LOG)->log;
+  l->kind = kind;
+  l->pid = m->w.pid;
+  l->gen = m->gen;
+  return l;
+}
+
+static void arm(ms_machine_t* m, ms_actions_t* out, uint64_t ns) {
+  push(out, MS_ACT_TIMER_ARM)->ns = ns;
+  m->timer_armed = 1;
+}
+
+static void cancel(ms_machine_t* m, ms_actions_t* out) {
+  if (!m->timer_armed) return;
+  push(out, MS_ACT_TIMER_CANCEL);
+  m->timer_armed = 0;
+}
+
+static void signal_group(ms_actions_t* out, int sig) {
+  push(out, MS_ACT_SIGNAL_GROUP)->sig = sig;
+}
+
+static void measure(ms_actions_t* out, ms_purpose_t purpose, uint64_t near,
+                    int force) {
+  ms_action_t* a = push(out, MS_ACT_MEASURE);
+  a->purpose = purpose;
+  a->near = near;
+  a->force = force;
+}
+
+static void close_fd(ms_actions_t* out, const ms_ev_state_t* st) {
+  push(out, MS_ACT_CLOSE_FD)->state = st;
+}
+
+static int has_fd(const ms_event_t* ev) {
+  return ev->type == MS_EV_STATE || ev->type == MS_EV_STATE_OK ||
+         ev->type == MS_EV_STATE_BAD;
+}
+
+/* ---- named no-ops ------------------------------------------------------- */
+
+static void ignore(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
+  (void)m;
+  if (has_fd(ev)) close_fd(out, &ev->state);
+}
+
+static void unexpected(ms_machine_t* m, const ms_event_t* ev,
+                       ms_actions_t* out) {
+  m->unexpected++;
+  if (has_fd(ev)) close_fd(out, &ev->state);
+}
+
+/* ---- transitions used by several states --------------------------------- */
+
+static void to_exit(ms_machine_t* m, ms_actions_t* out, int code) {
+  cancel(m, out);
+  m->want = MS_WANT_DOWN;
+  m->exit_code = code;
+  m->state = MS_ST_DONE;
+  push(out, MS_ACT_EXIT)->code = code;
+}
+
+static void spawn(ms_machine_t* m, ms_actions_t* out) {
+  push(out, MS_ACT_SPAWN)->gen = m->gen + 1;
+  m->state = MS_ST_STARTING;
+}
+
+static void to_backoff(ms_machine_t* m, ms_actions_t* out, uint64_t delay) {
+  arm(m, out, delay);
+  m->state = MS_ST_BACKOFF;
+}
+
+/* SIGTERM (or memsup's own stop signal) to the group, SIGKILL after
+ * --grace.  A group frozen for the evidence (begin_restart) must run again
+ * to act on the signal; SIGCONT after it, so the signal is what it wakes
+ * to. */
+static void stop_worker(ms_machine_t* m, const ms_event_t* ev,
+                        ms_actions_t* out, int sig) {
+  cancel(m, out);
+  if (m->rs.active && !m->rs.dry) m->rs.t_stop = ev->now;
+  signal_group(out, sig);
+  signal_group(out, SIGCONT);
+  arm(m, out, m->cfg->grace_ns);
+  m->state = MS_ST_STOPPING;
+}
+
+static int status_code(int64_t status, int term_signal) {
+  return term_signal ? 128 + term_signal : (int)status;
+}
+
+static uint64_t metric_value(ms_metric_t metric, const ms_mem_t* mem,
+                             const ms_heap_t* heap) {
+  if (metric == MS_METRIC_RSS) return mem->rss;
+  if (metric == MS_METRIC_HEAP && heap->has_heap) return heap->allocated;
+  return mem->footprint;
+}
+
+/* Ends the restart record with its log line.  after is the new worker's
+ * figure, or NULL when there is none (it died first, it could not be
+ * spawned, memsup was told to stop).  Every restart that began ends here
+ * exactly once. */
+static void finish(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out,
+                   const ms_mem_t* after) {
+  ms_restart_t* rs = &m->rs;
+  (void)ev;
+  rs->active = 0;
+  rs->number = ++m->restarts;
+  rs->helped = -1;
+  rs->next_delay_ns = 0;
+  if (after) {
+    rs->has_after = 1;
+    rs->after = *after;
+    rs->after_heap = m->w.heap;
+    /* "Helped" compares one metric on both sides: heap-in-use when both
+     * workers reported it, else footprint (never heap before with
+     * footprint after). */
+    ms_metric_t judged = rs->metric;
+    if (judged == MS_METRIC_HEAP &&
+        !(rs->before_heap.has_heap && rs->after_heap.has_heap))
+      judged = MS_METRIC_FOOTPRINT;
+    rs->judged_on = judged;
+    rs->judged_before = metric_value(judged, &rs->before, &rs->before_heap);
+    rs->judged_after = metric_value(judged, &rs->after, &rs->after_heap);
+    /* A restart after which the worker is about as big as before did not
+     * help: the bloat comes back with what the worker loads.  Restarting
+     * at full speed would only loop, so later restarts back off. */
+    if (ms_policy_unhelpful(rs->judged_before, rs->judged_after)) {
+      rs->helped = 0;
+      m->unhelpful++;
+      rs->next_delay_ns = ms_policy_unhelpful_delay(m->unhelpful);
+    } else {
+      rs->helped = 1;
+      m->unhelpful = 0;
+    }
+  }
+  /* The line is about the new worker, or the old one when there is none. */
+  say(m, out, MS_LOG_RESTART)->pid = rs->new_pid ? rs->new_pid : rs->old_pid;
+}
+
+/* Bookkeeping common to every exit of the worker. */
+static void exited(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
+  ms_worker_t* w = &m->w;
+  cancel(m, out);
+  w->up = 0;
+  w->exit_status = ev->exit.status;
+  w->term_signal = ev->exit.term_signal;
+  w->exit_uptime_s = secs(ev->now - w->started_ns);
+  m->last_status = status_code(ev->exit.status, ev->exit.term_signal);
+  /* Whatever is left of the worker's process group goes with it, so no
+   * grandchild outlives the worker it belonged to (child.c makes sure the
+   * group is still the worker's). */
+  signal_group(out, SIGKILL);
+  push(out, MS_ACT_CLOSE_WORKER);
+  if (ev->now - w->started_ns >= MS_HEALTHY_NS) m->consecutive_crashes = 0;
+  /* The restart's old worker, not its successor dying while judged. */
+  if (m->rs.active && !m->rs.dry && w->pid == m->rs.old_pid)
+    m->rs.t_exit = ev->now;
+}
+
+static ms_log_t* say_status(ms_machine_t* m, ms_actions_t* out,
+                            ms_log_kind_t kind) {
+  ms_log_t* l = say(m, out, kind);
+  l->status = m->w.exit_status;
+  l->term_signal = m->w.term_signal;
+  l->uptime_s = m->w.exit_uptime_s;
+  return l;
+}
+
+/* The worker is gone and memsup was told to stop: memsup ends with the
+ * worker's status.  A restart under way ends without a new worker. */
+static void end_with_worker(ms_machine_t* m, const ms_event_t* ev,
+                            ms_actions_t* out) {
+  if (m->rs.active && !m->rs.dry) finish(m, ev, out, NULL);
+  say_status(m, out, MS_LOG_STOPPED);
+  to_exit(m, out, m->last_status);
+}
+
+/* The old worker of a memory restart is gone: its successor starts now,
+ * or after the delay that restarts which did not help earn. */
+static void replace_worker(ms_machine_t* m, const ms_event_t* ev,
+                           ms_actions_t* out) {
+  if (m->want == MS_WANT_DOWN) {
+    end_with_worker(m, ev, out);
+    return;
+  }
+  uint64_t delay = ms_policy_unhelpful_delay(m->unhelpful);
+  if (delay)
+    to_backoff(m, out, delay);
+  else
+    spawn(m, out);
+}
+
+/* The worker ended by itself (not for a memory restart, not stopped). */
+static void crashed(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
+  const ms_config_t* cfg = m->cfg;
+  ms_worker_t* w = &m->w;
+  int code = m->last_status;
+  if (w->term_signal == 0 && w->exit_status == 0 &&
+      cfg->restart == MS_RESTART_ON_FAILURE) {
+    say_status(m, out, MS_LOG_EXIT);
+    to_exit(m, out, 0);
+    return;
+  }
+  if (ms_policy_crash(&m->intensity, cfg->within_ns, ev->now)) {
+    say_status(m, out, MS_LOG_CRASH)->delay_ns = -1;
+    ms_log_t* l = say(m, out, MS_LOG_GIVEUP);
+    l->count = ms_policy_crashes_within(&m->intensity, cfg->within_ns, ev->now);
+    l->code = code ? code : 1;
+    to_exit(m, out, code ? code : 1);
+    return;
+  }
+  uint64_t delay = ms_policy_backoff(++m->consecutive_crashes);
+  say_status(m, out, MS_LOG_CRASH)->delay_ns = (int64_t)delay;
+  to_backoff(m, out, delay);
+}
+
+/* ---- what the worker says, in any state it can say it ------------------- */
+
+static void send_welcome(ms_machine_t* m, const ms_event_t* ev,
+                         ms_actions_t* out) {
+  push(out, MS_ACT_SEND_WELCOME);
+  if (m->state == MS_ST_JUDGING) {
+    m->rs.t_welcome = ev->now;
+    snprintf(m->rs.handed, sizeof(m->rs.handed), "%s", m->handoff);
+  }
+}
+
+static void note_hello(ms_machine_t* m, const ms_event_t* ev,
+                       ms_actions_t* out) {
+  ms_worker_t* w = &m->w;
+  if (ev->hello.version != MEMSUP_WIRE_VERSION) {
+    say(m, out, MS_LOG_BAD_VERSION)->version = ev->hello.version;
+    return;
+  }
+  w->sdk = 1;
+  m->sdk_seen = 1;
+  snprintf(w->allocator, sizeof(w->allocator), "%s", ev->hello.allocator);
+  say(m, out, MS_LOG_HELLO)->text = w->allocator;
+  send_welcome(m, ev, out);
+}
+
+static void note_stats(ms_machine_t* m, const ms_event_t* ev,
+                       ms_actions_t* out) {
+  (void)out;
+  if (!m->w.sdk) return;
+  m->w.heap = ev->stats;
+  m->w.stats_ns = ev->now;
+}
+
+static void note_eof(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
+  (void)out;
+  /* A worker closes the channel as it exits, which is not news; one that
+   * goes on running without it is, and the tick says so (CHANNEL_EOF_NS
+   * later, when the exit has not come). */
+  if (m->w.sdk) m->w.eof_ns = ev->now;
+  m->w.sdk = 0;
+}
+
+/* A state memfd: checked off the loop (VERIFY), whatever it answers. */
+static void note_state(ms_machine_t* m, const ms_event_t* ev,
+                       ms_actions_t* out) {
+  if (!m->w.sdk) {
+    close_fd(out, &ev->state);
+    return;
+  }
+  push(out, MS_ACT_VERIFY)->state = &ev->state;
+}
+
+/* A checked state: a good one becomes the last good state, whoever sent
+ * it (a save, a checkpoint, a save reply after its timeout).  Returns 1
+ * when it answers the restart's save request. */
+static int note_checked(ms_machine_t* m, const ms_event_t* ev,
+                        ms_actions_t* out) {
+  ms_restart_t* rs = &m->rs;
+  int ours = rs->active && rs->verifying && ev->state.seq == rs->seq;
+  if (ev->type == MS_EV_STATE_OK) {
+    push(out, MS_ACT_KEEP_STATE)->state = &ev->state;
+    snprintf(m->handoff, sizeof(m->handoff), "%s", ev->state.kind);
+  } else {
+    close_fd(out, &ev->state);
+  }
+  if (!ours) {
+    ms_log_t* l = say(m, out, MS_LOG_CHECKPOINT);
+    l->state = &ev->state;
+    l->err = ev->type == MS_EV_STATE_OK ? 0 : ev->state.err;
+    return 0;
+  }
+  rs->verifying = 0;
+  rs->t_state = ev->now;
+  if (ev->type == MS_EV_STATE_OK) {
+    rs->outcome = "restored";
+    rs->saved_bytes = ev->state.bytes;
+  } else {
+    rs->outcome = ev->state.err == -EFBIG ? "too-big" : "corrupt";
+    ms_log_t* l = say(m, out, MS_LOG_STATE_REJECTED);
+    l->state = &ev->state;
+    l->err = ev->state.err;
+  }
+  return 1;
+}
+
+static void note_purged(ms_machine_t* m, const ms_event_t* ev,
+                        ms_actions_t* out) {
+  ms_worker_t* w = &m->w;
+  if (w->purge_seq == 0 || ev->purged.seq != w->purge_seq) return;
+  w->purge_seq = 0;
+  w->purge_resident_before = ev->purged.resident_before;
+  w->purge_resident_after = ev->purged.resident_after;
+  measure(out, MS_FOR_PURGE_AFTER, UINT64_MAX, 1);
+}
+
+static void note_ready(ms_machine_t* m, const ms_event_t* ev,
+                       ms_actions_t* out) {
+  (void)out;
+  m->w.ready = 1;
+  m->w.ready_ns = ev->now;
+}
+
+static void note_send_failed(ms_machine_t* m, const ms_event_t* ev,
+                             ms_actions_t* out) {
+  switch (ev->send_failed.what) {
+    case MS_SEND_PURGE:
+      m->w.purge_seq = 0;
+      break;
+    case MS_SEND_WELCOME:
+      say(m, out, MS_LOG_WELCOME_UNSENT)->err = ev->send_failed.err;
+      break;
+    case MS_SEND_SAVE:
+      break; /* only SAVING waits for a save */
+  }
+}
+
+static void forward(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
+  if (!m->w.up || m->cfg->watch_pid) return;
+  push(out, MS_ACT_SIGNAL_WORKER)->sig = ev->signal.sig;
+}
+
+/* The figures and growth rate of a restart's "before", once measured. */
+static void set_before(ms_machine_t* m, const ms_mem_t* mem) {
+  ms_restart_t* rs = &m->rs;
+  const ms_worker_t* w = &m->w;
+  rs->before = *mem;
+  rs->before_full = 1;
+  ms_growth_add(&m->w.growth, rs->t_decide, mem->footprint);
+  if (ms_growth_rate(&w->growth, rs->t_decide,
+                     MS_GROWTH_MIN_TICKS * m->cfg->interval_ns,
+                     &rs->growth_fit) == 0) {
+    rs->has_growth = 1;
+    rs->growth_bps = rs->growth_fit.bps;
+  }
+}
+
+/* Evidence read off the loop.  Returns 1 when it is the open record's. */
+static int note_evidence(ms_machine_t* m, const ms_event_t* ev,
+                         ms_actions_t* out) {
+  ms_restart_t* rs = &m->rs;
+  if (!rs->active || !rs->evidence_pending || ev->evidence.id != rs->id)
+    return 0; /* a record logged already (without its rows) */
+  rs->evidence_pending = 0;
+  rs->nrows = ev->evidence.n < 0 ? 0 : ev->evidence.n;
+  memcpy(rs->rows, ev->evidence.rows, sizeof(rs->rows[0]) * (size_t)rs->nrows);
+  if (ev->evidence.has_where) rs->where = ev->evidence.where;
+  if (rs->dry) {
+    say(m, out, MS_LOG_WOULD_RESTART)->pid = rs->old_pid;
+    rs->active = 0;
+    return 0;
+  }
+  return 1;
+}
+
+/* Answers to MEASURE that do not depend on the state. */
+static void note_measured(ms_machine_t* m, const ms_event_t* ev,
+                          ms_actions_t* out) {
+  ms_worker_t* w = &m->w;
+  switch (ev->sample.purpose) {
+    case MS_FOR_BEFORE:
+      if (m->rs.active && !m->rs.before_full) set_before(m, &ev->sample.mem);
+      break;
+    case MS_FOR_PURGE_BEFORE:
+      w->purge_before = ev->sample.mem;
+      break;
+    case MS_FOR_PURGE_AFTER: {
+      ms_log_t* l = say(m, out, MS_LOG_PURGE);
+      l->mem = &ev->sample.mem;
+      l->heap = &w->heap;
+      l->has_heap = w->heap.has_heap;
+      l->purge_resident_before = w->purge_resident_before;
+      l->purge_resident_after = w->purge_resident_after;
+      break;
+    }
+    case MS_FOR_TICK:  /* comes as SAMPLE */
+    case MS_FOR_STATS: /* RUNNING's (a stale one elsewhere) */
+    case MS_FOR_AFTER: /* JUDGING's (a stale one elsewhere) */
+      break;
+  }
+}
+
+static void note_gone(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
+  (void)out;
+  /* A "before" that cannot be re-read stays the estimate it was. */
+  if (ev->sample.purpose == MS_FOR_BEFORE && m->rs.active && !m->rs.before_full) {
+    set_before(m, &m->rs.before);
+    m->rs.before_full = 0;
+  }
+}
+
+/* ---- the tick ----------------------------------------------------------- */
+
+/* What to sample this tick.  The sampler reads /proc/PID/status every tick
+ * and smaps_rollup only near the limit (near) or when forced; the metric is
+ * heap only once the SDK said hello, else footprint after
+ * --handshake-timeout. */
+static void tick(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
+  const ms_config_t* cfg = m->cfg;
+  ms_worker_t* w = &m->w;
+  ms_metric_t metric = cfg->metric;
+  if (metric == MS_METRIC_HEAP && !w->sdk) {
+    if (ev->now - w->started_ns < cfg->handshake_ns) return;
+    if (!w->heap_fallback_warned) {
+      w->heap_fallback_warned = 1;
+      say(m, out, MS_LOG_HEAP_FALLBACK);
+    }
+    metric = MS_METRIC_FOOTPRINT;
+  }
+  w->metric = metric;
+  uint64_t limit = cfg->soft_limit && w->sdk ? cfg->soft_limit : cfg->limit;
+  uint64_t near = metric == MS_METRIC_FOOTPRINT && limit ? limit : UINT64_MAX;
+  if (w->eof_ns && ev->now - w->eof_ns >= MS_CHANNEL_EOF_NS) {
+    w->eof_ns = 0;
+    say(m, out, MS_LOG_CHANNEL_CLOSED);
+  }
+  measure(out, MS_FOR_TICK, near, m->state == MS_ST_JUDGING);
+}
+
+/* Every tick sample: the worker's first measured figure (growth rate) and
+ * the --sample-log line, at most every --sample-every. */
+static void note_sample(ms_machine_t* m, const ms_event_t* ev,
+                        ms_actions_t* out) {
+  ms_worker_t* w = &m->w;
+  const ms_mem_t* mem = &ev->sample.mem;
+  w->last = *mem;
+  /* Only measured figures: an estimate counts lazy-free pages. */
+  if (mem->full) ms_growth_add(&w->growth, ev->now, mem->footprint);
+  if (m->cfg->sample_log_path == NULL ||
+      (w->last_slog_ns && ev->now - w->last_slog_ns < m->cfg->sample_every_ns))
+    return;
+  w->last_slog_ns = ev->now;
+  ms_log_t* l = say(m, out, MS_LOG_SAMPLE);
+  l->mem = &w->last;
+  l->heap = &w->heap;
+  l->has_heap = w->heap.has_heap;
+}
+
+/* ---- the decision ------------------------------------------------------- */
+
+/* Begins a memory restart.  The stop begins now.  The evidence (a full
+ * smaps read, up to ~0.2 s on a worker with 60,000 mappings, done off the
+ * loop) must come from the worker as it is at the decision, before it
+ * exits, without letting it grow meanwhile: an SDK worker is first asked
+ * to save (it serializes while memsup reads), any other is frozen with
+ * SIGSTOP and thawed by stop_worker(). */
+static void begin_restart(ms_machine_t* m, const ms_event_t* ev,
+                          ms_actions_t* out, const ms_mem_t* mem,
+                          ms_metric_t metric, uint64_t value, int dry) {
+  ms_restart_t* rs = &m->rs;
+  ms_worker_t* w = &m->w;
+  memset(rs, 0, sizeof(*rs));
+  rs->active = 1;
+  rs->dry = dry;
+  rs->id = ++m->next_id;
+  rs->metric = metric;
+  rs->value = value;
+  rs->t_decide = ev->now;
+  rs->decided_unix_s = ev->unix_s;
+  rs->over_for_s = secs(ev->now - w->lim.over_since_ns);
+  rs->old_pid = w->pid;
+  rs->old_gen = w->gen;
+  rs->uptime_s = secs(ev->now - w->started_ns);
+  rs->before = *mem;
+  rs->before_heap = w->heap;
+  rs->expect_sdk = !dry && w->sdk;
+  rs->outcome = "none";
+  rs->evidence_pending = 1;
+  /* Whose mappings the evidence will list, should it never come. */
+  rs->where.tree = m->cfg->tree;
+  rs->where.rank = metric == MS_METRIC_RSS ? MS_RANK_RSS : MS_RANK_FOOTPRINT;
+  rs->where.top = w->pid;
+
+  if (dry) {
+    /* --dry-run: the worker runs on; the line is written once the
+     * evidence is in. */
+  } else if (rs->expect_sdk) {
+    rs->seq = ++m->seq;
+    push(out, MS_ACT_SEND_SAVE)->seq = rs->seq;
+    m->state = MS_ST_SAVING;
+  } else {
+    signal_group(out, SIGSTOP);
+    m->state = MS_ST_COLLECTING;
+  }
+  /* The evidence must be measured: an estimate is replaced by a full read. */
+  if (mem->full)
+    set_before(m, mem);
+  else
+    measure(out, MS_FOR_BEFORE, UINT64_MAX, 1);
+  push(out, MS_ACT_COLLECT_EVIDENCE)->id = rs->id;
+  if (!dry) arm(m, out, m->cfg->grace_ns);
+}
+
+static void check_limit(ms_machine_t* m, const ms_event_t* ev,
+                        ms_actions_t* out, const ms_mem_t* mem,
+                        ms_metric_t metric, ms_value_kind_t kind,
+                        uint64_t value) {
+  const ms_config_t* cfg = m->cfg;
+  ms_worker_t* w = &m->w;
+  if (cfg->soft_limit && w->sdk && w->purge_seq == 0 && kind == MS_VALUE_KNOWN &&
+      ms_policy_purge(cfg->soft_limit, value, ev->now, m->last_purge_ns,
+                      MS_PURGE_MIN_GAP_NS)) {
+    w->purge_seq = ++m->seq;
+    push(out, MS_ACT_SEND_PURGE)->seq = w->purge_seq;
+    m->last_purge_ns = ev->now;
+    w->purge_before = *mem;
+    if (!mem->full) measure(out, MS_FOR_PURGE_BEFORE, UINT64_MAX, 1);
+  }
+  int due = ms_policy_limit(&w->lim, cfg->limit, cfg->for_ns, kind, value, ev->now);
+  if (!w->lim.over) m->dry_episode = 0;
+  if (!due) return;
+  if (cfg->dry_run) {
+    /* Logged once per run of samples over the limit. */
+    if (!m->dry_episode && !m->rs.active)
+      begin_restart(m, ev, out, mem, metric, value, 1);
+    m->dry_episode = 1;
+    return;
+  }
+  begin_restart(m, ev, out, mem, metric, value, 0);
+}
+
+/* The save is settled (state checked, refused, failed, timed out): stop
+ * the worker once the evidence is in. */
+static void leave_saving(ms_machine_t* m, const ms_event_t* ev,
+                         ms_actions_t* out) {
+  cancel(m, out);
+  if (m->rs.evidence_pending) {
+    arm(m, out, m->cfg->grace_ns);
+    m->state = MS_ST_COLLECTING;
+    return;
+  }
+  stop_worker(m, ev, out, SIGTERM);
+}
+
+/* memsup was told to stop (SIGTERM, SIGINT).  Returns 0 when it was told
+ * before: then the worker's group gets SIGKILL, without waiting for the
+ * grace period. */
+static int note_stop(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
+  if (m->want == MS_WANT_DOWN) {
+    if (m->w.up) signal_group(out, SIGKILL);
+    return 0;
+  }
+  m->want = MS_WANT_DOWN;
+  ms_log_t* l = say(m, out, MS_LOG_STOP);
+  l->pid = m->w.up ? m->w.pid : 0;
+  l->sig = ev->signal.sig;
+  return 1;
+}
+
+/* ---- DOWN: not started ---------------------------------------------------- */
+
+static void down_on_start(ms_machine_t* m, const ms_event_t* ev,
+                          ms_actions_t* out) {
+  snprintf(m->handoff, sizeof(m->handoff), "%s", ev->start.handoff);
+  if (m->cfg->watch_pid) {
+    push(out, MS_ACT_ADOPT);
+    m->state = MS_ST_STARTING;
+    return;
+  }
+  spawn(m, out);
+}
+
+static void down_on_stop(ms_machine_t* m, const ms_event_t* ev,
+                         ms_actions_t* out) {
+  if (note_stop(m, ev, out)) to_exit(m, out, 128 + ev->signal.sig);
+}
+
+static void on_down(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
+  switch (ev->type) {
+    case MS_EV_START: down_on_start(m, ev, out); break;
+    case MS_EV_STOP: down_on_stop(m, ev, out); break;
+    case MS_EV_TICK: ignore(m, ev, out); break;
+    case MS_EV_STATE_OK: /* no check can be under way yet */
+    case MS_EV_STATE_BAD:
+    case MS_EV_STATE:
+    case MS_EV_SPAWNED:
+    case MS_EV_SPAWN_FAILED:
+    case MS_EV_SAMPLE:
+    case MS_EV_MEASURED:
+    case MS_EV_GONE:
+    case MS_EV_HELLO:
+    case MS_EV_STATS:
+    case MS_EV_SAVE_FAILED:
+    case MS_EV_SEND_FAILED:
+    case MS_EV_PURGED:
+    case MS_EV_READY:
+    case MS_EV_EOF:
+    case MS_EV_EXIT:
+    case MS_EV_TIMEOUT:
+    case MS_EV_FORWARD:
+    case MS_EV_EVIDENCE:
+    case MS_EV_COUNT: unexpected(m, ev, out); break;
+  }
+}
+
+/* ---- STARTING: the spawn's answer comes next ------------------------------ */
+
+static void starting_on_spawned(ms_machine_t* m, const ms_event_t* ev,
+                                ms_actions_t* out) {
+  ms_worker_t* w = &m->w;
+  memset(w, 0, sizeof(*w));
+  ms_growth_init(&w->growth, MS_GROWTH_WINDOW_NS);
+  w->up = 1;
+  w->pid = ev->spawned.pid;
+  w->gen = ++m->gen;
+  w->started_ns = ev->now;
+  w->metric = m->cfg->metric;
+  m->state = MS_ST_RUNNING;
+  if (m->cfg->watch_pid) {
+    say(m, out, MS_LOG_WATCH);
+    return;
+  }
+  say(m, out, MS_LOG_START);
+  if (m->rs.active && !m->rs.dry) {
+    m->rs.t_spawn = ev->now;
+    m->rs.new_pid = w->pid;
+    m->state = MS_ST_JUDGING;
+  }
+  if (m->want == MS_WANT_DOWN) { /* told to stop while it was spawning */
+    if (m->rs.active && !m->rs.dry) finish(m, ev, out, NULL);
+    stop_worker(m, ev, out, SIGTERM);
+  }
+}
+
+/* A spawn after the first one failed: treated like a crash (backoff,
+ * intensity), since the cause (a binary being replaced, fork failing under
+ * memory pressure) is often transient.  A memory restart under way ends
+ * with its line (no new worker). */
+static void starting_on_spawn_failed(ms_machine_t* m, const ms_event_t* ev,
+                                     ms_actions_t* out) {
+  m->last_status = ev->spawn_failed.code;
+  if (m->gen == 0) { /* the first start: memsup cannot run at all */
+    to_exit(m, out, m->last_status);
+    return;
+  }
+  if (m->rs.active && !m->rs.dry) finish(m, ev, out, NULL);
+  if (m->want == MS_WANT_DOWN) {
+    to_exit(m, out, m->last_status);
+    return;
+  }
+  if (ms_policy_crash(&m->intensity, m->cfg->within_ns, ev->now)) {
+    say(m, out, MS_LOG_SPAWN_GIVEUP);
+    to_exit(m, out, m->last_status);
+    return;
+  }
+  to_backoff(m, out, ms_policy_backoff(++m->consecutive_crashes));
+}
+
+static void starting_on_stop(ms_machine_t* m, const ms_event_t* ev,
+                             ms_actions_t* out) {
+  note_stop(m, ev, out); /* decided when the spawn answers */
+}
+
+static void on_starting(ms_machine_t* m, const ms_event_t* ev,
+                        ms_actions_t* out) {
+  switch (ev->type) {
+    case MS_EV_SPAWNED: starting_on_spawned(m, ev, out); break;
+    case MS_EV_SPAWN_FAILED: starting_on_spawn_failed(m, ev, out); break;
+    case MS_EV_STOP: starting_on_stop(m, ev, out); break;
+    case MS_EV_TICK: ignore(m, ev, out); break;
+    case MS_EV_FORWARD: ignore(m, ev, out); break; /* nobody to forward to */
+    case MS_EV_STATE_OK: /* a check of the previous worker's state */
+    case MS_EV_STATE_BAD: note_checked(m, ev, out); break;
+    case MS_EV_EVIDENCE: note_evidence(m, ev, out); break;
+    case MS_EV_START:
+    case MS_EV_SAMPLE:
+    case MS_EV_MEASURED:
+    case MS_EV_GONE:
+    case MS_EV_HELLO:
+    case MS_EV_STATS:
+    case MS_EV_STATE:
+    case MS_EV_SAVE_FAILED:
+    case MS_EV_SEND_FAILED:
+    case MS_EV_PURGED:
+    case MS_EV_READY:
+    case MS_EV_EOF:
+    case MS_EV_EXIT:
+    case MS_EV_TIMEOUT:
+    case MS_EV_COUNT: unexpected(m, ev, out); break;
+  }
+}
+
+/* ---- RUNNING: a worker is up and held to the limit ------------------------ */
+
+static void running_on_sample(ms_machine_t* m, const ms_event_t* ev,
+                              ms_actions_t* out) {
+  const ms_mem_t* mem = &ev->sample.mem;
+  note_sample(m, ev, out);
+  switch (m->w.metric) {
+    case MS_METRIC_RSS:
+      check_limit(m, ev, out, mem, MS_METRIC_RSS, MS_VALUE_KNOWN, mem->rss);
+      break;
+    case MS_METRIC_HEAP:
+      break; /* decided when stats arrive */
+    case MS_METRIC_FOOTPRINT:
+      /* An estimate under the limit is trusted (it over-counts); one over
+       * it is only a reason to measure, never to restart. */
+      check_limit(m, ev, out, mem, MS_METRIC_FOOTPRINT,
+                  mem->full || mem->footprint < m->cfg->limit ? MS_VALUE_KNOWN
+                                                              : MS_VALUE_UNKNOWN,
+                  mem->footprint);
+      break;
+  }
+}
+
+/* --metric heap acts on the worker's own report as it arrives: a crossing
+ * is seen as soon as the worker says so, not a tick later. */
+static void running_on_stats(ms_machine_t* m, const ms_event_t* ev,
+                             ms_actions_t* out) {
+  note_stats(m, ev, out);
+  if (m->cfg->metric == MS_METRIC_HEAP && m->w.sdk && ev->stats.has_heap)
+    measure(out, MS_FOR_STATS, UINT64_MAX, 0);
+}
+
+static void running_on_measured(ms_machine_t* m, const ms_event_t* ev,
+                                ms_actions_t* out) {
+  if (ev->sample.purpose == MS_FOR_STATS && m->w.heap.has_heap)
+    check_limit(m, ev, out, &ev->sample.mem, MS_METRIC_HEAP, MS_VALUE_KNOWN,
+                m->w.heap.allocated);
+  else
+    note_measured(m, ev, out);
+}
+
+/* memsup watch: the watched process is gone, and so is memsup's job. */
+static void running_on_gone(ms_machine_t* m, const ms_event_t* ev,
+                            ms_actions_t* out) {
+  if (ev->sample.purpose == MS_FOR_TICK && m->cfg->watch_pid) {
+    m->w.up = 0;
+    say(m, out, MS_LOG_WATCH_END)->uptime_s = secs(ev->now - m->w.started_ns);
+    to_exit(m, out, 0);
+    return;
+  }
+  note_gone(m, ev, out); /* a worker of ours: its exit follows */
+}
+
+static void running_on_exit(ms_machine_t* m, const ms_event_t* ev,
+                            ms_actions_t* out) {
+  exited(m, ev, out);
+  crashed(m, ev, out);
+}
+
+static void running_on_stop(ms_machine_t* m, const ms_event_t* ev,
+                            ms_actions_t* out) {
+  if (!note_stop(m, ev, out)) return;
+  if (m->cfg->watch_pid) { /* not ours to stop: memsup just ends */
+    to_exit(m, out, 0);
+    return;
+  }
+  stop_worker(m, ev, out, ev->signal.sig);
+}
+
+static void on_running(ms_machine_t* m, const ms_event_t* ev,
+                       ms_actions_t* out) {
+  switch (ev->type) {
+    case MS_EV_TICK: tick(m, ev, out); break;
+    case MS_EV_SAMPLE: running_on_sample(m, ev, out); break;
+    case MS_EV_MEASURED: running_on_measured(m, ev, out); break;
+    case MS_EV_GONE: running_on_gone(m, ev, out); break;
+    case MS_EV_HELLO: note_hello(m, ev, out); break;
+    case MS_EV_STATS: running_on_stats(m, ev, out); break;
+    case MS_EV_STATE: note_state(m, ev, out); break;
+    case MS_EV_STATE_OK:
+    case MS_EV_STATE_BAD: note_checked(m, ev, out); break;
+    case MS_EV_SAVE_FAILED: ignore(m, ev, out); break; /* no save asked */
+    case MS_EV_SEND_FAILED: note_send_failed(m, ev, out); break;
+    case MS_EV_PURGED: note_purged(m, ev, out); break;
+    case MS_EV_READY: note_ready(m, ev, out); break;
+    case MS_EV_EOF: note_eof(m, ev, out); break;
+    case MS_EV_EXIT: running_on_exit(m, ev, out); break;
+    case MS_EV_STOP: running_on_stop(m, ev, out); break;
+    case MS_EV_FORWARD: forward(m, ev, out); break;
+    case MS_EV_EVIDENCE: note_evidence(m, ev, out); break; /* --dry-run */
+    case MS_EV_TIMEOUT: /* no timer runs here */
+    case MS_EV_START:
+    case MS_EV_SPAWNED:
+    case MS_EV_SPAWN_FAILED:
+    case MS_EV_COUNT: unexpected(m, ev, out); break;
+  }
+}
+
+/* ---- SAVING: the worker was asked to save its state ----------------------- */
+
+/* Issue 10 will hold a ceiling here; today a save is only watched. */
+static void saving_on_sample(ms_machine_t* m, const ms_event_t* ev,
+                             ms_actions_t* out) {
+  note_sample(m, ev, out);
+}
+
+static void saving_on_state(ms_machine_t* m, const ms_event_t* ev,
+                            ms_actions_t* out) {
+  ms_restart_t* rs = &m->rs;
+  if (!m->w.sdk || ev->state.seq != rs->seq) {
+    note_state(m, ev, out); /* a checkpoint sent meanwhile */
+    return;
+  }
+  cancel(m, out);
+  rs->t_recv = ev->now;
+  rs->recv_unix_s = ev->unix_s;
+  rs->verifying = 1;
+  push(out, MS_ACT_VERIFY)->state = &ev->state;
+  m->state = MS_ST_VERIFYING;
+}
+
+static void saving_on_save_failed(ms_machine_t* m, const ms_event_t* ev,
+                                  ms_actions_t* out) {
+  if (ev->save_failed.seq != m->rs.seq) return;
+  m->rs.t_state = ev->now;
+  m->rs.outcome = "save-failed";
+  say(m, out, MS_LOG_SAVE_FAILED)->text = ev->save_failed.text;
+  leave_saving(m, ev, out);
+}
+
+static void saving_on_send_failed(ms_machine_t* m, const ms_event_t* ev,
+                                  ms_actions_t* out) {
+  if (ev->send_failed.what != MS_SEND_SAVE) {
+    note_send_failed(m, ev, out);
+    return;
+  }
+  m->rs.outcome = "save-failed";
+  say(m, out, MS_LOG_SAVE_UNSENT)->err = ev->send_failed.err;
+  leave_saving(m, ev, out);
+}
+
+static void saving_on_eof(ms_machine_t* m, const ms_event_t* ev,
+                          ms_actions_t* out) {
+  note_eof(m, ev, out);
+  m->rs.outcome = "save-failed";
+  leave_saving(m, ev, out);
+}
+
+/* It died before its state arrived (a crash in its serializer, the OOM
+ * killer): the last good state, if any, is handed over. */
+static void saving_on_exit(ms_machine_t* m, const ms_event_t* ev,
+                           ms_actions_t* out) {
+  exited(m, ev, out);
+  m->rs.outcome = "save-failed";
+  m->rs.t_state = ev->now;
+  say_status(m, out, MS_LOG_DIED_SAVING);
+  replace_worker(m, ev, out);
+}
+
+static void saving_on_timeout(ms_machine_t* m, const ms_event_t* ev,
+                              ms_actions_t* out) {
+  m->rs.outcome = "save-timeout";
+  say(m, out, MS_LOG_SAVE_TIMEOUT);
+  leave_saving(m, ev, out);
+}
+
+/* Told to stop during a save: the save goes on (its state is kept, and
+ * stored with --state-dir), then the restart's stop ends memsup. */
+static void restart_on_stop(ms_machine_t* m, const ms_event_t* ev,
+                            ms_actions_t* out) {
+  note_stop(m, ev, out);
+}
+
+static void on_saving(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
+  switch (ev->type) {
+    case MS_EV_TICK: tick(m, ev, out); break;
+    case MS_EV_SAMPLE: saving_on_sample(m, ev, out); break;
+    case MS_EV_MEASURED: note_measured(m, ev, out); break;
+    case MS_EV_GONE: note_gone(m, ev, out); break;
+    case MS_EV_HELLO: note_hello(m, ev, out); break;
+    case MS_EV_STATS: note_stats(m, ev, out); break;
+    case MS_EV_STATE: saving_on_state(m, ev, out); break;
+    case MS_EV_STATE_OK: /* a checkpoint's check */
+    case MS_EV_STATE_BAD: note_checked(m, ev, out); break;
+    case MS_EV_SAVE_FAILED: saving_on_save_failed(m, ev, out); break;
+    case MS_EV_SEND_FAILED: saving_on_send_failed(m, ev, out); break;
+    case MS_EV_PURGED: note_purged(m, ev, out); break;
+    case MS_EV_READY: note_ready(m, ev, out); break;
+    case MS_EV_EOF: saving_on_eof(m, ev, out); break;
+    case MS_EV_EXIT: saving_on_exit(m, ev, out); break;
+    case MS_EV_TIMEOUT: saving_on_timeout(m, ev, out); break;
+    case MS_EV_STOP: restart_on_stop(m, ev, out); break;
+    case MS_EV_FORWARD: forward(m, ev, out); break;
+    case MS_EV_EVIDENCE: note_evidence(m, ev, out); break; /* stop follows */
+    case MS_EV_START:
+    case MS_EV_SPAWNED:
+    case MS_EV_SPAWN_FAILED:
+    case MS_EV_COUNT: unexpected(m, ev, out); break;
+  }
+}
+
+/* ---- VERIFYING: the restart's state is being checked ---------------------- */
+
+/* The next worker is spawned only once the check has answered, so its
+ * welcome carries the state just saved when it was good. */
+static void verifying_on_checked(ms_machine_t* m, const ms_event_t* ev,
+                                 ms_actions_t* out) {
+  if (!note_checked(m, ev, out)) return;
+  if (m->w.up)
+    leave_saving(m, ev, out);
+  else
+    replace_worker(m, ev, out); /* it exited while memsup checked */
+}
+
+static void verifying_on_exit(ms_machine_t* m, const ms_event_t* ev,
+                              ms_actions_t* out) {
+  exited(m, ev, out); /* the check's answer decides what follows */
+}
+
+static void verifying_on_tick(ms_machine_t* m, const ms_event_t* ev,
+                              ms_actions_t* out) {
+  if (m->w.up) tick(m, ev, out);
+}
+
+static void on_verifying(ms_machine_t* m, const ms_event_t* ev,
+                         ms_actions_t* out) {
+  switch (ev->type) {
+    case MS_EV_TICK: verifying_on_tick(m, ev, out); break;
+    case MS_EV_SAMPLE: saving_on_sample(m, ev, out); break;
+    case MS_EV_MEASURED: note_measured(m, ev, out); break;
+    case MS_EV_GONE: note_gone(m, ev, out); break;
+    case MS_EV_HELLO: note_hello(m, ev, out); break;
+    case MS_EV_STATS: note_stats(m, ev, out); break;
+    case MS_EV_STATE: note_state(m, ev, out); break; /* a checkpoint */
+    case MS_EV_STATE_OK:
+    case MS_EV_STATE_BAD: verifying_on_checked(m, ev, out); break;
+    case MS_EV_SAVE_FAILED: ignore(m, ev, out); break; /* answered already */
+    case MS_EV_SEND_FAILED: note_send_failed(m, ev, out); break;
+    case MS_EV_PURGED: note_purged(m, ev, out); break;
+    case MS_EV_READY: note_ready(m, ev, out); break;
+    case MS_EV_EOF: note_eof(m, ev, out); break; /* the state is in hand */
+    case MS_EV_EXIT: verifying_on_exit(m, ev, out); break;
+    case MS_EV_STOP: restart_on_stop(m, ev, out); break;
+    case MS_EV_FORWARD: forward(m, ev, out); break;
+    case MS_EV_EVIDENCE: note_evidence(m, ev, out); break;
+    case MS_EV_TIMEOUT: /* the save timer stopped when the state came */
+    case MS_EV_START:
+    case MS_EV_SPAWNED:
+    case MS_EV_SPAWN_FAILED:
+    case MS_EV_COUNT: unexpected(m, ev, out); break;
+  }
+}
+
+/* ---- COLLECTING: the stop waits for the evidence -------------------------- */
+
+static void collecting_on_evidence(ms_machine_t* m, const ms_event_t* ev,
+                                   ms_actions_t* out) {
+  if (note_evidence(m, ev, out)) stop_worker(m, ev, out, SIGTERM);
+}
+
+/* The read is late: stop anyway; rows that come later still join the
+ * record if it is not logged yet. */
+static void collecting_on_timeout(ms_machine_t* m, const ms_event_t* ev,
+                                  ms_actions_t* out) {
+  stop_worker(m, ev, out, SIGTERM);
+}
+
+static void restart_on_exit(ms_machine_t* m, const ms_event_t* ev,
+                            ms_actions_t* out) {
+  exited(m, ev, out);
+  replace_worker(m, ev, out);
+}
+
+static void on_collecting(ms_machine_t* m, const ms_event_t* ev,
+                          ms_actions_t* out) {
+  switch (ev->type) {
+    case MS_EV_EVIDENCE: collecting_on_evidence(m, ev, out); break;
+    case MS_EV_TIMEOUT: collecting_on_timeout(m, ev, out); break;
+    case MS_EV_EXIT: restart_on_exit(m, ev, out); break;
+    case MS_EV_STOP: restart_on_stop(m, ev, out); break;
+    case MS_EV_TICK: ignore(m, ev, out); break; /* frozen, or about to stop */
+    case MS_EV_SAMPLE: ignore(m, ev, out); break;
+    case MS_EV_MEASURED: note_measured(m, ev, out); break;
+    case MS_EV_GONE: note_gone(m, ev, out); break;
+    case MS_EV_HELLO: note_hello(m, ev, out); break;
+    case MS_EV_STATS: note_stats(m, ev, out); break;
+    case MS_EV_STATE: note_state(m, ev, out); break;
+    case MS_EV_STATE_OK:
+    case MS_EV_STATE_BAD: note_checked(m, ev, out); break;
+    case MS_EV_SAVE_FAILED: ignore(m, ev, out); break; /* settled already */
+    case MS_EV_SEND_FAILED: note_send_failed(m, ev, out); break;
+    case MS_EV_PURGED: note_purged(m, ev, out); break;
+    case MS_EV_READY: note_ready(m, ev, out); break;
+    case MS_EV_EOF: note_eof(m, ev, out); break;
+    case MS_EV_FORWARD: forward(m, ev, out); break;
+    case MS_EV_START:
+    case MS_EV_SPAWNED:
+    case MS_EV_SPAWN_FAILED:
+    case MS_EV_COUNT: unexpected(m, ev, out); break;
+  }
+}
+
+/* ---- STOPPING: signalled; SIGKILL after --grace ---------------------------- */
+
+static void stopping_on_exit(ms_machine_t* m, const ms_event_t* ev,
+                             ms_actions_t* out) {
+  exited(m, ev, out);
+  if (m->want == MS_WANT_DOWN)
+    end_with_worker(m, ev, out);
+  else if (m->rs.active && !m->rs.dry)
+    replace_worker(m, ev, out);
+  else
+    crashed(m, ev, out); /* not reached: STOPPING is for restarts or DOWN */
+}
+
+static void stopping_on_timeout(ms_machine_t* m, const ms_event_t* ev,
+                                ms_actions_t* out) {
+  (void)ev;
+  say(m, out, MS_LOG_KILL);
+  signal_group(out, SIGKILL);
+}
+
+static void on_stopping(ms_machine_t* m, const ms_event_t* ev,
+                        ms_actions_t* out) {
+  switch (ev->type) {
+    case MS_EV_EXIT: stopping_on_exit(m, ev, out); break;
+    case MS_EV_TIMEOUT: stopping_on_timeout(m, ev, out); break;
+    case MS_EV_STOP: restart_on_stop(m, ev, out); break;
+    case MS_EV_TICK: ignore(m, ev, out); break;
+    case MS_EV_SAMPLE: ignore(m, ev, out); break;
+    case MS_EV_MEASURED: note_measured(m, ev, out); break;
+    case MS_EV_GONE: note_gone(m, ev, out); break;
+    case MS_EV_HELLO: note_hello(m, ev, out); break;
+    case MS_EV_STATS: note_stats(m, ev, out); break;
+    case MS_EV_STATE: note_state(m, ev, out); break; /* e.g. a late save */
+    case MS_EV_STATE_OK:
+    case MS_EV_STATE_BAD: note_checked(m, ev, out); break;
+    case MS_EV_SAVE_FAILED: ignore(m, ev, out); break;
+    case MS_EV_SEND_FAILED: note_send_failed(m, ev, out); break;
+    case MS_EV_PURGED: note_purged(m, ev, out); break;
+    case MS_EV_READY: note_ready(m, ev, out); break;
+    case MS_EV_EOF: note_eof(m, ev, out); break;
+    case MS_EV_FORWARD: forward(m, ev, out); break;
+    case MS_EV_EVIDENCE: note_evidence(m, ev, out); break;
+    case MS_EV_START:
+    case MS_EV_SPAWNED:
+    case MS_EV_SPAWN_FAILED:
+    case MS_EV_COUNT: unexpected(m, ev, out); break;
+  }
+}
+
+/* ---- BACKOFF: no worker; the timer starts the next ------------------------- */
+
+static void backoff_on_timeout(ms_machine_t* m, const ms_event_t* ev,
+                               ms_actions_t* out) {
+  (void)ev;
+  spawn(m, out);
+}
+
+/* No worker (between two): memsup just ends. */
+static void backoff_on_stop(ms_machine_t* m, const ms_event_t* ev,
+                            ms_actions_t* out) {
+  if (!note_stop(m, ev, out)) return;
+  if (m->rs.active && !m->rs.dry) finish(m, ev, out, NULL);
+  to_exit(m, out, 128 + ev->signal.sig);
+}
+
+static void on_backoff(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
+  switch (ev->type) {
+    case MS_EV_TIMEOUT: backoff_on_timeout(m, ev, out); break;
+    case MS_EV_STOP: backoff_on_stop(m, ev, out); break;
+    case MS_EV_TICK: ignore(m, ev, out); break;
+    case MS_EV_FORWARD: ignore(m, ev, out); break; /* nobody to forward to */
+    case MS_EV_STATE_OK:
+    case MS_EV_STATE_BAD: note_checked(m, ev, out); break;
+    case MS_EV_EVIDENCE: note_evidence(m, ev, out); break;
+    case MS_EV_MEASURED: note_measured(m, ev, out); break; /* the old one's */
+    case MS_EV_GONE: note_gone(m, ev, out); break;
+    case MS_EV_START:
+    case MS_EV_SPAWNED:
+    case MS_EV_SPAWN_FAILED:
+    case MS_EV_SAMPLE:
+    case MS_EV_HELLO:
+    case MS_EV_STATS:
+    case MS_EV_STATE:
+    case MS_EV_SAVE_FAILED:
+    case MS_EV_SEND_FAILED:
+    case MS_EV_PURGED:
+    case MS_EV_READY:
+    case MS_EV_EOF:
+    case MS_EV_EXIT:
+    case MS_EV_COUNT: unexpected(m, ev, out); break;
+  }
+}
+
+/* ---- JUDGING: the new worker's "after" ------------------------------------ */
+
+/* A worker counts as up at its "ready" when it speaks the SDK (it said
+ * hello, or an earlier worker of the slot did: a worker can cross the
+ * limit before its handshake), else at its first tick; one that never says
+ * ready counts as up after the handshake timeout.  The tick's sample is a
+ * full read here. */
+static void judging_on_sample(ms_machine_t* m, const ms_event_t* ev,
+                              ms_actions_t* out) {
+  note_sample(m, ev, out);
+  int sdk = m->w.sdk || m->sdk_seen;
+  if (sdk && ev->now - m->w.started_ns < m->cfg->handshake_ns) return;
+  if (sdk) m->rs.t_ready = 0;
+  finish(m, ev, out, &ev->sample.mem);
+  m->state = MS_ST_RUNNING;
+}
+
+static void judging_on_ready(ms_machine_t* m, const ms_event_t* ev,
+                             ms_actions_t* out) {
+  note_ready(m, ev, out);
+  m->rs.t_ready = ev->now;
+  snprintf(m->rs.restore, sizeof(m->rs.restore), "%.15s", ev->ready.text);
+  m->rs.held_unix_us = ev->ready.restored_unix_us;
+  measure(out, MS_FOR_AFTER, UINT64_MAX, 1);
+}
+
+static void judging_on_measured(ms_machine_t* m, const ms_event_t* ev,
+                                ms_actions_t* out) {
+  if (ev->sample.purpose != MS_FOR_AFTER) {
+    note_measured(m, ev, out);
+    return;
+  }
+  finish(m, ev, out, &ev->sample.mem);
+  m->state = MS_ST_RUNNING;
+}
+
+static void judging_on_gone(ms_machine_t* m, const ms_event_t* ev,
+                            ms_actions_t* out) {
+  if (ev->sample.purpose != MS_FOR_AFTER) {
+    note_gone(m, ev, out);
+    return;
+  }
+  finish(m, ev, out, NULL);
+  m->state = MS_ST_RUNNING; /* its exit follows */
+}
+
+/* The new worker died before its "after": the restart ends without one,
+ * and the death is a crash like any other. */
+static void judging_on_exit(ms_machine_t* m, const ms_event_t* ev,
+                            ms_actions_t* out) {
+  exited(m, ev, out);
+  finish(m, ev, out, NULL);
+  crashed(m, ev, out);
+}
+
+static void judging_on_stop(ms_machine_t* m, const ms_event_t* ev,
+                            ms_actions_t* out) {
+  if (!note_stop(m, ev, out)) return;
+  finish(m, ev, out, NULL);
+  stop_worker(m, ev, out, ev->signal.sig);
+}
+
+static void on_judging(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
+  switch (ev->type) {
+    case MS_EV_TICK: tick(m, ev, out); break;
+    case MS_EV_SAMPLE: judging_on_sample(m, ev, out); break;
+    case MS_EV_MEASURED: judging_on_measured(m, ev, out); break;
+    case MS_EV_GONE: judging_on_gone(m, ev, out); break;
+    case MS_EV_HELLO: note_hello(m, ev, out); break;
+    case MS_EV_STATS: note_stats(m, ev, out); break; /* no limit checks */
+    case MS_EV_STATE: note_state(m, ev, out); break;
+    case MS_EV_STATE_OK:
+    case MS_EV_STATE_BAD: note_checked(m, ev, out); break;
+    case MS_EV_SAVE_FAILED: ignore(m, ev, out); break;
+    case MS_EV_SEND_FAILED: note_send_failed(m, ev, out); break;
+    case MS_EV_PURGED: note_purged(m, ev, out); break;
+    case MS_EV_READY: judging_on_ready(m, ev, out); break;
+    case MS_EV_EOF: note_eof(m, ev, out); break;
+    case MS_EV_EXIT: judging_on_exit(m, ev, out); break;
+    case MS_EV_STOP: judging_on_stop(m, ev, out); break;
+    case MS_EV_FORWARD: forward(m, ev, out); break;
+    case MS_EV_EVIDENCE: note_evidence(m, ev, out); break;
+    case MS_EV_TIMEOUT: /* no timer runs here */
+    case MS_EV_START:
+    case MS_EV_SPAWNED:
+    case MS_EV_SPAWN_FAILED:
+    case MS_EV_COUNT: unexpected(m, ev, out); break;
+  }
+}
+
+/* ---- DONE: memsup is ending ------------------------------------------------ */
+
+static void on_done(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
+  switch (ev->type) {
+    /* Late answers (a check, an evidence read) and late signals: dropped. */
+    case MS_EV_STATE:
+    case MS_EV_STATE_OK:
+    case MS_EV_STATE_BAD:
+    case MS_EV_START:
+    case MS_EV_SPAWNED:
+    case MS_EV_SPAWN_FAILED:
+    case MS_EV_TICK:
+    case MS_EV_SAMPLE:
+    case MS_EV_MEASURED:
+    case MS_EV_GONE:
+    case MS_EV_HELLO:
+    case MS_EV_STATS:
+    case MS_EV_SAVE_FAILED:
+    case MS_EV_SEND_FAILED:
+    case MS_EV_PURGED:
+    case MS_EV_READY:
+    case MS_EV_EOF:
+    case MS_EV_EXIT:
+    case MS_EV_TIMEOUT:
+    case MS_EV_STOP:
+    case MS_EV_FORWARD:
+    case MS_EV_EVIDENCE:
+    case MS_EV_COUNT: ignore(m, ev, out); break;
+  }
+}
+
+/* ---- the machine ------------------------------------------------------------ */
+
+int ms_machine_init(ms_machine_t* m, const ms_config_t* cfg) {
+  memset(m, 0, sizeof(*m));
+  m->cfg = cfg;
+  m->state = MS_ST_DOWN;
+  m->want = MS_WANT_UP;
+  m->intensity.max = cfg->max_restarts;
+  m->intensity.times = calloc((size_t)cfg->max_restarts + 1, sizeof(uint64_t));
+  return m->intensity.times ? 0 : -ENOMEM;
+}
+
+void ms_machine_free(ms_machine_t* m) {
+  free(m->intensity.times);
+  m->intensity.times = NULL;
+}
+
+void ms_machine_step(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
+  out->n = 0;
+  if (ev->type == MS_EV_TIMEOUT) {
+    if (!m->timer_armed) return; /* cancelled after it fired: stale */
+    m->timer_armed = 0;
+  }
+  switch (m->state) {
+    case MS_ST_DOWN: on_down(m, ev, out); break;
+    case MS_ST_STARTING: on_starting(m, ev, out); break;
+    case MS_ST_RUNNING: on_running(m, ev, out); break;
+    case MS_ST_SAVING: on_saving(m, ev, out); break;
+    case MS_ST_VERIFYING: on_verifying(m, ev, out); break;
+    case MS_ST_COLLECTING: on_collecting(m, ev, out); break;
+    case MS_ST_STOPPING: on_stopping(m, ev, out); break;
+    case MS_ST_BACKOFF: on_backoff(m, ev, out); break;
+    case MS_ST_JUDGING: on_judging(m, ev, out); break;
+    case MS_ST_DONE: on_done(m, ev, out); break;
+    case MS_ST_COUNT: unexpected(m, ev, out); break;
+  }
+}
+
+const char* ms_state_name(ms_state_id_t s) {
+  static const char* names[MS_ST_COUNT] = {
+      "DOWN",    "STARTING", "RUNNING", "SAVING",  "VERIFYING",
+      "COLLECTING", "STOPPING", "BACKOFF", "JUDGING", "DONE"};
+  return s < MS_ST_COUNT ? names[s] : "?";
+}
+
+const char* ms_event_name(ms_event_type_t e) {
+  static const char* names[MS_EV_COUNT] = {
+      "start",   "spawned",     "spawn_failed", "tick",    "sample",
+      "measured", "gone",       "hello",        "stats",   "state",
+      "state_ok", "state_bad",  "save_failed",  "send_failed", "purged",
+      "ready",   "eof",         "exit",         "timeout", "stop",
+      "forward", "evidence"};
+  return e < MS_EV_COUNT ? names[e] : "?";
+}
+
+const char* ms_metric_name(ms_metric_t m) {
+  switch (m) {
+    case MS_METRIC_RSS: return "rss";
+    case MS_METRIC_HEAP: return "heap";
+    case MS_METRIC_FOOTPRINT: break;
+  }
+  return "footprint";
+}

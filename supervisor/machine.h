@@ -1,0 +1,354 @@
+/* machine.h: the restart machine of one worker slot, pure.
+ *
+ * Events go in (a tick, a sample, a message from the worker, its exit, the
+ * timer, a signal to memsup, a job finished on the threadpool), actions
+ * come out (spawn, send, signal, arm the timer, measure, collect evidence,
+ * check a state, log, exit).  No libuv, no I/O, no clock: every event
+ * carries the time it happened, so tests/test_machine.c drives the machine
+ * with event lists and checks the actions.  supervise.c carries the
+ * actions out.  docs/states.md has the diagram; machine.c decides every
+ * (state, event) pair in one switch per state.
+ *
+ * One machine is one worker slot: the worker record (ms_worker_t) is reset
+ * at each spawn, the slot's counters (crash intensity, unhelpful restarts,
+ * purge pacing) live on across its workers.
+ */
+#ifndef MS_MACHINE_H
+#define MS_MACHINE_H
+
+#include <stddef.h>
+#include <stdint.h>
+#include <sys/types.h>
+
+#include "config.h"
+#include "evidence.h"
+#include "growth.h"
+#include "heap.h"
+#include "policy.h"
+#include "sample.h"
+
+#define MS_NS_PER_MS 1000000ull
+#define MS_NS_PER_S 1000000000ull
+/* Soft-limit purges are at most this frequent: a purge costs the worker
+ * some CPU and, if it did not free enough, asking again at once will not
+ * free more. */
+#define MS_PURGE_MIN_GAP_NS (10 * MS_NS_PER_S)
+/* A worker that closed its channel is given this long to exit before the
+ * closing is reported as a problem. */
+#define MS_CHANNEL_EOF_NS (500 * MS_NS_PER_MS)
+/* Evidence rows kept per restart (top mappings of /proc/PID/smaps). */
+#define MS_EVIDENCE_ROWS 10
+/* A growth rate needs this many ticks of life behind it: over less, it
+ * measures start-up (a restore filling memory), not a trend. */
+#define MS_GROWTH_MIN_TICKS 10
+/* The growth rate is the slope over this last stretch of the worker's
+ * life, not its average since start: long enough to span a leaking
+ * worker's life between restarts (20 MiB/s under 128 MiB: 6.4 s), short
+ * enough that growth which stopped reads as flat (a redis flat for 14 s
+ * after it grew).  supervisor/growth.h fits the line. */
+#define MS_GROWTH_WINDOW_NS (10 * MS_NS_PER_S)
+
+typedef enum {
+  MS_ST_DOWN,       /* not started yet */
+  MS_ST_STARTING,   /* a spawn was asked for; its result comes next */
+  MS_ST_RUNNING,    /* a worker is up, sampled, held to the limit */
+  MS_ST_SAVING,     /* memory restart: the worker was asked to save */
+  MS_ST_VERIFYING,  /* memory restart: its state is being checked */
+  MS_ST_COLLECTING, /* memory restart: evidence still being read */
+  MS_ST_STOPPING,   /* signal sent; SIGKILL when the timer fires */
+  MS_ST_BACKOFF,    /* no worker; the timer starts the next */
+  MS_ST_JUDGING,    /* memory restart: new worker up, its "after" pending */
+  MS_ST_DONE,       /* memsup is ending */
+  MS_ST_COUNT
+} ms_state_id_t;
+
+typedef enum {
+  MS_EV_START,        /* begin: spawn (or adopt) the first worker */
+  MS_EV_SPAWNED,      /* a SPAWN/ADOPT worked: spawned.pid */
+  MS_EV_SPAWN_FAILED, /* it did not: spawn_failed.code (126, 127, 111) */
+  MS_EV_TICK,         /* the sampling tick */
+  MS_EV_SAMPLE,       /* the tick's sample: sample.mem */
+  MS_EV_MEASURED,     /* a MEASURE other than the tick's: sample.* */
+  MS_EV_GONE,         /* a MEASURE found no process: sample.purpose */
+  MS_EV_HELLO,        /* SDK handshake: hello.* */
+  MS_EV_STATS,        /* SDK heap figures: stats */
+  MS_EV_STATE,        /* a state memfd arrived: state.* (fd owned) */
+  MS_EV_STATE_OK,     /* a VERIFY passed: state.* (fd owned) */
+  MS_EV_STATE_BAD,    /* a VERIFY failed: state.err (fd owned) */
+  MS_EV_SAVE_FAILED,  /* the worker could not save: save_failed.* */
+  MS_EV_SEND_FAILED,  /* a SEND_* could not be sent: send_failed.* */
+  MS_EV_PURGED,       /* answer to a purge: purged.* */
+  MS_EV_READY,        /* the worker is ready (after its restore): ready.* */
+  MS_EV_EOF,          /* the worker closed its channel */
+  MS_EV_EXIT,         /* the worker exited (reaped): exit.* */
+  MS_EV_TIMEOUT,      /* the slot's timer fired */
+  MS_EV_STOP,         /* memsup got SIGTERM/SIGINT: signal.sig */
+  MS_EV_FORWARD,      /* memsup got a signal for the worker: signal.sig */
+  MS_EV_EVIDENCE,     /* a COLLECT_EVIDENCE finished: evidence.* */
+  MS_EV_COUNT
+} ms_event_type_t;
+
+/* Why a figure is measured (MEASURE); its answer carries the same. */
+typedef enum {
+  MS_FOR_TICK,         /* the periodic sample */
+  MS_FOR_STATS,        /* --metric heap: figures when stats arrive */
+  MS_FOR_BEFORE,       /* a (would-)restart's "before", read fully */
+  MS_FOR_AFTER,        /* a restart's "after", read fully */
+  MS_FOR_PURGE_BEFORE, /* a purge's "before", read fully */
+  MS_FOR_PURGE_AFTER   /* a purge's "after", read fully */
+} ms_purpose_t;
+
+typedef enum { MS_SEND_SAVE, MS_SEND_PURGE, MS_SEND_WELCOME } ms_send_t;
+
+typedef struct {
+  int fd;            /* the memfd (STATE, STATE_OK, STATE_BAD), -1 none */
+  uint64_t seq;      /* save request answered, 0 = voluntary checkpoint */
+  uint64_t bytes;
+  uint32_t crc32c;
+  char kind[16];     /* "save", "checkpoint" */
+  unsigned gen;      /* worker that sent it */
+  int err;           /* STATE_BAD: -EFBIG, -EBADMSG, -EPERM, ... */
+} ms_ev_state_t;
+
+typedef struct {
+  ms_event_type_t type;
+  uint64_t now;      /* monotonic ns when it happened */
+  double unix_s;     /* wall clock then (Unix s); only logged */
+  union {
+    struct { char handoff[16]; } start; /* kind of the state memsup has, "" */
+    struct { pid_t pid; } spawned;
+    struct { int code; } spawn_failed;
+    struct { ms_purpose_t purpose; ms_mem_t mem; } sample;
+    struct { int version; char allocator[16]; } hello;
+    ms_heap_t stats;
+    ms_ev_state_t state;
+    struct { uint64_t seq; char text[128]; } save_failed;
+    struct { ms_send_t what; int err; } send_failed;
+    struct { uint64_t seq, resident_before, resident_after; } purged;
+    struct { char text[16]; uint64_t restored_unix_us; } ready;
+    struct { int64_t status; int term_signal; } exit;
+    struct { int sig; } signal;
+    struct {
+      unsigned id;   /* the COLLECT_EVIDENCE's id */
+      int n;         /* rows (<0: not read) */
+      ms_mapping_t rows[MS_EVIDENCE_ROWS];
+      int has_where; /* where is filled */
+      ms_evidence_where_t where;
+    } evidence;
+  };
+} ms_event_t;
+
+/* Lines the machine asks to be logged (restart log and/or stderr).  What
+ * each writes is eventlog.c's business; the figures come from the machine
+ * (ms_machine_t's records) and the log action's fields. */
+typedef enum {
+  MS_LOG_START,          /* "start" line */
+  MS_LOG_WATCH,          /* "watch" line */
+  MS_LOG_SAMPLE,         /* --sample-log line: worker's last sample */
+  MS_LOG_RESTART,        /* "restart" line and its human lines: m->rs */
+  MS_LOG_WOULD_RESTART,  /* "would-restart" (--dry-run): m->rs */
+  MS_LOG_CRASH,          /* "crash": status, delay_ns (-1: giving up) */
+  MS_LOG_EXIT,           /* "exit": exited 0, memsup ends with it */
+  MS_LOG_STOPPED,        /* "exit": stopped after memsup was told to stop */
+  MS_LOG_WATCH_END,      /* "exit": the watched process is gone */
+  MS_LOG_GIVEUP,         /* "giveup": count crashes, code */
+  MS_LOG_SPAWN_GIVEUP,   /* stderr: the worker could not be started */
+  MS_LOG_STOP,           /* "stop": sig */
+  MS_LOG_PURGE,          /* "purge": w->purge_before, mem, purged.* */
+  MS_LOG_BAD_VERSION,    /* stderr: hello with another wire version */
+  MS_LOG_HELLO,          /* debug: handshake */
+  MS_LOG_HEAP_FALLBACK,  /* stderr: no handshake, heap -> footprint */
+  MS_LOG_CHANNEL_CLOSED, /* stderr: runs on without the channel */
+  MS_LOG_SAVE_TIMEOUT,   /* stderr: no state within --grace */
+  MS_LOG_SAVE_FAILED,    /* stderr: the worker said it could not save */
+  MS_LOG_SAVE_UNSENT,    /* stderr: the save request could not be sent */
+  MS_LOG_WELCOME_UNSENT, /* stderr: the welcome could not be sent */
+  MS_LOG_DIED_SAVING,    /* stderr: exited before its state arrived */
+  MS_LOG_STATE_REJECTED, /* stderr: the restart's state failed its check */
+  MS_LOG_CHECKPOINT,     /* debug, or warning when rejected (err) */
+  MS_LOG_KILL            /* stderr: SIGKILL after --grace */
+} ms_log_kind_t;
+
+typedef struct {
+  ms_log_kind_t kind;
+  pid_t pid;
+  unsigned gen;
+  int64_t status;        /* CRASH, EXIT, STOPPED, DIED_SAVING */
+  int term_signal;       /*   "   (0: exited normally) */
+  double uptime_s;       /* CRASH, EXIT, STOPPED, WATCH_END */
+  int64_t delay_ns;      /* CRASH: restart_in (-1: gives up) */
+  unsigned count;        /* GIVEUP: crashes in the window */
+  int code;              /* GIVEUP: memsup's exit code */
+  int sig;               /* STOP */
+  int err;               /* -errno: SAVE_UNSENT, WELCOME_UNSENT, rejected */
+  const char* text;      /* SAVE_FAILED: the worker's reason; HELLO,
+                            BAD_VERSION: allocator; valid during the step */
+  const ms_ev_state_t* state; /* STATE_REJECTED, CHECKPOINT */
+  const ms_mem_t* mem;   /* SAMPLE, PURGE: the figures */
+  const ms_heap_t* heap; /* SAMPLE, PURGE */
+  int has_heap;
+  uint64_t purge_resident_before, purge_resident_after; /* PURGE */
+  int version;           /* BAD_VERSION */
+} ms_log_t;
+
+typedef enum {
+  MS_ACT_SPAWN,           /* start worker generation gen */
+  MS_ACT_ADOPT,           /* memsup watch: watch cfg->watch_pid */
+  MS_ACT_SEND_SAVE,       /* ask the worker to save: seq */
+  MS_ACT_SEND_PURGE,      /* ask the worker to purge: seq */
+  MS_ACT_SEND_WELCOME,    /* welcome, with the last good state if any */
+  MS_ACT_SIGNAL_GROUP,    /* kill(-pgid, sig) */
+  MS_ACT_SIGNAL_WORKER,   /* kill(pid, sig) */
+  MS_ACT_TIMER_ARM,       /* the slot's one-shot timer: ns from now */
+  MS_ACT_TIMER_CANCEL,
+  MS_ACT_MEASURE,         /* sample: purpose, near, force; answer is
+                             SAMPLE (tick), MEASURED, or GONE */
+  MS_ACT_COLLECT_EVIDENCE,/* read /proc/PID/smaps off the loop: id */
+  MS_ACT_VERIFY,          /* check state->fd off the loop: STATE_OK/BAD */
+  MS_ACT_KEEP_STATE,      /* state->fd becomes the last good state */
+  MS_ACT_CLOSE_FD,        /* drop state->fd */
+  MS_ACT_CLOSE_WORKER,    /* the worker exited: release its handles */
+  MS_ACT_LOG,             /* log */
+  MS_ACT_EXIT             /* memsup ends with exit code code */
+} ms_action_type_t;
+
+typedef struct {
+  ms_action_type_t type;
+  int sig;
+  uint64_t ns;
+  uint64_t seq;
+  unsigned gen;
+  ms_purpose_t purpose;
+  uint64_t near;
+  int force;
+  unsigned id;
+  const ms_ev_state_t* state; /* VERIFY, KEEP_STATE, CLOSE_FD: the event's */
+  int code;
+  ms_log_t log;
+} ms_action_t;
+
+/* Actions of one step, in the order they must be carried out.  Pointers in
+ * them point into the event or the machine: valid until the next step. */
+#define MS_ACTIONS_MAX 16
+typedef struct {
+  size_t n;
+  ms_action_t a[MS_ACTIONS_MAX];
+} ms_actions_t;
+
+/* The worker in the slot: what memsup knows and keeps about it.  Reset at
+ * each spawn. */
+typedef struct {
+  int up;                 /* a worker exists (spawned, not yet exited) */
+  pid_t pid;
+  unsigned gen;
+  uint64_t started_ns;
+  int sdk;                /* a valid hello arrived and the channel is open */
+  int ready;              /* it said ready */
+  uint64_t ready_ns;
+  char allocator[16];
+  ms_heap_t heap;         /* last stats (heap.has_heap: figures known) */
+  uint64_t stats_ns;      /* when they arrived, 0 = never */
+  ms_mem_t last;          /* last sample */
+  ms_growth_t growth;     /* measured footprints of the last seconds */
+  uint64_t last_slog_ns;  /* last --sample-log line */
+  uint64_t eof_ns;        /* it closed the channel, not yet reported */
+  ms_metric_t metric;     /* the metric acted on (heap may fall back) */
+  int heap_fallback_warned;
+  ms_limit_state_t lim;
+  uint64_t purge_seq;     /* purge asked and not answered, 0 none */
+  ms_mem_t purge_before;
+  uint64_t purge_resident_before, purge_resident_after;
+  /* How it ended (up == 0). */
+  int64_t exit_status;
+  int term_signal;
+  double exit_uptime_s;
+} ms_worker_t;
+
+/* A memory restart (or, with --dry-run, a would-restart) from the
+ * decision to its log line. */
+typedef struct {
+  int active;             /* begun and not yet logged */
+  int dry;                /* a would-restart: logged when evidence is in */
+  unsigned id;            /* matches COLLECT_EVIDENCE/EVIDENCE */
+  unsigned number;        /* restart #number (set when logged) */
+  ms_metric_t metric;     /* the metric that crossed */
+  uint64_t value;         /* its value */
+  double over_for_s;
+  double decided_unix_s;
+  pid_t old_pid;
+  unsigned old_gen;
+  double uptime_s;
+  ms_mem_t before;        /* full read (before_full) */
+  int before_full;
+  ms_heap_t before_heap;
+  int has_growth;
+  double growth_bps;      /* recent growth (MS_GROWTH_WINDOW_NS), bytes/s */
+  ms_growth_fit_t growth_fit;
+  int expect_sdk;         /* the old worker spoke the SDK: a save is asked */
+  uint64_t seq;           /* the save request */
+  int verifying;          /* its state is being checked */
+  const char* outcome;    /* docs/restart-log.md: restored, save-timeout... */
+  uint64_t saved_bytes;
+  uint64_t t_decide, t_recv, t_state, t_stop, t_exit, t_spawn, t_welcome,
+      t_ready;
+  double recv_unix_s;
+  uint64_t held_unix_us;
+  char restore[16];
+  char handed[16];
+  int evidence_pending;
+  int nrows;
+  ms_mapping_t rows[MS_EVIDENCE_ROWS];
+  ms_evidence_where_t where; /* whose rows, how ranked, the tree's split */
+  /* The outcome, once logged. */
+  pid_t new_pid;          /* 0: no new worker (spawn failed, memsup ending) */
+  int has_after;
+  ms_mem_t after;
+  int after_has_heap;
+  ms_heap_t after_heap;
+  ms_metric_t judged_on;  /* metric "helped" compared (same on both sides) */
+  uint64_t judged_before, judged_after;
+  int helped;             /* 1, 0, or -1 unknown (no after) */
+  uint64_t next_delay_ns; /* not helped: delay before the next one */
+} ms_restart_t;
+
+typedef enum { MS_WANT_UP, MS_WANT_DOWN } ms_want_t;
+
+typedef struct {
+  const ms_config_t* cfg;
+  ms_state_id_t state;
+  ms_want_t want;
+  int timer_armed;
+  ms_worker_t w;
+  ms_restart_t rs;
+  /* The slot, across workers. */
+  unsigned gen;           /* generation of the last worker started */
+  ms_intensity_t intensity;
+  unsigned consecutive_crashes;
+  unsigned unhelpful;     /* consecutive memory restarts that did not help */
+  unsigned restarts;      /* memory restarts logged */
+  unsigned next_id;
+  uint64_t seq;           /* last request seq (save, purge) */
+  uint64_t last_purge_ns;
+  int dry_episode;        /* --dry-run: this run of overs was logged */
+  int sdk_seen;           /* some worker of this slot spoke the SDK */
+  char handoff[16];       /* kind of the last good state, "" none */
+  int last_status;        /* last worker status as an exit code */
+  int exit_code;
+  unsigned unexpected;    /* events that cannot happen in their state */
+} ms_machine_t;
+
+/* Prepares m for cfg (borrowed, must outlive m).  Returns 0 or -ENOMEM. */
+int ms_machine_init(ms_machine_t* m, const ms_config_t* cfg);
+void ms_machine_free(ms_machine_t* m);
+
+/* Feeds one event; fills out with the actions to carry out, in order.
+ * Every event whose payload holds an fd (STATE, STATE_OK, STATE_BAD) gets
+ * exactly one action that takes it (VERIFY, KEEP_STATE or CLOSE_FD). */
+void ms_machine_step(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out);
+
+/* Names for logs and tests. */
+const char* ms_state_name(ms_state_id_t s);
+const char* ms_event_name(ms_event_type_t e);
+const char* ms_metric_name(ms_metric_t m);
+
+#endif
