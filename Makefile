@@ -104,7 +104,7 @@ endif
 
 # Each unit test links only the modules it tests (TEST_OBJS_<name>), so a
 # half-edited module elsewhere does not break it; unlisted tests get all.
-TEST_OBJS_config  = supervisor/config supervisor/log
+TEST_OBJS_config  = supervisor/config supervisor/addr supervisor/log
 TEST_OBJS_sample  = supervisor/sample supervisor/log
 TEST_OBJS_policy  = supervisor/policy
 TEST_OBJS_wire    = supervisor/channel supervisor/log child-sdk/wire
@@ -195,8 +195,8 @@ FUZZ_CC ?= clang
 FUZZ_TARGETS := $(patsubst tests/fuzz/fuzz_%.c,%,$(wildcard tests/fuzz/fuzz_*.c))
 FUZZ_SRC_wire = child-sdk/wire.c supervisor/channel.c supervisor/log.c
 FUZZ_SRC_sdk = child-sdk/wire.c
-FUZZ_SRC_cli = supervisor/config.c
-FUZZ_SRC_cgroup = supervisor/config.c
+FUZZ_SRC_cli = supervisor/config.c supervisor/addr.c
+FUZZ_SRC_cgroup = supervisor/config.c supervisor/addr.c
 FUZZ_SRC_state = supervisor/handoff.c child-sdk/wire.c
 FUZZ_SRC_report = $(filter-out report/report.c,$(REPORT_SRC)) supervisor/log.c
 FUZZ_LIBS = -lcjson -luv -lpthread -lm

@@ -12,6 +12,8 @@
 #include <string.h>
 #include <strings.h>
 
+#include "addr.h"
+
 #define NS_PER_MS 1000000ULL
 #define NS_PER_S 1000000000ULL
 /* Fractions are kept as billionths, so digits past the ninth are ignored:
@@ -67,6 +69,8 @@ const char ms_usage[] =
     "  --state-dir DIR          where handed-over state is kept (default:"
     " none)\n"
     "  --max-state SIZE         largest state accepted (default 1G)\n"
+    "  --metrics [ADDR:]PORT    serve /metrics, /healthz, /readyz over HTTP\n"
+    "                           (default address 127.0.0.1; IPv6 [::1]:PORT)\n"
     "  -q, --quiet              errors only\n"
     "  -v, --verbose            more detail; repeat (-vv) for more\n"
     "  -h, --help               this text\n"
@@ -398,7 +402,7 @@ enum {
   OPT_GRACE, OPT_HANDSHAKE, OPT_MAX_RESTARTS, OPT_WITHIN, OPT_RESTART,
   OPT_TREE, OPT_SUBREAPER, OPT_DRY_RUN, OPT_PID, OPT_LOG, OPT_SAMPLE_LOG,
   OPT_SAMPLE_EVERY, OPT_SAMPLE_LOG_MAX, OPT_STATE_DIR, OPT_MAX_STATE,
-  OPT_VERSION
+  OPT_VERSION, OPT_METRICS
 };
 
 static const struct option longopts[] = {
@@ -422,6 +426,7 @@ static const struct option longopts[] = {
     {"sample-log-max", required_argument, NULL, OPT_SAMPLE_LOG_MAX},
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"max-state", required_argument, NULL, OPT_MAX_STATE},
+    {"metrics", required_argument, NULL, OPT_METRICS},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -530,6 +535,14 @@ static int option(ms_config_t* cfg, int c, const char* val,
     case OPT_STATE_DIR:
       cfg->state_dir = val;
       return 0;
+    case OPT_METRICS: {
+      ms_addr_t a;
+      char why[160];
+      if (ms_addr_parse(val, &a, why, sizeof(why)) < 0)
+        return fail(err, errlen, "--metrics %s", why);
+      cfg->metrics = val;
+      return 0;
+    }
   }
   return fail(err, errlen, "unknown option (see memsup --help)");
 }

@@ -30,6 +30,7 @@ typedef struct {
   uint64_t sample_every_ns;    /* --sample-every, default 1 s */
   uint64_t sample_log_max;     /* --sample-log-max, default 64 MiB */
   const char* state_dir; /* --state-dir DIR, NULL = none */
+  const char* metrics;   /* --metrics [ADDR:]PORT (checked), NULL = none */
   uint64_t max_state;    /* --max-state, default 1 GiB */
   uint64_t handshake_ns; /* --handshake-timeout, default 5 s */
   long watch_pid;        /* --pid PID (memsup watch): sample, never restart */

@@ -14,7 +14,7 @@
 #include <uv.h>
 
 #include "addr.h"
-#include "channel.h"
+#include "heap.h"
 
 #define MS_METRICS_REASONS_MAX 8
 
@@ -40,7 +40,7 @@ typedef struct {
   uint64_t crashes, purges, purged_bytes, state_handed_bytes;
   double last_restart_unix_s; /* 0 = no restart yet: left out */
   /* The SDK's gauges, borrowed for the duration of the callback. */
-  const ms_gauge_t* gauges;
+  const ms_heap_gauge_t* gauges;
   size_t ngauges;
 } ms_metrics_figures_t;
 

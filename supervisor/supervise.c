@@ -31,6 +31,8 @@
 #include "log.h"
 #include "machine.h"
 #include "memsup_wire.h"
+#include "metrics.h"
+#include "notify.h"
 #include "offload.h"
 #include "reaper.h"
 #include "sample.h"
@@ -65,6 +67,13 @@ struct ms_sup_s {
   unsigned qhead, qlen;
   int draining;
   int tree_hint_warned;    /* the descendants hold the memory: said once */
+  /* Production interfaces: --metrics, sd_notify (NULL when off). */
+  ms_metrics_t* metrics;
+  ms_notify_t* notify;
+  int notified_ready;      /* READY=1 sent */
+  /* Counters for /metrics, from the lines the machine logs. */
+  uint64_t limit_restarts, crashes, purges, purged_bytes, handed_bytes;
+  double last_restart_unix_s;
 };
 
 static void run(ms_sup_t* sup, const ms_action_t* a);
@@ -89,6 +98,93 @@ static ms_event_t* event(ms_sup_t* sup, ms_event_type_t type) {
   return ev;
 }
 
+/* ---- what systemd and Prometheus are told --------------------------------- */
+
+/* A worker is ready when it said so through the SDK, or, without a
+ * handshake, once --handshake-timeout has passed since its start (a
+ * worker without the SDK cannot say more). */
+static int worker_ready(const ms_sup_t* sup) {
+  const ms_worker_t* w = &sup->m.w;
+  if (!w->up || sup->m.state == MS_ST_DONE) return 0;
+  if (w->ready) return 1;
+  return !w->sdk && uv_hrtime() - w->started_ns >= sup->cfg->handshake_ns;
+}
+
+/* READY=1 once, for the first worker that is ready. */
+static void notify_ready(ms_sup_t* sup) {
+  char status[128];
+  if (sup->notify == NULL || sup->notified_ready || !worker_ready(sup)) return;
+  sup->notified_ready = 1;
+  snprintf(status, sizeof(status), "worker %u up (pid %d)", sup->m.w.gen,
+           (int)sup->m.w.pid);
+  ms_notify_ready(sup->notify, status);
+}
+
+/* Counts what the machine logs, and tells systemd about restarts and the
+ * stop. */
+static void account(ms_sup_t* sup, const ms_log_t* l) {
+  char status[160];
+  switch (l->kind) {
+    case MS_LOG_RESTART:
+      sup->limit_restarts++;
+      sup->last_restart_unix_s = unix_now();
+      if (sup->m.rs.handed[0] != '\0') sup->handed_bytes += sup->state.bytes;
+      snprintf(status, sizeof(status),
+               "restart #%u (limit): pid %d -> %d, worker %u", sup->m.rs.number,
+               (int)sup->m.rs.old_pid, (int)sup->m.rs.new_pid, sup->m.gen);
+      ms_notify_status(sup->notify, status);
+      break;
+    case MS_LOG_CRASH:
+      sup->crashes++;
+      snprintf(status, sizeof(status), "worker %u (pid %d) crashed%s",
+               l->gen, (int)l->pid, l->delay_ns < 0 ? ", giving up" : "");
+      ms_notify_status(sup->notify, status);
+      break;
+    case MS_LOG_PURGE:
+      sup->purges++;
+      if (l->purge_resident_before > l->purge_resident_after)
+        sup->purged_bytes += l->purge_resident_before - l->purge_resident_after;
+      break;
+    case MS_LOG_STOP:
+      ms_notify_stopping(sup->notify);
+      break;
+    default:
+      break;
+  }
+}
+
+static void fill_metrics(void* arg, ms_metrics_figures_t* f) {
+  ms_sup_t* sup = arg;
+  const ms_machine_t* m = &sup->m;
+  f->supervising = m->state != MS_ST_DONE && m->want == MS_WANT_UP;
+  f->ready = worker_ready(sup);
+  f->worker_up = m->w.up;
+  f->footprint = m->w.last.footprint;
+  f->rss = m->w.last.rss;
+  f->swap = m->w.last.swap;
+  f->lazyfree = m->w.last.lazyfree;
+  f->file = m->w.last.rss_file;
+  f->has_heap = m->w.heap.has_heap;
+  f->heap_inuse = m->w.heap.allocated;
+  if (m->w.up) f->worker_uptime_s = (double)(uv_hrtime() - m->w.started_ns) / 1e9;
+  f->generation = m->gen;
+  f->limit = sup->cfg->limit;
+  f->soft_limit = sup->cfg->soft_limit;
+  f->holding_off = m->state == MS_ST_BACKOFF;
+  f->restarts[0].reason = "limit";
+  f->restarts[0].count = sup->limit_restarts;
+  f->nrestarts = 1;
+  f->crashes = sup->crashes;
+  f->purges = sup->purges;
+  f->purged_bytes = sup->purged_bytes;
+  f->state_handed_bytes = sup->handed_bytes;
+  f->last_restart_unix_s = sup->last_restart_unix_s;
+  if (m->w.up) {
+    f->gauges = m->w.heap.gauges;
+    f->ngauges = m->w.heap.ngauges;
+  }
+}
+
 static void post(ms_sup_t* sup) {
   sup->qlen++;
   if (sup->draining) return;
@@ -102,6 +198,7 @@ static void post(ms_sup_t* sup) {
     for (size_t i = 0; i < acts.n; i++) run(sup, &acts.a[i]);
   }
   sup->draining = 0;
+  notify_ready(sup);
 }
 
 /* ---- answers from the threadpool (offload.h) ---------------------------- */
@@ -406,6 +503,7 @@ static void run(ms_sup_t* sup, const ms_action_t* a) {
       break;
     case MS_ACT_LOG:
       ms_eventlog_write(&sup->log, &sup->m, &a->log);
+      account(sup, &a->log);
       break;
     case MS_ACT_EXIT:
       shutdown_sup(sup);
@@ -457,6 +555,8 @@ int ms_sup_create(uv_loop_t* loop, const ms_config_t* cfg, ms_rlog_t* log,
   ms_state_init(&sup->state);
   ms_store_init(&sup->store, loop, cfg->state_dir, &sup->state);
   sup->env = ms_child_env();
+  /* What systemd meant for memsup is not the worker's business. */
+  if (sup->env) ms_notify_env_filter(sup->env);
   if (ms_machine_init(&sup->m, cfg) < 0 || sup->env == NULL) {
     ms_machine_free(&sup->m);
     ms_child_env_free(sup->env);
@@ -505,6 +605,25 @@ int ms_sup_start(ms_sup_t* sup) {
     }
   }
 
+  if (cfg->metrics) {
+    ms_addr_t addr;
+    char err[256];
+    int r = ms_addr_parse(cfg->metrics, &addr, err, sizeof(err));
+    if (r == 0)
+      r = ms_metrics_start(sup->loop, &addr, NULL, fill_metrics, sup,
+                           &sup->metrics, err, sizeof(err));
+    if (r < 0) {
+      ms_error("--metrics %s", err);
+      shutdown_sup(sup);
+      return 100;
+    }
+  }
+  {
+    char err[256];
+    if (ms_notify_open_env(sup->loop, &sup->notify, err, sizeof(err)) < 0)
+      ms_warn("systemd notification off: %s", err);
+  }
+
   if (cfg->watch_pid && kill((pid_t)cfg->watch_pid, 0) < 0 && errno == ESRCH) {
     ms_error("watch pid %ld: no such process", cfg->watch_pid);
     shutdown_sup(sup);
@@ -528,6 +647,10 @@ static void close_handle(uv_handle_t* h) {
  * threadpool are back (their answers reach a machine that is DONE). */
 static void shutdown_sup(ms_sup_t* sup) {
   ms_store_stop(&sup->store);
+  ms_metrics_close(sup->metrics);
+  sup->metrics = NULL;
+  ms_notify_close(sup->notify);
+  sup->notify = NULL;
   if (sup->child) {
     ms_child_kill_group(sup->child, SIGKILL);
     close_worker(sup);

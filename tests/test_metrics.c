@@ -33,7 +33,7 @@ static ms_metrics_t* srv;
 static int port;
 static int family = AF_INET;
 static ms_metrics_figures_t figs;
-static ms_gauge_t gauges[4];
+static ms_heap_gauge_t gauges[4];
 static atomic_int fills;
 static char err[256];
 
