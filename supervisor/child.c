@@ -48,9 +48,9 @@ static void proc_close_cb(uv_handle_t* h) { closed_one(h->data); }
 static void chan_closed_cb(void* arg) { closed_one(arg); }
 
 
-int ms_child_spawn(uv_loop_t* loop, char** argv, char** env, int tree,
-                   uint64_t interval_ns, const ms_child_cb_t* cb, void* data,
-                   ms_child_t** out) {
+int ms_child_spawn(uv_loop_t* loop, char** argv, char** env, const int* fds,
+                   size_t nfds, int tree, uint64_t interval_ns,
+                   const ms_child_cb_t* cb, void* data, ms_child_t** out) {
   int parent_fd = -1, child_fd = -1, err;
   ms_child_t* c = calloc(1, sizeof(*c));
   if (c == NULL) return UV_ENOMEM;
@@ -60,13 +60,23 @@ int ms_child_spawn(uv_loop_t* loop, char** argv, char** env, int tree,
   err = ms_channel_pair(&parent_fd, &child_fd);
   if (err < 0) goto fail;
 
-  uv_stdio_container_t stdio[4];
+  /* Listening sockets (listen.h) at 3.., as systemd hands them over;
+   * then the channel, at 3 + nfds (MEMSUP_FD in env says so). */
+  uv_stdio_container_t stdio[3 + MS_CHILD_FDS_MAX + 1];
+  if (nfds > MS_CHILD_FDS_MAX) {
+    err = UV_E2BIG;
+    goto fail;
+  }
   for (int i = 0; i < 3; i++) {
     stdio[i].flags = UV_INHERIT_FD;
     stdio[i].data.fd = i;
   }
-  stdio[3].flags = UV_INHERIT_FD;
-  stdio[3].data.fd = child_fd;
+  for (size_t i = 0; i < nfds; i++) {
+    stdio[3 + i].flags = UV_INHERIT_FD;
+    stdio[3 + i].data.fd = fds[i];
+  }
+  stdio[3 + nfds].flags = UV_INHERIT_FD;
+  stdio[3 + nfds].data.fd = child_fd;
 
   uv_process_options_t opt;
   memset(&opt, 0, sizeof(opt));
@@ -76,7 +86,7 @@ int ms_child_spawn(uv_loop_t* loop, char** argv, char** env, int tree,
   opt.exit_cb = exit_cb;
   opt.flags = UV_PROCESS_DETACHED;
   opt.stdio = stdio;
-  opt.stdio_count = 4;
+  opt.stdio_count = (int)(4 + nfds);
   c->proc.data = c;
   err = uv_spawn(loop, &c->proc, &opt);
   close(child_fd); /* the worker has its copy (or never will) */

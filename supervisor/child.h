@@ -41,14 +41,18 @@ struct ms_child_s {
   void* closed_arg;
 };
 
+/* Most descriptors handed to a worker besides stdio and the channel. */
+#define MS_CHILD_FDS_MAX 64
+
 /* Spawns argv (PATH lookup, no shell) with env in a new session (so its
- * process group is its pid), stdio inherited and the channel's worker end
- * on fd 3.  On success *out is owned by the caller until ms_child_close().
+ * process group is its pid), stdio inherited, fds[0..nfds) at fds 3.. (the
+ * listening sockets, listen.h) and the channel's worker end on fd
+ * 3 + nfds (env must say so in MEMSUP_FD).  On success *out is owned by the caller until ms_child_close().
  * Returns 0 or a libuv error (UV_ENOENT: not found, UV_EACCES: not
  * executable); nothing is left allocated on failure. */
-int ms_child_spawn(uv_loop_t* loop, char** argv, char** env, int tree,
-                   uint64_t interval_ns, const ms_child_cb_t* cb, void* data,
-                   ms_child_t** out);
+int ms_child_spawn(uv_loop_t* loop, char** argv, char** env, const int* fds,
+                   size_t nfds, int tree, uint64_t interval_ns,
+                   const ms_child_cb_t* cb, void* data, ms_child_t** out);
 
 /* Watches a process memsup did not start (memsup watch --pid): no
  * process handle, no channel, only the sampler.  Returns 0 or -ENOMEM. */

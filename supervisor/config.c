@@ -71,6 +71,9 @@ const char ms_usage[] =
     "  --max-state SIZE         largest state accepted (default 1G)\n"
     "  --metrics [ADDR:]PORT    serve /metrics, /healthz, /readyz over HTTP\n"
     "                           (default address 127.0.0.1; IPv6 [::1]:PORT)\n"
+    "  --listen [ADDR:]PORT     hold a listening socket across restarts and\n"
+    "                           hand it to each worker at fd 3.. (LISTEN_FDS);\n"
+    "                           repeatable\n"
     "  -q, --quiet              errors only\n"
     "  -v, --verbose            more detail; repeat (-vv) for more\n"
     "  -h, --help               this text\n"
@@ -402,7 +405,7 @@ enum {
   OPT_GRACE, OPT_HANDSHAKE, OPT_MAX_RESTARTS, OPT_WITHIN, OPT_RESTART,
   OPT_TREE, OPT_SUBREAPER, OPT_DRY_RUN, OPT_PID, OPT_LOG, OPT_SAMPLE_LOG,
   OPT_SAMPLE_EVERY, OPT_SAMPLE_LOG_MAX, OPT_STATE_DIR, OPT_MAX_STATE,
-  OPT_VERSION, OPT_METRICS
+  OPT_VERSION, OPT_METRICS, OPT_LISTEN
 };
 
 static const struct option longopts[] = {
@@ -427,6 +430,7 @@ static const struct option longopts[] = {
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"max-state", required_argument, NULL, OPT_MAX_STATE},
     {"metrics", required_argument, NULL, OPT_METRICS},
+    {"listen", required_argument, NULL, OPT_LISTEN},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -541,6 +545,16 @@ static int option(ms_config_t* cfg, int c, const char* val,
       if (ms_addr_parse(val, &a, why, sizeof(why)) < 0)
         return fail(err, errlen, "--metrics %s", why);
       cfg->metrics = val;
+      return 0;
+    }
+    case OPT_LISTEN: {
+      ms_addr_t a;
+      char why[160];
+      if (ms_addr_parse(val, &a, why, sizeof(why)) < 0)
+        return fail(err, errlen, "--listen %s", why);
+      if (cfg->nlisten == sizeof(cfg->listen) / sizeof(cfg->listen[0]))
+        return fail(err, errlen, "--listen: at most 64 sockets");
+      cfg->listen[cfg->nlisten++] = val;
       return 0;
     }
   }

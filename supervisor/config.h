@@ -31,6 +31,8 @@ typedef struct {
   uint64_t sample_log_max;     /* --sample-log-max, default 64 MiB */
   const char* state_dir; /* --state-dir DIR, NULL = none */
   const char* metrics;   /* --metrics [ADDR:]PORT (checked), NULL = none */
+  const char* listen[64]; /* --listen [ADDR:]PORT (checked), repeatable */
+  size_t nlisten;
   uint64_t max_state;    /* --max-state, default 1 GiB */
   uint64_t handshake_ns; /* --handshake-timeout, default 5 s */
   long watch_pid;        /* --pid PID (memsup watch): sample, never restart */

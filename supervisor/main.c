@@ -18,6 +18,7 @@
 
 #include "config.h"
 #include "handoff.h"
+#include "listen.h"
 #include "log.h"
 #include "report.h"
 #include "restartlog.h"
@@ -70,6 +71,11 @@ int main(int argc, char** argv) {
   uv_loop_t loop;
   int code, r;
 
+  /* First of all: as the exec shim memsup must not touch the descriptors
+   * (the worker's sockets and channel) or signal dispositions (SIG_IGN
+   * survives exec) before it execs the worker.  listen.h says why. */
+  if (argc > 1 && strcmp(argv[1], MS_EXEC_SHIM_ARG) == 0)
+    return ms_exec_shim_main(argc, argv);
   if (argc > 1 && strcmp(argv[1], "report") == 0)
     return ms_report_main(argc - 1, argv + 1);
   if ((r = cloexec_inherited()) < 0)

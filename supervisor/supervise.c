@@ -28,6 +28,7 @@
 #include "child.h"
 #include "eventlog.h"
 #include "handoff.h"
+#include "listen.h"
 #include "log.h"
 #include "machine.h"
 #include "memsup_wire.h"
@@ -36,6 +37,8 @@
 #include "offload.h"
 #include "reaper.h"
 #include "sample.h"
+
+extern char** environ;
 
 #define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
@@ -70,6 +73,12 @@ struct ms_sup_s {
   /* Production interfaces: --metrics, sd_notify (NULL when off). */
   ms_metrics_t* metrics;
   ms_notify_t* notify;
+  /* Listening sockets held across workers (systemd's, --listen); with
+   * any, workers start through the exec shim (spawn_argv). */
+  ms_listen_t listen;
+  char self_exe[4096];
+  char resolved[4096];
+  char** spawn_argv;
   int notified_ready;      /* READY=1 sent */
   /* Counters for /metrics, from the lines the machine logs. */
   uint64_t limit_restarts, crashes, purges, purged_bytes, handed_bytes;
@@ -381,8 +390,20 @@ static int spawn_error_code(int err) {
 static void spawn_worker(ms_sup_t* sup) {
   const ms_config_t* cfg = sup->cfg;
   ms_child_t* c;
-  int err = ms_child_spawn(sup->loop, cfg->argv, sup->env, cfg->tree,
-                           cfg->interval_ns, &child_cb, sup, &c);
+  char** argv = cfg->argv;
+  int err = 0;
+  if (sup->listen.n > 0) {
+    /* Found now, as uv_spawn would: a missing worker is a spawn error
+     * (127), not an exit of the shim. */
+    err = ms_exec_resolve(cfg->argv[0], getenv("PATH"), sup->resolved,
+                          sizeof(sup->resolved));
+    err = err == -ENOENT ? UV_ENOENT : err < 0 ? UV_EACCES : 0;
+    argv = sup->spawn_argv;
+  }
+  if (err == 0)
+    err = ms_child_spawn(sup->loop, argv, sup->env, sup->listen.fd,
+                         sup->listen.n, cfg->tree, cfg->interval_ns,
+                         &child_cb, sup, &c);
   if (err < 0) {
     ms_error("spawn %s: %s", cfg->argv[0], uv_strerror(err));
     event(sup, MS_EV_SPAWN_FAILED)->spawn_failed.code = spawn_error_code(err);
@@ -554,12 +575,14 @@ int ms_sup_create(uv_loop_t* loop, const ms_config_t* cfg, ms_rlog_t* log,
   sup->log.slog = slog;
   ms_state_init(&sup->state);
   ms_store_init(&sup->store, loop, cfg->state_dir, &sup->state);
-  sup->env = ms_child_env();
-  /* What systemd meant for memsup is not the worker's business. */
-  if (sup->env) ms_notify_env_filter(sup->env);
+  ms_listen_init(&sup->listen);
+  ms_listen_self_exe(sup->self_exe, sizeof(sup->self_exe));
+  /* Without sockets: environ less what systemd meant for memsup, plus
+   * MEMSUP_FD=3 (ms_sup_start redoes it when there are sockets). */
+  if (ms_listen_env(NULL, environ, 3, &sup->env) < 0) sup->env = NULL;
   if (ms_machine_init(&sup->m, cfg) < 0 || sup->env == NULL) {
     ms_machine_free(&sup->m);
-    ms_child_env_free(sup->env);
+    ms_listen_env_free(sup->env);
     free(sup);
     return -ENOMEM;
   }
@@ -605,6 +628,32 @@ int ms_sup_start(ms_sup_t* sup) {
     }
   }
 
+  {
+    /* Sockets from systemd first (fds 3..), then --listen ones. */
+    char err[256];
+    int r = ms_listen_adopt_env(&sup->listen, err, sizeof(err));
+    for (size_t k = 0; r == 0 && k < cfg->nlisten; k++) {
+      ms_addr_t addr;
+      r = ms_addr_parse(cfg->listen[k], &addr, err, sizeof(err));
+      if (r == 0) r = ms_listen_add(&sup->listen, &addr, err, sizeof(err));
+    }
+    if (r == 0 && sup->listen.n > 0) {
+      char** env;
+      r = ms_listen_env(&sup->listen, environ, 3 + (int)sup->listen.n, &env);
+      if (r == 0) {
+        ms_listen_env_free(sup->env);
+        sup->env = env;
+        r = ms_listen_shim_argv(sup->self_exe, sup->resolved, cfg->argv,
+                                &sup->spawn_argv);
+      }
+      if (r < 0) snprintf(err, sizeof(err), "%s", strerror(-r));
+    }
+    if (r < 0) {
+      ms_error("listen: %s", err);
+      shutdown_sup(sup);
+      return 100;
+    }
+  }
   if (cfg->metrics) {
     ms_addr_t addr;
     char err[256];
@@ -667,6 +716,8 @@ void ms_sup_destroy(ms_sup_t* sup) {
   if (sup == NULL) return;
   ms_state_clear(&sup->state);
   ms_machine_free(&sup->m);
-  ms_child_env_free(sup->env);
+  ms_listen_env_free(sup->env);
+  ms_listen_close(&sup->listen);
+  free(sup->spawn_argv);
   free(sup);
 }
