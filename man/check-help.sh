@@ -12,7 +12,7 @@ trap 'rm -rf "$tmp"' EXIT
 # ("  -q, --quiet   errors only", "  --json  print ...").
 help_opts() {
   grep -E '^ +-' | sed -E 's/^ +//; s/  .*//; s/ [A-Z|%a-z-]*[A-Z|%][A-Za-z|%]*//g' |
-    grep -oE -- '--?[a-z][a-z0-9-]*' | sort -u
+    grep -oE -- '--?[a-z][a-z0-9-]*' | sed 's/-$//' | sort -u
 }
 # Options that the page defines: the tag line after each .TP.
 man_opts() {

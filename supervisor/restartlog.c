@@ -26,6 +26,13 @@ struct ms_rlog_s {
  * other users need not read; the umask still applies. */
 static int open_append(const char* path, uint64_t* size) {
   struct stat sb;
+  /* "-": memsup's stdout, for container log collectors.  A copy, so that
+   * closing the log leaves stdout alone. */
+  if (strcmp(path, "-") == 0) {
+    int fd = fcntl(1, F_DUPFD_CLOEXEC, 3);
+    *size = 0;
+    return fd < 0 ? -errno : fd;
+  }
   int fd = open(path, O_WRONLY | O_APPEND | O_CREAT | O_NOFOLLOW | O_CLOEXEC,
                 0640);
   if (fd < 0) return -errno;
@@ -41,7 +48,8 @@ int ms_rlog_open(const char* path, uint64_t max_bytes, ms_rlog_t** out) {
     free(log);
     return -ENOMEM;
   }
-  log->max = max_bytes;
+  /* stdout cannot be rotated. */
+  log->max = strcmp(path, "-") == 0 ? 0 : max_bytes;
   log->fd = open_append(path, &log->size);
   if (log->fd < 0) {
     int err = log->fd;

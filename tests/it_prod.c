@@ -376,6 +376,30 @@ static void bad_listen_address_is_a_usage_error(void** state) {
   assert_true(h_stderr_contains(h, "--listen 'localhost:http': port must be"));
 }
 
+/* --log -: the JSON lines on stdout, one object per line; stderr keeps
+ * the human lines. */
+static void log_dash_writes_json_lines_to_stdout(void** state) {
+  h_run_t* h = *state;
+  h_start(h, "--log", "-", "--", "sh", "-c", "exit 3", NULL);
+  assert_int_equal(h_wait(h, h_ms(20000)), 3);
+  char* out = h_read_file(h->out);
+  assert_non_null(out);
+  int lines = 0, starts = 0;
+  for (char* line = strtok(out, "\n"); line; line = strtok(NULL, "\n")) {
+    cJSON* j = cJSON_Parse(line);
+    if (j == NULL) fail_msg("not JSON on stdout: %s", line);
+    const char* ev = h_str(j, "event");
+    assert_non_null(ev);
+    starts += strcmp(ev, "start") == 0;
+    lines++;
+    cJSON_Delete(j);
+  }
+  free(out);
+  assert_true(lines >= 2);
+  assert_true(starts >= 1);
+  assert_true(h_stderr_contains(h, "memsup: "));
+}
+
 int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "--serve-leak") == 0) return serve_leak();
   const struct CMUnitTest tests[] = {
@@ -391,6 +415,8 @@ int main(int argc, char** argv) {
           no_connection_refused_while_a_listening_worker_restarts, h_setup,
           h_teardown),
       cmocka_unit_test_setup_teardown(bad_listen_address_is_a_usage_error,
+                                      h_setup, h_teardown),
+      cmocka_unit_test_setup_teardown(log_dash_writes_json_lines_to_stdout,
                                       h_setup, h_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
