@@ -400,6 +400,63 @@ static void log_dash_writes_json_lines_to_stdout(void** state) {
   assert_true(h_stderr_contains(h, "memsup: "));
 }
 
+/* ---- a real Prometheus server scraping memsup ---- */
+
+/* Polls Prometheus' query API for q until the body has want (30 s). */
+static int prom_wait(int prom_port, const char* q, const char* want) {
+  char path[256];
+  snprintf(path, sizeof(path), "/api/v1/query?query=%s", q);
+  for (int i = 0; i < h_ms(30000) / 200; i++) {
+    if (http_get(prom_port, path, page, sizeof(page)) == 200 &&
+        strstr(page, want))
+      return 1;
+    h_sleep_ms(200);
+  }
+  return 0;
+}
+
+static void prometheus_reads_the_restart_counter(void** state) {
+  h_run_t* h = *state;
+  char addr[32], cfg[512], flag_cfg[400], flag_db[400], flag_web[64];
+  if (system("command -v prometheus >/dev/null 2>&1") != 0) {
+    print_message("prometheus not installed: skipped\n");
+    skip();
+  }
+  int port = free_port();
+  snprintf(addr, sizeof(addr), "127.0.0.1:%d", port);
+  h_start(h, "--limit", "48M", "--metrics", addr, "--log", h->log, "--", KV,
+          "--leak-mib-per-s", "24", "--run-for", "60", NULL);
+  const char* yml = h_path(h, "prometheus.yml");
+  snprintf(cfg, sizeof(cfg),
+           "global:\n  scrape_interval: 1s\n  scrape_timeout: 1s\n"
+           "scrape_configs:\n  - job_name: memsup\n    static_configs:\n"
+           "      - targets: ['%s']\n",
+           addr);
+  FILE* f = fopen(yml, "w");
+  assert_non_null(f);
+  fputs(cfg, f);
+  fclose(f);
+  int prom_port = free_port();
+  snprintf(flag_cfg, sizeof(flag_cfg), "--config.file=%s", yml);
+  snprintf(flag_db, sizeof(flag_db), "--storage.tsdb.path=%s",
+           h_path(h, "tsdb"));
+  snprintf(flag_web, sizeof(flag_web), "--web.listen-address=127.0.0.1:%d",
+           prom_port);
+  const char* argv[] = {"prometheus", flag_cfg, flag_db, flag_web, NULL};
+  pid_t prom = h_spawn(h, argv);
+  assert_true(prom > 0);
+  /* memsup restarts kvcache every ~2 s: the counter Prometheus stored
+   * reaches 2, and the target is up. */
+  int seen = prom_wait(prom_port, "memsup_restarts_total",
+                       "\"reason\":\"limit\"},\"value\":[");
+  int two = seen && prom_wait(prom_port, "memsup_restarts_total%3E%3D2",
+                              "\"reason\":\"limit\"}");
+  int up = prom_wait(prom_port, "up", ",\"1\"]");
+  if (!seen || !two || !up) fail_msg("Prometheus said: %s", page);
+  h_signal(h, SIGTERM);
+  assert_int_equal(h_wait(h, h_ms(15000)), 143);
+}
+
 int main(int argc, char** argv) {
   if (argc > 1 && strcmp(argv[1], "--serve-leak") == 0) return serve_leak();
   const struct CMUnitTest tests[] = {
@@ -417,6 +474,8 @@ int main(int argc, char** argv) {
       cmocka_unit_test_setup_teardown(bad_listen_address_is_a_usage_error,
                                       h_setup, h_teardown),
       cmocka_unit_test_setup_teardown(log_dash_writes_json_lines_to_stdout,
+                                      h_setup, h_teardown),
+      cmocka_unit_test_setup_teardown(prometheus_reads_the_restart_counter,
                                       h_setup, h_teardown),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
