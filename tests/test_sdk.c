@@ -195,10 +195,13 @@ static double num(const cJSON* j, const char* name) {
   return cJSON_IsNumber(v) ? v->valuedouble : -1;
 }
 
-/* Waits for a message of type t, skipping periodic stats reports. */
+/* Waits for a message of type t, skipping periodic stats reports.  The
+ * wait only catches a worker that never answers: generous, because a
+ * loaded machine (and ASan) can take seconds to fill and checksum the
+ * 256 MiB state of checkpoint_of_256_mib_arrives_whole. */
 static cJSON* expect(const char* t, int* fd) {
   for (;;) {
-    cJSON* j = recv_json(5, fd);
+    cJSON* j = recv_json(60, fd);
     if (strcmp(str(j, "t"), t) == 0) return j;
     if (strcmp(str(j, "t"), "stats") != 0) fail_msg("want %s, got %s", t, str(j, "t"));
     cJSON_Delete(j);
