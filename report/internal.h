@@ -46,6 +46,23 @@ typedef struct {
   int pid;
 } point_t;
 
+/* A crash or purge line, drawn as a marker. */
+typedef struct {
+  double t;
+  int purge; /* 0: crash */
+} mark_t;
+
+/* How one gauge moves with the footprint: sums for Pearson's r over every
+ * (gauge, footprint) pair of the logs (samples and restarts' before and
+ * after), taken relative to the first pair seen so big counters do not
+ * eat the precision of the sums. */
+typedef struct {
+  char* name;
+  double n, x0, y0, sx, sy, sxx, syy, sxy;
+  unsigned long stamp; /* the gauges object last added: the first of a
+                          repeated name wins, as in cJSON's lookup */
+} corr_t;
+
 /* One worker life, keyed by pid (pids are assumed not reused in a log). */
 typedef struct {
   int pid;
@@ -71,8 +88,15 @@ typedef struct {
   char t0s[32], t1s[32];
   int lines, skipped, clamped, crashes, purges, dry, not_helped;
   vec_t pts, lives, rs;   /* point_t, life_t, restart_t */
+  vec_t marks;            /* mark_t: crashes and purges */
+  vec_t corr;             /* corr_t, one per gauge name */
+  unsigned long corr_objs; /* gauges objects added to corr */
+  ms_table_t corr_byname; /* name -> index in corr */
   ms_table_t life_by_pid; /* pid -> index in lives */
-  tallies_t reasons, outcomes, classes, maps;
+  /* maps: evidence mappings but file-backed ones (library pages, fixed);
+   * grew: evidence.grew rows (regions that grew over a life);
+   * procs: evidence.processes rows (--tree), footprint by command. */
+  tallies_t reasons, outcomes, classes, maps, grew, procs;
 } data_t;
 
 /* ---- helpers (load.c) ---------------------------------------------------- */

@@ -88,6 +88,13 @@
 #define MS_K_SIZE "size"
 #define MS_K_PRIVATE_DIRTY "private_dirty"
 #define MS_K_SHMEM "shmem"
+/* read by report (written by evidence.c): evidence.grew rows, each a
+ * region whose footprint grew over the life (name, growth), and with
+ * --tree evidence.processes rows (command, footprint) */
+#define MS_K_GREW "grew"
+#define MS_K_GROWTH "growth"
+#define MS_K_PROCESSES "processes"
+#define MS_K_COMMAND "command"
 /* a row's "rss" and "swap" are MS_K_RSS and MS_K_SWAP */
 
 /* ---- crash, exit, giveup, stop ------------------------------------------ */

@@ -284,7 +284,8 @@ static void report_text_answers_the_questions(void** state) {
   assert_int_equal(RUN(fx("hourly.jsonl")), 0);
   assert_contains(out, "4 (limit 4)");
   assert_contains(out, "crashes 1");
-  assert_contains(out, "1.00 per hour, 24.00 per day");
+  assert_contains(out, "4 in 4.0 h, one every 60.0 min (1.00 per hour)");
+  assert_null(strstr(out, "per day"));
   assert_contains(out, "mean 3600.0 s, median 3600.0 s");
   assert_contains(out, "median 2.25 MiB/min over 4 lives");
   assert_contains(out, "before 137.0 MiB, after 5.0 MiB");
@@ -589,6 +590,113 @@ static void report_gauges_of_a_big_object_are_matched_by_name(void** state) {
   cJSON_Delete(j);
 }
 
+/* A cache service like the demo's: three lives of 10 s, one sample a
+ * second.  Within a life footprint = 4 + 4k MiB, cache.entries = 1000k
+ * (falls back to 0 at each restart: r = 1) and requests = 70000 * (10
+ * life + k) + 13 k^2 (carried on by the state, so it keeps climbing while
+ * the footprint falls: r well under 1), and a pool.idle gauge that
+ * shrinks.  requests grew by far more than cache.entries; the cache must
+ * still come first, the shrinking gauge not at all. */
+static void write_cache_log(const char* path, int file_rows) {
+  FILE* f = fopen(path, "w");
+  assert_non_null(f);
+  for (int life = 0; life < 3; life++) {
+    for (int k = 0; k < 10; k++)
+      fprintf(f,
+              "{\"ts\":\"2026-11-21T00:00:%02d.000Z\",\"event\":\"sample\","
+              "\"pid\":%d,\"gen\":%d,\"footprint\":%.0f,\"rss\":%.0f,"
+              "\"gauges\":{\"requests\":%d,\"cache.entries\":%d,"
+              "\"pool.idle\":%d,\"cache.bytes\":%d},\"limit\":%.0f}\n",
+              life * 10 + k, 10 + life, life + 1, (4 + 4 * k) * MIB,
+              (6 + 4 * k) * MIB, 70000 * (10 * life + k) + 13 * k * k,
+              1000 * k, 50 - k, 4096 * 1024 * k, 40 * MIB);
+    if (life == 2) break;
+    fprintf(f,
+            "{\"ts\":\"2026-11-21T00:00:%02d.500Z\",\"event\":\"restart\","
+            "\"pid\":%d,\"gen\":%d,\"reason\":\"limit\",\"old_pid\":%d,"
+            "\"new_pid\":%d,\"uptime_s\":10,\"limit\":%.0f,"
+            "\"before\":{\"footprint\":%.0f,\"rss\":%.0f},"
+            "\"evidence\":{\"classification\":\"unbounded-cache\","
+            "\"mappings\":[{\"name\":\"\",\"class\":\"anon\","
+            "\"private_dirty\":%.0f}%s],"
+            "\"grew\":[{\"name\":\"\",\"class\":\"anon\",\"growth\":%.0f},"
+            "{\"name\":\"[heap]\",\"growth\":-4096},{\"bogus\":1}],"
+            "\"processes\":[{\"pid\":9,\"command\":\"kvcache\","
+            "\"footprint\":%.0f}]}}\n",
+            life * 10 + 9, 11 + life, life + 2, 10 + life, 11 + life, 40 * MIB,
+            40 * MIB, 42 * MIB, 36 * MIB,
+            file_rows ? ",{\"name\":\"/usr/lib/libcrypto.so.3\",\"class\":"
+                        "\"file\",\"private_dirty\":413696}"
+                      : "",
+            32 * MIB, 40 * MIB);
+  }
+  assert_int_equal(fclose(f), 0);
+}
+
+static void report_ranks_gauges_by_how_they_track_the_footprint(void** state) {
+  char log[128];
+  (void)state;
+  snprintf(log, sizeof(log), "%s/cache.jsonl", dir);
+  write_cache_log(log, 1);
+  cJSON* j = json_of(RUN("--json", log));
+  const cJSON* g = cJSON_GetObjectItem(j, "gauges");
+  /* cache.entries and cache.bytes both track it exactly (r = 1); the
+   * tie goes to the bigger growth, then the name. */
+  assert_int_equal(cJSON_GetArraySize(g), 3);
+  const char* first = cJSON_GetArrayItem(g, 0)->child->valuestring;
+  assert_true(strncmp(first, "cache.", 6) == 0);
+  assert_float_equal(at(cJSON_GetArrayItem(g, 0), "r"), 1.0, 1e-6);
+  assert_float_equal(at(cJSON_GetArrayItem(g, 1), "r"), 1.0, 1e-6);
+  assert_string_equal(cJSON_GetArrayItem(g, 2)->child->valuestring,
+                      "requests");
+  double r = at(cJSON_GetArrayItem(g, 2), "r");
+  assert_true(r < 0.5);
+  /* requests grew more than cache.entries did. */
+  assert_true(at(find(j, "gauges", "requests", 0), "growth") >
+              at(find(j, "gauges", "cache.entries", 0), "growth"));
+  /* Regions that grew and processes are read when present; a row
+   * without a name is skipped, a region that shrank is kept as such. */
+  assert_float_equal(at(find(j, "grew", "", 0), "growth"), 64 * MIB, 0);
+  assert_float_equal(at(find(j, "grew", "[heap]", 0), "growth"), -8192, 0);
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "grew")), 2);
+  assert_float_equal(at(find(j, "processes", "kvcache", 0), "footprint"),
+                     80 * MIB, 0);
+  assert_float_equal(at(j, "classification.unbounded-cache"), 2, 0);
+  /* The library's relocations are not among the mappings that grew. */
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "mappings")), 1);
+  cJSON_Delete(j);
+
+  assert_int_equal(RUN(log), 0);
+  /* A 29 s log states its rate over 29 s, not per day. */
+  assert_contains(out, "restart rate      2 in 29.0 s, one every 14.5 s\n");
+  assert_null(strstr(out, "per day"));
+  assert_null(strstr(out, "per hour"));
+  assert_null(strstr(out, "pool.idle"));
+  assert_contains(out, "unbounded-cache 2");
+  /* Human units: a count in k, a bytes gauge in MiB. */
+  assert_contains(out, "cache.entries                  r  1.00  +27.0k over 3 lives");
+  assert_contains(out, "cache.bytes                    r  1.00  +108.0 MiB over 3 lives");
+  assert_contains(out, "requests ");
+  assert_true(strstr(out, "cache.entries") < strstr(out, "requests "));
+  assert_contains(out, "kvcache");
+  assert_contains(out, "regions that grew");
+  assert_null(strstr(out, "libcrypto"));
+}
+
+/* The same service before (with libcrypto's fixed pages) and after a fix:
+ * the library does not show up in --compare. */
+static void report_compare_ignores_fixed_library_pages(void** state) {
+  char a[128], b[128];
+  (void)state;
+  snprintf(a, sizeof(a), "%s/cache_a.jsonl", dir);
+  snprintf(b, sizeof(b), "%s/cache_b.jsonl", dir);
+  write_cache_log(a, 1);
+  write_cache_log(b, 1);
+  assert_int_equal(RUN("--compare", a, b), 0);
+  assert_null(strstr(out, "libcrypto"));
+  assert_contains(out, "region (anonymous): 32.0 MiB grown per restart in A");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(report_rates_use_first_to_last_line),
@@ -608,6 +716,8 @@ int main(void) {
       cmocka_unit_test(table_tells_colliding_keys_apart),
       cmocka_unit_test(report_keeps_every_one_of_many_pids_and_names),
       cmocka_unit_test(report_gauges_of_a_big_object_are_matched_by_name),
+      cmocka_unit_test(report_ranks_gauges_by_how_they_track_the_footprint),
+      cmocka_unit_test(report_compare_ignores_fixed_library_pages),
   };
   return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
