@@ -77,6 +77,7 @@ typedef struct {
 /* A restart or would-restart line; dry-run ones end no life. */
 typedef struct {
   double t, uptime_s, downtime_ms, state_bytes;
+  double decided; /* when the stop began (decided_unix_s), else t */
   double before[3], after[3]; /* footprint, rss, heap; NAN if absent */
   int old_pid, new_pid, dry;
   cJSON* g_before; /* owned copies of before.gauges and after.gauges */
@@ -152,8 +153,13 @@ const char* ms_report_fmt(char buf[32], const char* f, double v);
 const char* ms_report_size(char buf[32], double v);
 void ms_report_print_text(FILE* f, const cJSON* summary);
 
-/* Draws d (summarized, so sorted) as an SVG into f.  0 or -EIO. */
-int ms_report_svg(FILE* f, const data_t* d, char** files, int nfiles);
+/* Draws d (summarized, so sorted) as an SVG into f; inline leaves out the
+ * XML declaration, for an HTML page.  0, -ENOMEM or -EIO. */
+int ms_report_svg(FILE* f, const data_t* d, char** files, int nfiles,
+                  int inline_svg);
+/* An HTML page: the summary's text and the chart.  0, -ENOMEM or -EIO. */
+int ms_report_html(FILE* f, const data_t* d, const cJSON* summary,
+                   char** files, int nfiles);
 
 /* Loads and summarizes the logs of A and B (each a comma-separated list)
  * and compares them; the result is what --compare --json prints.  NULL on

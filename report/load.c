@@ -260,6 +260,10 @@ static int take_restart(data_t* d, const cJSON* j, double t, int dry) {
   if (r == NULL) return -ENOMEM;
   double limit = bytes(d, j, MS_K_LIMIT);
   r->t = t;
+  r->decided = num(j, MS_K_DECIDED_UNIX_S);
+  /* The stop began at most a few seconds before the line: a decision time
+   * far from it is not memsup's and would draw the life elsewhere. */
+  if (!(r->decided <= t && r->decided > t - 600)) r->decided = t;
   r->dry = dry;
   r->uptime_s = num(j, MS_K_UPTIME_S);
   r->downtime_ms = num(j, MS_K_DOWNTIME_MS);

@@ -14,7 +14,7 @@
 #define TOP 5 /* mappings and gauges listed */
 
 static const char* const usage_text =
-    "usage: memsup report [--json] [--svg FILE] LOG [LOG...]\n"
+    "usage: memsup report [--json] [--svg FILE] [--html FILE] LOG [LOG...]\n"
     "       memsup report [--json] --compare A B\n"
     "\n"
     "Summarizes memsup logs (--log and --sample-log files, in any order).\n"
@@ -22,8 +22,14 @@ static const char* const usage_text =
     "memsup cannot have written (negative, or 2^64 and over) is clamped to\n"
     "that range and counted.\n"
     "  --json        print the figures as one JSON object (keys below)\n"
-    "  --svg FILE    draw footprint and rss over time, the limit and one\n"
-    "                marker (class=\"restart\") per memory restart\n"
+    "  --svg FILE    draw footprint and rss over time, each worker life up to\n"
+    "                the value its restart saw, the limit, and a strip of\n"
+    "                markers: restarts (class=\"restart\"), dry-run restarts\n"
+    "                (\"dry-run\"), purges (\"purge\"), crashes (\"crash\");\n"
+    "                over 60 of a kind, bars per round interval instead\n"
+    "                (\"restart-rate\", ...).  Lines keep the first, lowest,\n"
+    "                highest and last sample of each pixel column.\n"
+    "  --html FILE   an HTML page with that chart and the text summary\n"
     "  --compare A B before/after a fix; A and B are a log or a\n"
     "                comma-separated list of logs\n"
     "\n"
@@ -59,7 +65,8 @@ static const char* const usage_text =
 static int usage(const char* why) {
   fprintf(stderr,
           "memsup report: %s\n"
-          "usage: memsup report [--json] [--svg FILE] LOG [LOG...]\n"
+          "usage: memsup report [--json] [--svg FILE] [--html FILE] LOG "
+          "[LOG...]\n"
           "       memsup report [--json] --compare A B\n"
           "       memsup report --help\n",
           why);
@@ -86,9 +93,10 @@ static int compare(char** ab, int json) {
   return rc;
 }
 
-/* Draws d into path.  Returns 0 or -errno (printed). */
-static int write_svg(const char* path, const data_t* d, char** files,
-                     int nfiles) {
+/* Draws d (as an SVG, or with s an HTML page) into path.  Returns 0 or
+ * -errno (printed). */
+static int write_chart(const char* path, const data_t* d, const cJSON* s,
+                       char** files, int nfiles) {
   int err;
   FILE* f = fopen(path, "we");
   if (f == NULL) {
@@ -96,7 +104,8 @@ static int write_svg(const char* path, const data_t* d, char** files,
     fprintf(stderr, "memsup report: open %s: %s\n", path, strerror(-err));
     return err;
   }
-  err = ms_report_svg(f, d, files, nfiles);
+  err = s ? ms_report_html(f, d, s, files, nfiles)
+        : ms_report_svg(f, d, files, nfiles, 0);
   if (fclose(f) != 0 && err == 0) err = -errno;
   if (err < 0)
     fprintf(stderr, "memsup report: write %s: %s\n", path, strerror(-err));
@@ -104,7 +113,7 @@ static int write_svg(const char* path, const data_t* d, char** files,
 }
 
 int ms_report_main(int argc, char** argv) {
-  const char* svg = NULL;
+  const char *svg = NULL, *html = NULL;
   char* ab[2] = {NULL, NULL};
   int json = 0, nfiles = 0, opts = 1, rc = EXIT_IO;
   data_t d;
@@ -126,21 +135,24 @@ int ms_report_main(int argc, char** argv) {
       json = 1;
     } else if (strcmp(a, "--svg") == 0 && i + 1 < argc) {
       svg = argv[++i];
+    } else if (strcmp(a, "--html") == 0 && i + 1 < argc) {
+      html = argv[++i];
     } else if (strcmp(a, "--compare") == 0 && i + 2 < argc) {
       ab[0] = argv[++i];
       ab[1] = argv[++i];
     } else {
       char why[128];
       snprintf(why, sizeof(why), "%s: %s", a,
-               strcmp(a, "--svg") == 0       ? "needs a FILE"
+               strcmp(a, "--svg") == 0 || strcmp(a, "--html") == 0
+                   ? "needs a FILE"
                : strcmp(a, "--compare") == 0 ? "needs two logs, A and B"
                                              : "unknown option");
       rc = usage(why);
       goto end;
     }
   }
-  if (ab[0] && (nfiles || svg)) {
-    rc = usage("--compare takes no other logs and no --svg");
+  if (ab[0] && (nfiles || svg || html)) {
+    rc = usage("--compare takes no other logs, no --svg and no --html");
     goto end;
   }
   if (ab[0]) {
@@ -160,7 +172,8 @@ int ms_report_main(int argc, char** argv) {
     fputs("memsup report: out of memory\n", stderr);
     goto end;
   }
-  if (svg && write_svg(svg, &d, files, nfiles) < 0) goto end;
+  if (svg && write_chart(svg, &d, NULL, files, nfiles) < 0) goto end;
+  if (html && write_chart(html, &d, s, files, nfiles) < 0) goto end;
   rc = print(s, json, ms_report_print_text);
 end:
   cJSON_Delete(s);

@@ -297,7 +297,7 @@ static void report_text_answers_the_questions(void** state) {
 }
 
 /* xmllint accepts path and it has exactly restarts class="restart". */
-static void assert_svg(const char* path, int restarts) {
+static void assert_svg(const char* path, int restarts, int crashes) {
   char cmd[8300], buf[1 << 16];
   FILE* f;
   snprintf(cmd, sizeof(cmd), "xmllint --noout '%s'", path);
@@ -305,7 +305,8 @@ static void assert_svg(const char* path, int restarts) {
   assert_non_null(f = fopen(path, "r"));
   slurp(f, buf, sizeof(buf));
   assert_int_equal(count(buf, "class=\"restart\""), restarts);
-  assert_int_equal(count(buf, "stroke-dasharray"), 1);
+  assert_int_equal(count(buf, "class=\"crash\""), crashes);
+  assert_int_equal(count(buf, "class=\"limit\""), 1);
   assert_contains(buf, "MiB</text>");
 }
 
@@ -314,17 +315,88 @@ static void report_svg_is_xml_with_a_marker_per_restart(void** state) {
   (void)state;
   snprintf(svg, sizeof(svg), "%s/hourly.svg", dir);
   assert_int_equal(RUN("--svg", svg, fx("hourly.jsonl")), 0);
-  assert_svg(svg, 4);
+  assert_svg(svg, 4, 1);
   assert_int_equal(
       RUN("--svg", svg, fx("fixed_restarts.jsonl"), fx("fixed_samples.jsonl")),
       0);
-  assert_svg(svg, 1);
+  assert_svg(svg, 1, 0);
   /* A file name with XML's special characters ends up in the title. */
   snprintf(link, sizeof(link), "%s/a&b<c>\".jsonl", dir);
   snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", fx("hourly.jsonl"), link);
   assert_int_equal(system(cmd), 0);
   assert_int_equal(RUN("--svg", svg, link), 0);
-  assert_svg(svg, 4);
+  assert_svg(svg, 4, 1);
+}
+
+/* The lowest y (the highest value) of the footprint polylines in svg. */
+static double top_of_footprint(const char* svg) {
+  double top = 1e9;
+  for (const char* p = svg; (p = strstr(p, "class=\"footprint\"")) != NULL;) {
+    p = strstr(p, "points=\"") + 8;
+    double x, y;
+    int n;
+    while (sscanf(p, "%lf,%lf %n", &x, &y, &n) == 2) {
+      if (y < top) top = y;
+      p += n;
+    }
+  }
+  return top;
+}
+
+/* A week of 1 s samples (604800 lines, a life every 10 min that climbs
+ * to the 40 MiB limit: 1008 restarts), one 1 s spike to 100 MiB in the
+ * middle of the week.  Drawn point by point that was 14.5 MB; min/max
+ * downsampling keeps it under 512 KiB, and keeps the spike (it is the
+ * highest point drawn, above the limit line).  Restarts are bars per
+ * round interval, not 1008 markers. */
+static void report_svg_of_a_week_is_small_and_keeps_spikes(void** state) {
+  char log[128], svg[128];
+  static char buf[1 << 20];
+  (void)state;
+  snprintf(log, sizeof(log), "%s/week.jsonl", dir);
+  snprintf(svg, sizeof(svg), "%s/week.svg", dir);
+  FILE* f = fopen(log, "w");
+  assert_non_null(f);
+  for (int i = 0; i < 7 * 86400; i++) {
+    int life = i / 600, k = i % 600, d = i / 86400, s = i % 86400;
+    double fp = (1 + 39.0 * k / 599) * MIB;
+    if (i == 3 * 86400 + 1234) fp = 100 * MIB;
+    fprintf(f,
+            "{\"ts\":\"2026-11-%02dT%02d:%02d:%02d.000Z\",\"event\":"
+            "\"sample\",\"pid\":%d,\"gen\":%d,\"footprint\":%.0f,"
+            "\"rss\":%.0f,\"limit\":%.0f}\n",
+            1 + d, s / 3600, s / 60 % 60, s % 60, 1000 + life, life + 1, fp,
+            fp + 2 * MIB, 40 * MIB);
+    if (k == 599 && i + 1 < 7 * 86400)
+      fprintf(f,
+              "{\"ts\":\"2026-11-%02dT%02d:%02d:%02d.400Z\",\"event\":"
+              "\"restart\",\"pid\":%d,\"gen\":%d,\"reason\":\"limit\","
+              "\"old_pid\":%d,\"new_pid\":%d,\"uptime_s\":600,"
+              "\"before\":{\"footprint\":%.0f},\"after\":{\"footprint\":"
+              "%.0f}}\n",
+              1 + d, s / 3600, s / 60 % 60, s % 60, 1001 + life, life + 2,
+              1000 + life, 1001 + life, 40.1 * MIB, 1 * MIB);
+  }
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(RUN("--svg", svg, log), 0);
+  assert_non_null(f = fopen(svg, "r"));
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  long size = ftell(f);
+  slurp(f, buf, sizeof(buf));
+  if (size >= 512 * 1024) fail_msg("SVG of a week is %ld bytes", size);
+  assert_int_equal(count(buf, "class=\"restart\""), 0);
+  assert_true(count(buf, "class=\"restart-rate\"") > 100);
+  assert_contains(buf, "max 6/hour</text>");
+  const char* lim = strstr(buf, "class=\"limit\"");
+  double y1;
+  assert_non_null(lim);
+  assert_int_equal(sscanf(strstr(lim, "y1=\"") + 4, "%lf", &y1), 1);
+  /* The axis tops 105 MiB: the spike sits ~60% above the limit's line. */
+  assert_true(top_of_footprint(buf) < y1 - 100);
+  char cmd[300];
+  snprintf(cmd, sizeof(cmd), "xmllint --noout --huge '%s'", svg);
+  assert_int_equal(system(cmd), 0);
+  unlink(log);
 }
 
 /* A figure under one byte (here 1e-317, a subnormal double) used to make
@@ -708,6 +780,7 @@ int main(void) {
       cmocka_unit_test(report_text_answers_the_questions),
       cmocka_unit_test(report_svg_is_xml_with_a_marker_per_restart),
       cmocka_unit_test(report_svg_of_subnormal_figures_ends),
+      cmocka_unit_test(report_svg_of_a_week_is_small_and_keeps_spikes),
       cmocka_unit_test(report_compare_names_the_gauge_that_stopped),
       cmocka_unit_test(report_errors_have_exit_codes_and_messages),
       cmocka_unit_test(report_clamps_out_of_range_figures_and_says_so),
