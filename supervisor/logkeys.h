@@ -65,6 +65,9 @@
 #define MS_K_DOWNTIME_MS "downtime_ms"
 #define MS_K_STOP_MS "stop_ms"
 #define MS_K_SPAWN_MS "spawn_ms"
+#define MS_K_PROF "prof" /* object: heap profiles of the old worker */
+#define MS_K_PROF_START "start"
+#define MS_K_PROF_END "end"
 
 /* restart's "state" object */
 #define MS_K_OUTCOME "outcome"
