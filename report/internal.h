@@ -82,6 +82,7 @@ typedef struct {
   int old_pid, new_pid, dry;
   cJSON* g_before; /* owned copies of before.gauges and after.gauges */
   cJSON* g_after;
+  char *prof_start, *prof_end; /* owned: prof.start and prof.end, or NULL */
 } restart_t;
 
 typedef struct {
@@ -139,6 +140,13 @@ void ms_report_data_free(data_t* d);
  * pid and time (samples), which svg.c relies on.  NULL when out of
  * memory. */
 cJSON* ms_report_summarize(data_t* d, char** files, int nfiles, size_t top);
+
+/* ---- allocation sites (prof.c) ----------------------------------------- */
+
+/* Adds "allocation_sites" to summary from the last restart with both heap
+ * profiles (runs jeprof); nothing when no restart named any.  0 or
+ * -ENOMEM. */
+int ms_report_prof(const data_t* d, cJSON* summary, size_t top);
 
 /* ---- output (text.c, svg.c, compare.c) ----------------------------------- */
 

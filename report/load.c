@@ -276,6 +276,12 @@ static int take_restart(data_t* d, const cJSON* j, double t, int dry) {
   d->dry += dry;
   d->not_helped +=
       cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, MS_K_HELPED));
+  const cJSON* prof = obj(j, MS_K_PROF);
+  if ((str(prof, MS_K_PROF_START) &&
+       (r->prof_start = strdup(str(prof, MS_K_PROF_START))) == NULL) ||
+      (str(prof, MS_K_PROF_END) &&
+       (r->prof_end = strdup(str(prof, MS_K_PROF_END))) == NULL))
+    return -ENOMEM;
   if (keep(&r->g_before, obj(before, MS_K_GAUGES)) < 0 ||
       keep(&r->g_after, obj(after, MS_K_GAUGES)) < 0 ||
       ms_report_tally(&d->reasons, reason, 1) < 0 ||
@@ -420,6 +426,8 @@ void ms_report_data_free(data_t* d) {
   for (size_t i = 0; i < d->rs.n; i++) {
     cJSON_Delete(r[i].g_before);
     cJSON_Delete(r[i].g_after);
+    free(r[i].prof_start);
+    free(r[i].prof_end);
   }
   ms_report_tallies_free(&d->reasons);
   ms_report_tallies_free(&d->outcomes);

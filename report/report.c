@@ -45,7 +45,7 @@ static const char* const usage_text =
     "  (out-of-range byte figures)\n"
     "  period {start, end, hours}\n"
     "  restarts {total, by_reason{}, dry_run, crashes, purges, per_hour,\n"
-    "            per_day, not_helped}\n"
+    "            per_day, not_helped, over_s, every_s}\n"
     "  interval_s {mean, median}          between memory restarts\n"
     "  growth_mib_per_min {median, lives[{pid, rate, samples, from}]}\n"
     "  before, after {footprint, rss, heap}  medians at restart\n"
@@ -53,9 +53,17 @@ static const char* const usage_text =
     "  downtime_ms {median, max}\n"
     "  classification {}                  evidence classification counts\n"
     "  mappings [{name, private_dirty, restarts}]  top 5, summed over\n"
-    "           restarts' evidence\n"
-    "  gauges [{name, growth, lives, per_life}]  top 5; growth is summed\n"
+    "           restarts' evidence, file-backed rows (fixed library pages)\n"
+    "           left out\n"
+    "  gauges [{name, r, growth, lives, per_life}]  top 5 of those that did\n"
+    "           not shrink, by r (Pearson correlation of the gauge with the\n"
+    "           footprint over all samples and restarts); growth is summed\n"
     "           over lives of (value at restart - first value of the life)\n"
+    "  grew [{name, growth, restarts}]   evidence.grew rows, when present\n"
+    "  processes [{name, footprint, restarts}]  evidence.processes (--tree)\n"
+    "  allocation_sites {old_pid, start, end, binary, sites[{name, bytes}],\n"
+    "           error}  when restarts name heap profiles: jeprof --base of\n"
+    "           the last restart's start and end profiles (top 5 by bytes)\n"
     "--compare --json keys:\n"
     "  a, b {files, growth_mib_per_min, restarts_per_hour, restarts, hours}\n"
     "  stopped_growing, still_growing [{kind, name, a, b}]: gauges (growth\n"
@@ -169,6 +177,10 @@ int ms_report_main(int argc, char** argv) {
     if (err < 0) goto end;
   }
   if ((s = ms_report_summarize(&d, files, nfiles, TOP)) == NULL) {
+    fputs("memsup report: out of memory\n", stderr);
+    goto end;
+  }
+  if (ms_report_prof(&d, s, TOP) < 0) {
     fputs("memsup report: out of memory\n", stderr);
     goto end;
   }

@@ -187,6 +187,17 @@ void ms_report_print_text(FILE* f, const cJSON* s) {
       fmt(b, "%.2f", num(e, "r")), gauge_fmt(a, str(e, "name"), num(e, "growth")),
       num(e, "lives"), gauge_fmt(c, str(e, "name"), num(e, "per_life")));
   if (cJSON_GetArraySize(at(s, "gauges")) == 0) fputs("  none\n", f);
+  const cJSON* as = at(s, "allocation_sites");
+  if (as) {
+    fputs("allocation sites that grew over a life (jeprof --base, start of "
+          "life to restart):\n", f);
+    if (str(as, "error"))
+      fprintf(f, "  not available: %s\n", str(as, "error"));
+    else
+      fprintf(f, "  worker %g, %s\n", num(as, "old_pid"), str(as, "binary"));
+    cJSON_ArrayForEach(e, at(as, "sites"))
+        fprintf(f, "  %-30s +%s\n", str(e, "name"), size(a, num(e, "bytes")));
+  }
   fprintf(f, "restarts that did not help: %g\n",
           jnum(s, "restarts.not_helped"));
 }
