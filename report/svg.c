@@ -91,7 +91,8 @@ static double time_step(double range, int max, const char** name) {
                {600, "10 min"}, {900, "15 min"}, {1800, "30 min"},
                {3600, "hour"},  {7200, "2 h"},  {10800, "3 h"},
                {21600, "6 h"},  {43200, "12 h"}, {86400, "day"},
-               {172800, "2 days"}, {604800, "week"}};
+               {172800, "2 days"}, {604800, "week"}, {2592000, "30 days"},
+               {31536000, "365 days"}};
   size_t n = sizeof(steps) / sizeof(steps[0]), i = 0;
   while (i + 1 < n && range / steps[i].s > max) i++;
   if (name) *name = steps[i].name;
@@ -260,7 +261,10 @@ static int strip_row(const plot_t* p, int row, const char* label,
   size_t* count = calloc(nb, sizeof(*count));
   if (count == NULL) return -ENOMEM;
   for (size_t i = 0; i < n; i++) {
-    size_t b = (size_t)((t[i] - start) / step);
+    /* A decision a moment before the first line of the logs counts in
+     * the first interval (a negative double to size_t is undefined). */
+    double off = (t[i] - start) / step;
+    size_t b = off > 0 ? (size_t)off : 0;
     if (b < nb && ++count[b] > max) max = count[b];
   }
   for (size_t b = 0; b < nb; b++) {
