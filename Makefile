@@ -111,6 +111,7 @@ TEST_OBJS_wire    = supervisor/channel supervisor/log child-sdk/wire
 TEST_OBJS_sdk     = child-sdk/memsup child-sdk/wire supervisor/channel supervisor/log
 TEST_OBJS_handoff = supervisor/handoff supervisor/log child-sdk/wire
 TEST_OBJS_restartlog = supervisor/restartlog supervisor/log
+TEST_OBJS_prof    = supervisor/prof
 TEST_OBJS_report  = $(REPORT_SRC:%.c=%) supervisor/log
 TEST_OBJS_evidence = supervisor/evidence supervisor/sample supervisor/growth supervisor/log
 TEST_OBJS_growth  = supervisor/growth

@@ -2,8 +2,10 @@
 #include "prof.h"
 
 #include <errno.h>
+#include <glob.h>
 #include <limits.h>
 #include <stdio.h>
+#include <string.h>
 #include <unistd.h>
 
 #include "memsup_wire.h"
@@ -19,4 +21,22 @@ int ms_prof_path(char* buf, size_t cap, const char* log, pid_t pid,
   int n = snprintf(buf, cap, "%s%s%s.%u.%d.%s.heap", cwd, cwd[0] ? "/" : "",
                    log, gen, (int)pid, end ? "end" : "start");
   return n < 0 || (size_t)n >= cap ? -ENAMETOOLONG : 0;
+}
+
+int ms_prof_remove_gen(const char* log, unsigned gen) {
+  char pat[PATH_MAX + 64];
+  glob_t g;
+  int n = 0;
+  if (log == NULL || log[0] == '\0') return -ENOENT;
+  /* The log's own name may hold glob characters: escape them. */
+  size_t k = 0;
+  for (const char* c = log; *c && k + 2 < PATH_MAX; c++) {
+    if (strchr("*?[\\", *c)) pat[k++] = '\\';
+    pat[k++] = *c;
+  }
+  snprintf(pat + k, sizeof(pat) - k, ".%u.*.heap", gen);
+  if (glob(pat, GLOB_NOSORT, NULL, &g) != 0) return 0;
+  for (size_t i = 0; i < g.gl_pathc; i++) n += unlink(g.gl_pathv[i]) == 0;
+  globfree(&g);
+  return n;
 }

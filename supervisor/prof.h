@@ -17,4 +17,14 @@
 int ms_prof_path(char* buf, size_t cap, const char* log, pid_t pid,
                  unsigned gen, int end);
 
+/* How many worker generations' profiles are kept: older ones are removed
+ * as each restart's profile is asked for, so a worker restarted every few
+ * minutes for weeks does not fill the log's disk. */
+#define MS_PROF_KEEP 8
+
+/* Removes the profiles of generation gen (any pid: runs of memsup that
+ * append to one log restart gen at 1) next to log.  Returns how many files
+ * were removed, or -errno. */
+int ms_prof_remove_gen(const char* log, unsigned gen);
+
 #endif

@@ -179,6 +179,10 @@ static void send_prof(ms_sup_t* sup, const ms_action_t* a) {
   /* A failed send is the save's to notice: it follows at once. */
   (void)ms_channel_send(c->chan, req, -1);
   cJSON_Delete(req);
+  /* Keep the last MS_PROF_KEEP generations' profiles (a few unlinks, once
+   * per restart). */
+  if (a->code == MS_PROF_END && a->gen > MS_PROF_KEEP)
+    (void)ms_prof_remove_gen(sup->cfg->log_path, a->gen - MS_PROF_KEEP);
 }
 
 static void send_welcome(ms_sup_t* sup) {
