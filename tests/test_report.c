@@ -399,6 +399,84 @@ static void report_svg_of_a_week_is_small_and_keeps_spikes(void** state) {
   unlink(log);
 }
 
+/* A life's line ends at the value its restart saw: pid 300's samples stop
+ * at 12 MiB (= the limit) 60 s before the restart, whose before is 14 MiB,
+ * so its line must end above the limit's line, at the restart's time (the
+ * restart marker's x).  Dry-run restarts and purges get markers of their
+ * own, not restart markers. */
+static void report_svg_draws_lives_up_to_the_restart(void** state) {
+  char svg[128], log[128];
+  static char buf[1 << 16];
+  (void)state;
+  snprintf(svg, sizeof(svg), "%s/fixed.svg", dir);
+  assert_int_equal(
+      RUN("--svg", svg, fx("fixed_restarts.jsonl"), fx("fixed_samples.jsonl")),
+      0);
+  FILE* f = fopen(svg, "r");
+  assert_non_null(f);
+  slurp(f, buf, sizeof(buf));
+  double limit_y, x, y, last_x = 0, last_y = 0, marker_x;
+  const char* lim = strstr(buf, "class=\"limit\"");
+  assert_non_null(lim);
+  assert_int_equal(sscanf(strstr(lim, "y1=\"") + 4, "%lf", &limit_y), 1);
+  const char* p = strstr(buf, "class=\"footprint\"");
+  assert_non_null(p);
+  p = strstr(p, "points=\"") + 8;
+  int n;
+  while (sscanf(p, "%lf,%lf %n", &x, &y, &n) == 2) {
+    last_x = x;
+    last_y = y;
+    p += n;
+  }
+  assert_true(last_y < limit_y - 5);
+  const char* m = strstr(buf, "class=\"restart\" d=\"M");
+  assert_non_null(m);
+  assert_int_equal(sscanf(m + strlen("class=\"restart\" d=\"M"), "%lf",
+                          &marker_x), 1);
+  assert_float_equal(last_x, marker_x, 0.05);
+
+  snprintf(log, sizeof(log), "%s/dry.jsonl", dir);
+  assert_non_null(f = fopen(log, "w"));
+  fputs("{\"ts\":\"2026-11-21T00:00:00.000Z\",\"event\":\"sample\","
+        "\"pid\":1,\"gen\":1,\"footprint\":1048576,\"rss\":2097152}\n"
+        "{\"ts\":\"2026-11-21T00:00:10.000Z\",\"event\":\"would-restart\","
+        "\"pid\":1,\"gen\":1,\"reason\":\"limit\",\"old_pid\":1,"
+        "\"uptime_s\":10,\"before\":{\"footprint\":9000000}}\n"
+        "{\"ts\":\"2026-11-21T00:00:20.000Z\",\"event\":\"purge\","
+        "\"pid\":1,\"gen\":1,\"freed\":1000}\n"
+        "{\"ts\":\"2026-11-21T00:00:25.000Z\",\"event\":\"purge\","
+        "\"pid\":1,\"gen\":1,\"freed\":1000}\n",
+        f);
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(RUN("--svg", svg, log), 0);
+  assert_non_null(f = fopen(svg, "r"));
+  slurp(f, buf, sizeof(buf));
+  assert_int_equal(count(buf, "class=\"restart\""), 0);
+  assert_int_equal(count(buf, "class=\"dry-run\""), 1);
+  assert_int_equal(count(buf, "class=\"purge\""), 2);
+  assert_int_equal(count(buf, "class=\"crash\""), 0);
+}
+
+/* --html: one page with the chart inline (no XML declaration inside) and
+ * the text summary. */
+static void report_html_has_the_chart_and_the_summary(void** state) {
+  char html[128];
+  static char buf[1 << 16];
+  (void)state;
+  snprintf(html, sizeof(html), "%s/hourly.html", dir);
+  assert_int_equal(RUN("--html", html, fx("hourly.jsonl")), 0);
+  FILE* f = fopen(html, "r");
+  assert_non_null(f);
+  slurp(f, buf, sizeof(buf));
+  assert_true(strncmp(buf, "<!DOCTYPE html>", 15) == 0);
+  assert_int_equal(count(buf, "<svg "), 1);
+  assert_int_equal(count(buf, "<?xml"), 0);
+  assert_int_equal(count(buf, "class=\"restart\""), 4);
+  assert_contains(buf, "restart rate      4 in 4.0 h");
+  assert_int_equal(RUN("--html"), 100);
+  assert_contains(err, "--html: needs a FILE");
+}
+
 /* A figure under one byte (here 1e-317, a subnormal double) used to make
  * the axis step 0 and the SVG writer loop for ever. */
 static void report_svg_of_subnormal_figures_ends(void** state) {
@@ -781,6 +859,8 @@ int main(void) {
       cmocka_unit_test(report_svg_is_xml_with_a_marker_per_restart),
       cmocka_unit_test(report_svg_of_subnormal_figures_ends),
       cmocka_unit_test(report_svg_of_a_week_is_small_and_keeps_spikes),
+      cmocka_unit_test(report_svg_draws_lives_up_to_the_restart),
+      cmocka_unit_test(report_html_has_the_chart_and_the_summary),
       cmocka_unit_test(report_compare_names_the_gauge_that_stopped),
       cmocka_unit_test(report_errors_have_exit_codes_and_messages),
       cmocka_unit_test(report_clamps_out_of_range_figures_and_says_so),
