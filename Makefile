@@ -54,7 +54,7 @@ IT_BIN    := $(IT_SRC:tests/%.c=$(BUILD)/tests/%)
 
 # Examples that exercise jemalloc statistics link it; the others use glibc
 # malloc so both SDK code paths run for real.
-JEMALLOC_EXAMPLES := kvcache retain
+JEMALLOC_EXAMPLES := kvcache retain profleak
 ex_libs = $(if $(filter $(1),$(JEMALLOC_EXAMPLES)),-ljemalloc)
 
 .PHONY: conformance
@@ -111,6 +111,7 @@ TEST_OBJS_wire    = supervisor/channel supervisor/log child-sdk/wire
 TEST_OBJS_sdk     = child-sdk/memsup child-sdk/wire supervisor/channel supervisor/log
 TEST_OBJS_handoff = supervisor/handoff supervisor/log child-sdk/wire
 TEST_OBJS_restartlog = supervisor/restartlog supervisor/log
+TEST_OBJS_prof    = supervisor/prof
 TEST_OBJS_report  = $(REPORT_SRC:%.c=%) supervisor/log
 TEST_OBJS_evidence = supervisor/evidence supervisor/sample supervisor/growth supervisor/log
 TEST_OBJS_growth  = supervisor/growth
@@ -276,7 +277,7 @@ demo: all
 	$(BUILD)/memsup --limit 48M --log build/demo.jsonl \
 	  --sample-log build/demo-samples.jsonl --state-dir build/demo-state \
 	  -- build/examples/kvcache --leak-mib-per-s 24 --run-for 25
-	$(BUILD)/memsup report --svg build/demo.svg build/demo.jsonl \
+	$(BUILD)/memsup report --svg build/demo.svg --html build/demo.html build/demo.jsonl \
 	  build/demo-samples.jsonl
 
 deps:

@@ -17,6 +17,7 @@
 #include <poll.h>
 #include <pthread.h>
 #include <signal.h>
+#include <stdbool.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/mman.h>
@@ -155,6 +156,15 @@ static void find_allocator(void) {
   alloc_mallctl = (mallctl_fn)dlsym(RTLD_DEFAULT, "mallctl");
 #endif
   alloc_name = alloc_mallctl ? "jemalloc" : "glibc";
+}
+
+/* 1 when jemalloc is the allocator and was started with profiling on
+ * (MALLOC_CONF=prof:true): then prof.dump works. */
+static int can_prof(void) {
+  bool on = false;
+  size_t sz = sizeof(on);
+  return alloc_mallctl && alloc_mallctl("opt.prof", &on, &sz, NULL, 0) == 0 &&
+         on;
 }
 
 /* Reads the allocator's figures now.  Needs no lock. */
@@ -409,6 +419,7 @@ int memsup_init(void) {
       !cJSON_AddNumberToObject(hello, "v", MEMSUP_WIRE_VERSION) ||
       !cJSON_AddNumberToObject(hello, "pid", getpid()) ||
       !cJSON_AddStringToObject(hello, "allocator", heap.allocator) ||
+      !cJSON_AddBoolToObject(hello, "prof", can_prof()) ||
       !cJSON_AddStringToObject(hello, "sdk", MEMSUP_VERSION)) {
     err = -ENOMEM;
     goto fail;
@@ -592,12 +603,23 @@ static int purge(uint64_t seq) {
  * too late (a second welcome), are ignored so that a newer memsup can talk
  * to it.  Returns -EPIPE when memsup has gone; a failed save is memsup's
  * business (it got save_failed), not ours.  Caller holds proc_mu. */
+/* memsup asked for a heap profile: jemalloc writes it before mallctl
+ * returns, so when memsup sees the answer to a save that follows, the file
+ * is whole.  Nothing is answered: a failed dump (no profiling, disk full)
+ * shows as a missing file, which memsup's reader reports. */
+static void prof_dump(const char* path) {
+  if (alloc_mallctl && path[0] == '/')
+    alloc_mallctl("prof.dump", NULL, NULL, &path, sizeof(path));
+}
+
 static int handle(void) {
   int err = 0;
   if (g.in.type == MEMSUP_T_SAVE)
     err = save(g.in.seq, "save", 1);
   else if (g.in.type == MEMSUP_T_PURGE)
     err = purge(g.in.seq);
+  else if (g.in.type == MEMSUP_T_PROF)
+    prof_dump(g.in.path);
   return err == -EPIPE ? err : 0;
 }
 

@@ -368,6 +368,7 @@ static const struct {
     {MEMSUP_MSG_WELCOME, MEMSUP_T_WELCOME, MEMSUP_FROM_MEMSUP},
     {MEMSUP_MSG_SAVE, MEMSUP_T_SAVE, MEMSUP_FROM_MEMSUP},
     {MEMSUP_MSG_PURGE, MEMSUP_T_PURGE, MEMSUP_FROM_MEMSUP},
+    {MEMSUP_MSG_PROF, MEMSUP_T_PROF, MEMSUP_FROM_MEMSUP},
 };
 
 static int decode_members(const cJSON* root, memsup_msg_t* out) {
@@ -381,6 +382,11 @@ static int decode_members(const cJSON* root, memsup_msg_t* out) {
           get_str(root, "allocator", 0, out->allocator, sizeof(out->allocator)))
         return -EBADMSG;
       out->pid = (long)pid;
+      /* "prof" (optional, newer SDKs): a boolean. */
+      if (member(root, "prof") != NULL) {
+        if (!cJSON_IsBool(member(root, "prof"))) return -EBADMSG;
+        out->prof = cJSON_IsTrue(member(root, "prof"));
+      }
       return 0;
     case MEMSUP_T_STATS:
       return get_stats(root, out);
@@ -410,6 +416,14 @@ static int decode_members(const cJSON* root, memsup_msg_t* out) {
     case MEMSUP_T_SAVE:
     case MEMSUP_T_PURGE:
       return get_uint(root, "seq", 1, 0x1p64, &out->seq);
+    case MEMSUP_T_PROF: {
+      /* A path cut short would dump somewhere memsup does not look. */
+      const cJSON* path = member(root, "path");
+      if (!cJSON_IsString(path) || path->valuestring[0] != '/' ||
+          strlen(path->valuestring) >= sizeof(out->path))
+        return -EBADMSG;
+      return get_str(root, "path", 1, out->path, sizeof(out->path));
+    }
     case MEMSUP_T_UNKNOWN:
       return 0;
   }

@@ -93,6 +93,14 @@ cJSON* ms_report_compare_summaries(cJSON* a, cJSON* b, char** ab) {
   }
   if (compare_list(c, a, b, "mappings", "mapping", "per_restart") < 0)
     goto fail;
+  /* Regions that grew over a life, when the evidence has them: growth,
+   * not size, so fixed pages cannot show up at all. */
+  for (int i = 0; i < 2; i++) {
+    cJSON* e;
+    cJSON_ArrayForEach(e, cJSON_GetObjectItemCaseSensitive(s[i], "grew"))
+        add_num(e, "per_restart", num(e, "growth") / num(e, "restarts"));
+  }
+  if (compare_list(c, a, b, "grew", "region", "per_restart") < 0) goto fail;
   return c;
 fail:
   cJSON_Delete(c);
@@ -143,14 +151,18 @@ void ms_report_print_compare(FILE* f, const cJSON* c) {
         f);
     cJSON_ArrayForEach(e, at(c, lists[i])) {
       int gauge = strcmp(str(e, "kind"), "gauge") == 0;
-      const char* unit = gauge ? "per life" : "private dirty per restart";
+      const char* unit = gauge ? "per life"
+                         : strcmp(str(e, "kind"), "region") == 0
+                             ? "grown per restart"
+                             : "private dirty per restart";
       if (gauge)
         fprintf(
             f, "  gauge %s: %+g %s in A, %s in B\n", str(e, "name"),
             num(e, "a"), unit,
             isfinite(num(e, "b")) ? fmt(b, "%+g", num(e, "b")) : "not seen");
       else
-        fprintf(f, "  mapping %s: %s %s in A, %s in B\n", str(e, "name"),
+        fprintf(f, "  %s %s: %s %s in A, %s in B\n", str(e, "kind"),
+                *str(e, "name") ? str(e, "name") : "(anonymous)",
                 size(a, num(e, "a")), unit,
                 isfinite(num(e, "b")) ? size(b, num(e, "b")) : "not seen");
     }

@@ -46,6 +46,23 @@ typedef struct {
   int pid;
 } point_t;
 
+/* A crash or purge line, drawn as a marker. */
+typedef struct {
+  double t;
+  int purge; /* 0: crash */
+} mark_t;
+
+/* How one gauge moves with the footprint: sums for Pearson's r over every
+ * (gauge, footprint) pair of the logs (samples and restarts' before and
+ * after), taken relative to the first pair seen so big counters do not
+ * eat the precision of the sums. */
+typedef struct {
+  char* name;
+  double n, x0, y0, sx, sy, sxx, syy, sxy;
+  unsigned long stamp; /* the gauges object last added: the first of a
+                          repeated name wins, as in cJSON's lookup */
+} corr_t;
+
 /* One worker life, keyed by pid (pids are assumed not reused in a log). */
 typedef struct {
   int pid;
@@ -60,10 +77,12 @@ typedef struct {
 /* A restart or would-restart line; dry-run ones end no life. */
 typedef struct {
   double t, uptime_s, downtime_ms, state_bytes;
+  double decided; /* when the stop began (decided_unix_s), else t */
   double before[3], after[3]; /* footprint, rss, heap; NAN if absent */
   int old_pid, new_pid, dry;
   cJSON* g_before; /* owned copies of before.gauges and after.gauges */
   cJSON* g_after;
+  char *prof_start, *prof_end; /* owned: prof.start and prof.end, or NULL */
 } restart_t;
 
 typedef struct {
@@ -71,8 +90,15 @@ typedef struct {
   char t0s[32], t1s[32];
   int lines, skipped, clamped, crashes, purges, dry, not_helped;
   vec_t pts, lives, rs;   /* point_t, life_t, restart_t */
+  vec_t marks;            /* mark_t: crashes and purges */
+  vec_t corr;             /* corr_t, one per gauge name */
+  unsigned long corr_objs; /* gauges objects added to corr */
+  ms_table_t corr_byname; /* name -> index in corr */
   ms_table_t life_by_pid; /* pid -> index in lives */
-  tallies_t reasons, outcomes, classes, maps;
+  /* maps: evidence mappings but file-backed ones (library pages, fixed);
+   * grew: evidence.grew rows (regions that grew over a life);
+   * procs: evidence.processes rows (--tree), footprint by command. */
+  tallies_t reasons, outcomes, classes, maps, grew, procs;
 } data_t;
 
 /* ---- helpers (load.c) ---------------------------------------------------- */
@@ -115,6 +141,13 @@ void ms_report_data_free(data_t* d);
  * memory. */
 cJSON* ms_report_summarize(data_t* d, char** files, int nfiles, size_t top);
 
+/* ---- allocation sites (prof.c) ----------------------------------------- */
+
+/* Adds "allocation_sites" to summary from the last restart with both heap
+ * profiles (runs jeprof); nothing when no restart named any.  0 or
+ * -ENOMEM. */
+int ms_report_prof(const data_t* d, cJSON* summary, size_t top);
+
 /* ---- output (text.c, svg.c, compare.c) ----------------------------------- */
 
 /* The item at a dotted path such as "restarts.per_hour", and its number
@@ -128,8 +161,13 @@ const char* ms_report_fmt(char buf[32], const char* f, double v);
 const char* ms_report_size(char buf[32], double v);
 void ms_report_print_text(FILE* f, const cJSON* summary);
 
-/* Draws d (summarized, so sorted) as an SVG into f.  0 or -EIO. */
-int ms_report_svg(FILE* f, const data_t* d, char** files, int nfiles);
+/* Draws d (summarized, so sorted) as an SVG into f; inline leaves out the
+ * XML declaration, for an HTML page.  0, -ENOMEM or -EIO. */
+int ms_report_svg(FILE* f, const data_t* d, char** files, int nfiles,
+                  int inline_svg);
+/* An HTML page: the summary's text and the chart.  0, -ENOMEM or -EIO. */
+int ms_report_html(FILE* f, const data_t* d, const cJSON* summary,
+                   char** files, int nfiles);
 
 /* Loads and summarizes the logs of A and B (each a comma-separated list)
  * and compares them; the result is what --compare --json prints.  NULL on

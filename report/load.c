@@ -161,6 +161,42 @@ static int keep(cJSON** dst, const cJSON* src) {
   return 0;
 }
 
+/* Adds each numeric gauge of g paired with footprint fp to its r sums. */
+static int correlate(data_t* d, const cJSON* g, double fp) {
+  const cJSON* e;
+  if (!isfinite(fp) || g == NULL) return 0;
+  d->corr_objs++;
+  cJSON_ArrayForEach(e, g) {
+    if (!cJSON_IsNumber(e) || e->string == NULL) continue;
+    size_t* at = ms_table_get_str(&d->corr_byname, e->string);
+    corr_t* c;
+    if (at) {
+      c = (corr_t*)d->corr.v + *at;
+    } else {
+      char* copy = strdup(e->string);
+      size_t i = d->corr.n;
+      if (copy == NULL || (c = ms_report_push(&d->corr, sizeof(*c))) == NULL) {
+        free(copy);
+        return -ENOMEM;
+      }
+      c->name = copy;
+      c->x0 = e->valuedouble;
+      c->y0 = fp / MIB;
+      if (ms_table_put_str(&d->corr_byname, copy, i) < 0) return -ENOMEM;
+    }
+    if (c->stamp == d->corr_objs) continue;
+    c->stamp = d->corr_objs;
+    double x = e->valuedouble - c->x0, y = fp / MIB - c->y0;
+    c->n++;
+    c->sx += x;
+    c->sy += y;
+    c->sxx += x * x;
+    c->syy += y * y;
+    c->sxy += x * y;
+  }
+  return 0;
+}
+
 static void mem(data_t* d, const cJSON* o, double v[3]) {
   v[0] = bytes(d, o, MS_K_FOOTPRINT);
   v[1] = bytes(d, o, MS_K_RSS);
@@ -180,6 +216,7 @@ static int take_sample(data_t* d, const cJSON* j, double t, int pid) {
   *p = (point_t){t, fp, rss, pid};
   if (isfinite(limit)) d->limit = limit;
   if (g == NULL) return 0;
+  if (correlate(d, g, fp) < 0) return -ENOMEM;
   /* Files may come in any order, so "first" and "last" go by time. */
   if (l->g_first == NULL || t < l->t_first) {
     if (keep(&l->g_first, g) < 0) return -ENOMEM;
@@ -190,6 +227,23 @@ static int take_sample(data_t* d, const cJSON* j, double t, int pid) {
     l->t_last = t;
   }
   return 0;
+}
+
+/* A row of evidence.grew: how much the region's footprint grew over the
+ * life.  Read leniently (the row's writer may name the figure "growth" or
+ * "grew", or give "footprint" with "footprint_first"); NAN if none. */
+static double grew_bytes(data_t* d, const cJSON* m) {
+  double v = num(m, MS_K_GROWTH);
+  if (!isfinite(v)) v = num(m, "grew");
+  if (!isfinite(v) && isfinite(num(m, MS_K_FOOTPRINT)) &&
+      isfinite(num(m, "footprint_first")))
+    v = num(m, MS_K_FOOTPRINT) - num(m, "footprint_first");
+  /* Growth may be negative (a region that shrank): clamp only the top. */
+  if (v > MS_REPORT_BYTES_MAX) {
+    d->clamped++;
+    v = MS_REPORT_BYTES_MAX;
+  }
+  return v;
 }
 
 static int take_restart(data_t* d, const cJSON* j, double t, int dry) {
@@ -206,6 +260,10 @@ static int take_restart(data_t* d, const cJSON* j, double t, int dry) {
   if (r == NULL) return -ENOMEM;
   double limit = bytes(d, j, MS_K_LIMIT);
   r->t = t;
+  r->decided = num(j, MS_K_DECIDED_UNIX_S);
+  /* The stop began at most a few seconds before the line: a decision time
+   * far from it is not memsup's and would draw the life elsewhere. */
+  if (!(r->decided <= t && r->decided > t - 600)) r->decided = t;
   r->dry = dry;
   r->uptime_s = num(j, MS_K_UPTIME_S);
   r->downtime_ms = num(j, MS_K_DOWNTIME_MS);
@@ -218,6 +276,12 @@ static int take_restart(data_t* d, const cJSON* j, double t, int dry) {
   d->dry += dry;
   d->not_helped +=
       cJSON_IsFalse(cJSON_GetObjectItemCaseSensitive(j, MS_K_HELPED));
+  const cJSON* prof = obj(j, MS_K_PROF);
+  if ((str(prof, MS_K_PROF_START) &&
+       (r->prof_start = strdup(str(prof, MS_K_PROF_START))) == NULL) ||
+      (str(prof, MS_K_PROF_END) &&
+       (r->prof_end = strdup(str(prof, MS_K_PROF_END))) == NULL))
+    return -ENOMEM;
   if (keep(&r->g_before, obj(before, MS_K_GAUGES)) < 0 ||
       keep(&r->g_after, obj(after, MS_K_GAUGES)) < 0 ||
       ms_report_tally(&d->reasons, reason, 1) < 0 ||
@@ -226,10 +290,30 @@ static int take_restart(data_t* d, const cJSON* j, double t, int dry) {
       (str(ev, MS_K_CLASSIFICATION) &&
        ms_report_tally(&d->classes, str(ev, MS_K_CLASSIFICATION), 1) < 0))
     return -ENOMEM;
+  if (correlate(d, obj(before, MS_K_GAUGES), r->before[0]) < 0 ||
+      correlate(d, obj(after, MS_K_GAUGES), r->after[0]) < 0)
+    return -ENOMEM;
   cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(ev, MS_K_MAPPINGS)) {
     double pd = bytes(d, m, MS_K_PRIVATE_DIRTY);
+    const char* cls = str(m, MS_K_CLASS);
+    /* A file row's private dirty pages are its relocations and written
+     * data: fixed per process, the same before and after a fix, so they
+     * are noise in "what grew" and in --compare. */
+    if (cls && strcmp(cls, "file") == 0) continue;
     if (str(m, MS_K_NAME) && isfinite(pd) &&
         ms_report_tally(&d->maps, str(m, MS_K_NAME), pd) < 0)
+      return -ENOMEM;
+  }
+  cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(ev, MS_K_GREW)) {
+    double g = grew_bytes(d, m);
+    if (str(m, MS_K_NAME) && isfinite(g) &&
+        ms_report_tally(&d->grew, str(m, MS_K_NAME), g) < 0)
+      return -ENOMEM;
+  }
+  cJSON_ArrayForEach(m, cJSON_GetObjectItemCaseSensitive(ev, MS_K_PROCESSES)) {
+    double fp = bytes(d, m, MS_K_FOOTPRINT);
+    const char* cmd = str(m, MS_K_COMMAND);
+    if (cmd && isfinite(fp) && ms_report_tally(&d->procs, cmd, fp) < 0)
       return -ENOMEM;
   }
   return 0;
@@ -263,8 +347,17 @@ int ms_report_load_line(data_t* d, const char* line, size_t len) {
     err = take_restart(d, j, t, 1);
   else
     err = 0; /* start, exit, stop, giveup and unknown events: counted only */
-  d->crashes += err == 0 && strcmp(event, MS_LOGEV_CRASH) == 0;
-  d->purges += err == 0 && strcmp(event, MS_LOGEV_PURGE) == 0;
+  if (err == 0 && (strcmp(event, MS_LOGEV_CRASH) == 0 ||
+                   strcmp(event, MS_LOGEV_PURGE) == 0)) {
+    int purge = strcmp(event, MS_LOGEV_PURGE) == 0;
+    mark_t* mk = ms_report_push(&d->marks, sizeof(*mk));
+    if (mk == NULL)
+      err = -ENOMEM;
+    else
+      *mk = (mark_t){t, purge};
+    d->crashes += !purge;
+    d->purges += purge;
+  }
   if (err == 0 && (d->lines - d->skipped == 1 || t < d->t0)) {
     d->t0 = t;
     snprintf(d->t0s, sizeof(d->t0s), "%s", ts);
@@ -333,11 +426,19 @@ void ms_report_data_free(data_t* d) {
   for (size_t i = 0; i < d->rs.n; i++) {
     cJSON_Delete(r[i].g_before);
     cJSON_Delete(r[i].g_after);
+    free(r[i].prof_start);
+    free(r[i].prof_end);
   }
   ms_report_tallies_free(&d->reasons);
   ms_report_tallies_free(&d->outcomes);
   ms_report_tallies_free(&d->classes);
   ms_report_tallies_free(&d->maps);
+  ms_report_tallies_free(&d->grew);
+  ms_report_tallies_free(&d->procs);
+  for (size_t i = 0; i < d->corr.n; i++) free(((corr_t*)d->corr.v)[i].name);
+  free(d->corr.v);
+  free(d->marks.v);
+  ms_table_free(&d->corr_byname);
   ms_table_free(&d->life_by_pid);
   free(d->pts.v);
   free(d->lives.v);

@@ -14,7 +14,7 @@
 #define TOP 5 /* mappings and gauges listed */
 
 static const char* const usage_text =
-    "usage: memsup report [--json] [--svg FILE] LOG [LOG...]\n"
+    "usage: memsup report [--json] [--svg FILE] [--html FILE] LOG [LOG...]\n"
     "       memsup report [--json] --compare A B\n"
     "\n"
     "Summarizes memsup logs (--log and --sample-log files, in any order).\n"
@@ -22,8 +22,14 @@ static const char* const usage_text =
     "memsup cannot have written (negative, or 2^64 and over) is clamped to\n"
     "that range and counted.\n"
     "  --json        print the figures as one JSON object (keys below)\n"
-    "  --svg FILE    draw footprint and rss over time, the limit and one\n"
-    "                marker (class=\"restart\") per memory restart\n"
+    "  --svg FILE    draw footprint and rss over time, each worker life up to\n"
+    "                the value its restart saw, the limit, and a strip of\n"
+    "                markers: restarts (class=\"restart\"), dry-run restarts\n"
+    "                (\"dry-run\"), purges (\"purge\"), crashes (\"crash\");\n"
+    "                over 60 of a kind, bars per round interval instead\n"
+    "                (\"restart-rate\", ...).  Lines keep the first, lowest,\n"
+    "                highest and last sample of each pixel column.\n"
+    "  --html FILE   an HTML page with that chart and the text summary\n"
     "  --compare A B before/after a fix; A and B are a log or a\n"
     "                comma-separated list of logs\n"
     "\n"
@@ -39,7 +45,7 @@ static const char* const usage_text =
     "  (out-of-range byte figures)\n"
     "  period {start, end, hours}\n"
     "  restarts {total, by_reason{}, dry_run, crashes, purges, per_hour,\n"
-    "            per_day, not_helped}\n"
+    "            per_day, not_helped, over_s, every_s}\n"
     "  interval_s {mean, median}          between memory restarts\n"
     "  growth_mib_per_min {median, lives[{pid, rate, samples, from}]}\n"
     "  before, after {footprint, rss, heap}  medians at restart\n"
@@ -47,9 +53,17 @@ static const char* const usage_text =
     "  downtime_ms {median, max}\n"
     "  classification {}                  evidence classification counts\n"
     "  mappings [{name, private_dirty, restarts}]  top 5, summed over\n"
-    "           restarts' evidence\n"
-    "  gauges [{name, growth, lives, per_life}]  top 5; growth is summed\n"
+    "           restarts' evidence, file-backed rows (fixed library pages)\n"
+    "           left out\n"
+    "  gauges [{name, r, growth, lives, per_life}]  top 5 of those that did\n"
+    "           not shrink, by r (Pearson correlation of the gauge with the\n"
+    "           footprint over all samples and restarts); growth is summed\n"
     "           over lives of (value at restart - first value of the life)\n"
+    "  grew [{name, growth, restarts}]   evidence.grew rows, when present\n"
+    "  processes [{name, footprint, restarts}]  evidence.processes (--tree)\n"
+    "  allocation_sites {old_pid, start, end, binary, sites[{name, bytes}],\n"
+    "           error}  when restarts name heap profiles: jeprof --base of\n"
+    "           the last restart's start and end profiles (top 5 by bytes)\n"
     "--compare --json keys:\n"
     "  a, b {files, growth_mib_per_min, restarts_per_hour, restarts, hours}\n"
     "  stopped_growing, still_growing [{kind, name, a, b}]: gauges (growth\n"
@@ -59,7 +73,8 @@ static const char* const usage_text =
 static int usage(const char* why) {
   fprintf(stderr,
           "memsup report: %s\n"
-          "usage: memsup report [--json] [--svg FILE] LOG [LOG...]\n"
+          "usage: memsup report [--json] [--svg FILE] [--html FILE] LOG "
+          "[LOG...]\n"
           "       memsup report [--json] --compare A B\n"
           "       memsup report --help\n",
           why);
@@ -86,9 +101,10 @@ static int compare(char** ab, int json) {
   return rc;
 }
 
-/* Draws d into path.  Returns 0 or -errno (printed). */
-static int write_svg(const char* path, const data_t* d, char** files,
-                     int nfiles) {
+/* Draws d (as an SVG, or with s an HTML page) into path.  Returns 0 or
+ * -errno (printed). */
+static int write_chart(const char* path, const data_t* d, const cJSON* s,
+                       char** files, int nfiles) {
   int err;
   FILE* f = fopen(path, "we");
   if (f == NULL) {
@@ -96,7 +112,8 @@ static int write_svg(const char* path, const data_t* d, char** files,
     fprintf(stderr, "memsup report: open %s: %s\n", path, strerror(-err));
     return err;
   }
-  err = ms_report_svg(f, d, files, nfiles);
+  err = s ? ms_report_html(f, d, s, files, nfiles)
+        : ms_report_svg(f, d, files, nfiles, 0);
   if (fclose(f) != 0 && err == 0) err = -errno;
   if (err < 0)
     fprintf(stderr, "memsup report: write %s: %s\n", path, strerror(-err));
@@ -104,7 +121,7 @@ static int write_svg(const char* path, const data_t* d, char** files,
 }
 
 int ms_report_main(int argc, char** argv) {
-  const char* svg = NULL;
+  const char *svg = NULL, *html = NULL;
   char* ab[2] = {NULL, NULL};
   int json = 0, nfiles = 0, opts = 1, rc = EXIT_IO;
   data_t d;
@@ -126,21 +143,24 @@ int ms_report_main(int argc, char** argv) {
       json = 1;
     } else if (strcmp(a, "--svg") == 0 && i + 1 < argc) {
       svg = argv[++i];
+    } else if (strcmp(a, "--html") == 0 && i + 1 < argc) {
+      html = argv[++i];
     } else if (strcmp(a, "--compare") == 0 && i + 2 < argc) {
       ab[0] = argv[++i];
       ab[1] = argv[++i];
     } else {
       char why[128];
       snprintf(why, sizeof(why), "%s: %s", a,
-               strcmp(a, "--svg") == 0       ? "needs a FILE"
+               strcmp(a, "--svg") == 0 || strcmp(a, "--html") == 0
+                   ? "needs a FILE"
                : strcmp(a, "--compare") == 0 ? "needs two logs, A and B"
                                              : "unknown option");
       rc = usage(why);
       goto end;
     }
   }
-  if (ab[0] && (nfiles || svg)) {
-    rc = usage("--compare takes no other logs and no --svg");
+  if (ab[0] && (nfiles || svg || html)) {
+    rc = usage("--compare takes no other logs, no --svg and no --html");
     goto end;
   }
   if (ab[0]) {
@@ -160,7 +180,12 @@ int ms_report_main(int argc, char** argv) {
     fputs("memsup report: out of memory\n", stderr);
     goto end;
   }
-  if (svg && write_svg(svg, &d, files, nfiles) < 0) goto end;
+  if (ms_report_prof(&d, s, TOP) < 0) {
+    fputs("memsup report: out of memory\n", stderr);
+    goto end;
+  }
+  if (svg && write_chart(svg, &d, NULL, files, nfiles) < 0) goto end;
+  if (html && write_chart(html, &d, s, files, nfiles) < 0) goto end;
   rc = print(s, json, ms_report_print_text);
 end:
   cJSON_Delete(s);

@@ -208,6 +208,72 @@ static cJSON* tally_list(tallies_t* ts, const char* sum_key, const char* n_key,
   return a;
 }
 
+/* Pearson's r of c's pairs, NAN when either side never moved.  sqrt is
+ * in libm, which memsup does not link: r^2 is computed and its sign kept,
+ * and the root taken by Newton's method (a few steps from 1 suffice to
+ * rank and print two digits). */
+static double corr_r(const corr_t* c) {
+  double n = c->n;
+  if (n < 2) return NAN;
+  double vx = c->sxx - c->sx * c->sx / n, vy = c->syy - c->sy * c->sy / n;
+  double cov = c->sxy - c->sx * c->sy / n;
+  if (!(vx > 0) || !(vy > 0)) return NAN;
+  double r2 = cov * cov / (vx * vy), r = 1;
+  if (r2 > 1) r2 = 1;
+  for (int i = 0; i < 40 && r > 0; i++) r = (r + r2 / r) / 2;
+  return cov < 0 ? -r : r;
+}
+
+typedef struct {
+  const tally_t* t;
+  double r;
+} ranked_t;
+
+/* Best-tracking first (r high), gauges whose r is unknown last, then by
+ * growth, then by name. */
+static int by_r(const void* a, const void* b) {
+  const ranked_t *x = a, *y = b;
+  int fx = isfinite(x->r), fy = isfinite(y->r);
+  if (fx != fy) return fy - fx;
+  if (fx && x->r != y->r) return (x->r < y->r) - (x->r > y->r);
+  return by_sum(x->t, y->t);
+}
+
+/* The gauges that did not shrink over lives (summed growth >= 0; one that
+ * shrank is no suspect), ranked by how well they track the footprint:
+ * a cache grows with the memory and falls back with it at a restart (r
+ * near 1), a request counter that the state carries on keeps climbing
+ * while the footprint falls (r low), however big its growth. */
+static cJSON* gauge_list(const data_t* d, const tallies_t* ts, size_t top) {
+  const tally_t* t = ts->items.v;
+  ranked_t* v = calloc(ts->items.n + 1, sizeof(*v));
+  cJSON* a = cJSON_CreateArray();
+  size_t n = 0;
+  if (v == NULL || a == NULL) {
+    free(v);
+    cJSON_Delete(a);
+    return NULL;
+  }
+  for (size_t i = 0; i < ts->items.n; i++) {
+    if (!(t[i].sum >= 0)) continue;
+    const size_t* at = ms_table_get_str(&d->corr_byname, t[i].name);
+    v[n].t = &t[i];
+    v[n++].r = at ? corr_r((const corr_t*)d->corr.v + *at) : NAN;
+  }
+  if (n) qsort(v, n, sizeof(*v), by_r);
+  for (size_t i = 0; i < n && (top == 0 || i < top); i++) {
+    cJSON* o = cJSON_CreateObject();
+    cJSON_AddItemToArray(a, o);
+    cJSON_AddStringToObject(o, "name", v[i].t->name);
+    add_num(o, "r", v[i].r);
+    cJSON_AddNumberToObject(o, "growth", v[i].t->sum);
+    cJSON_AddNumberToObject(o, "lives", v[i].t->n);
+    cJSON_AddNumberToObject(o, "per_life", v[i].t->sum / v[i].t->n);
+  }
+  free(v);
+  return a;
+}
+
 /* Median of field k of before (after=0) or after (1) over restarts. */
 static double rs_median(const data_t* d, double* buf, int after, int k) {
   const restart_t* r = d->rs.v;
@@ -268,6 +334,11 @@ cJSON* ms_report_summarize(data_t* d, char** files, int nfiles, size_t top) {
   add_num(o, "per_hour", hours > 0 ? d->rs.n / hours : NAN);
   add_num(o, "per_day", hours > 0 ? d->rs.n / hours * 24 : NAN);
   cJSON_AddNumberToObject(o, "not_helped", d->not_helped);
+  /* The rate as it was seen: N restarts over the seconds covered, and the
+   * mean time between them; text.c prints per hour or per day only when
+   * the period covers one. */
+  add_num(o, "over_s", d->lines > d->skipped ? d->t1 - d->t0 : NAN);
+  add_num(o, "every_s", d->rs.n && hours > 0 ? hours * 3600 / d->rs.n : NAN);
 
   for (size_t i = 1; i < d->rs.n; i++) sum += buf[n++] = r[i].t - r[i - 1].t;
   cJSON_AddItemToObject(s, "interval_s", o = cJSON_CreateObject());
@@ -314,7 +385,15 @@ cJSON* ms_report_summarize(data_t* d, char** files, int nfiles, size_t top) {
       s, "mappings",
       tally_list(&d->maps, "private_dirty", "restarts", NULL, top));
   cJSON_AddItemToObject(
-      s, "gauges", tally_list(&gauges, "growth", "lives", "per_life", top));
+      s, "grew", tally_list(&d->grew, "growth", "restarts", NULL, top));
+  cJSON_AddItemToObject(
+      s, "processes", tally_list(&d->procs, "footprint", "restarts", NULL, top));
+  if ((o = gauge_list(d, &gauges, top)) == NULL) {
+    cJSON_Delete(s);
+    s = NULL;
+    goto end;
+  }
+  cJSON_AddItemToObject(s, "gauges", o);
 end:
   ms_report_tallies_free(&gauges);
   free(buf);

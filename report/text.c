@@ -45,6 +45,43 @@ const char* ms_report_size(char buf[32], double v) {
   return ms_fmt_bytes(buf, v > 0 ? (unsigned long long)v : 0);
 }
 
+/* A gauge figure in units a person reads: a byte count when the gauge's
+ * name says bytes, else 347.5k / 1.2M / 3.0G (with the sign). */
+static const char* gauge_fmt(char buf[32], const char* name, double v) {
+  static const char* const si[] = {"", "k", "M", "G", "T"};
+  int u = 0;
+  if (!isfinite(v)) return "n/a";
+  if (name && strstr(name, "bytes")) {
+    char tmp[32];
+    snprintf(buf, 32, "%s%s", v < 0 ? "-" : "+", size(tmp, v < 0 ? -v : v));
+    return buf;
+  }
+  double a = v < 0 ? -v : v;
+  while (a >= 1000 && u < 4) {
+    a /= 1000;
+    u++;
+  }
+  if (u == 0)
+    snprintf(buf, 32, "%+.4g", v);
+  else
+    snprintf(buf, 32, "%s%.1f%s", v < 0 ? "-" : "+", a, si[u]);
+  return buf;
+}
+
+/* A duration as "25.0 s", "12.5 min", "3.2 h" or "2.1 days". */
+static const char* dur_fmt(char buf[32], double s) {
+  if (!isfinite(s)) return "n/a";
+  if (s < 120)
+    snprintf(buf, 32, "%.1f s", s);
+  else if (s < 7200)
+    snprintf(buf, 32, "%.1f min", s / 60);
+  else if (s < 2 * 86400)
+    snprintf(buf, 32, "%.1f h", s / 3600);
+  else
+    snprintf(buf, 32, "%.1f days", s / 86400);
+  return buf;
+}
+
 /* "growth 2, allocator-retention 1" or "none", then end. */
 static void print_counts(FILE* f, const cJSON* o, const char* end) {
   const cJSON* c;
@@ -86,9 +123,18 @@ void ms_report_print_text(FILE* f, const cJSON* s) {
   fprintf(f, "                  crashes %g, purges %g, dry-run %g\n",
           jnum(s, "restarts.crashes"), jnum(s, "restarts.purges"),
           jnum(s, "restarts.dry_run"));
-  fprintf(f, "restart rate      %s per hour, %s per day (over the period)\n",
-          fmt(a, "%.2f", jnum(s, "restarts.per_hour")),
-          fmt(b, "%.2f", jnum(s, "restarts.per_day")));
+  /* The rate over what the logs cover: "per day" from a 25 s log would
+   * state what nobody saw. */
+  double over = jnum(s, "restarts.over_s");
+  fprintf(f, "restart rate      %g in %s", jnum(s, "restarts.total"),
+          dur_fmt(a, over));
+  if (isfinite(jnum(s, "restarts.every_s")))
+    fprintf(f, ", one every %s", dur_fmt(b, jnum(s, "restarts.every_s")));
+  if (over >= 86400)
+    fprintf(f, " (%s per day)", fmt(c, "%.2f", jnum(s, "restarts.per_day")));
+  else if (over >= 3600)
+    fprintf(f, " (%s per hour)", fmt(c, "%.2f", jnum(s, "restarts.per_hour")));
+  fputc('\n', f);
   fprintf(f, "between restarts  mean %s s, median %s s\n",
           fmt(a, "%.1f", jnum(s, "interval_s.mean")),
           fmt(b, "%.1f", jnum(s, "interval_s.median")));
@@ -117,10 +163,41 @@ void ms_report_print_text(FILE* f, const cJSON* s) {
       f, "  %-30s %s in %g restarts\n",
       *str(e, "name") ? str(e, "name") : "(anonymous: allocator arenas, mmap)",
       size(a, num(e, "private_dirty")), num(e, "restarts"));
-  fputs("gauges that grew most (first value of a life to its restart):\n", f);
+  if (cJSON_GetArraySize(at(s, "grew")) > 0) {
+    fputs("regions that grew (footprint over a life, summed over restarts):\n",
+          f);
+    cJSON_ArrayForEach(e, at(s, "grew")) {
+      double g = num(e, "growth");
+      fprintf(f, "  %-30s %s%s in %g restarts\n",
+              *str(e, "name") ? str(e, "name") : "(anonymous)",
+              g < 0 ? "-" : "+", size(a, g < 0 ? -g : g), num(e, "restarts"));
+    }
+  }
+  if (cJSON_GetArraySize(at(s, "processes")) > 0) {
+    fputs("processes holding the most (footprint summed over restarts):\n", f);
+    cJSON_ArrayForEach(e, at(s, "processes"))
+        fprintf(f, "  %-30s %s in %g restarts\n", str(e, "name"),
+                size(a, num(e, "footprint")), num(e, "restarts"));
+  }
+  fputs("gauges that grew, best tracking the footprint first (r: correlation "
+        "with\nthe footprint over all lives; first value of a life to its "
+        "restart):\n", f);
   cJSON_ArrayForEach(e, at(s, "gauges")) fprintf(
-      f, "  %-30s %+.0f over %g lives (%s per life)\n", str(e, "name"),
-      num(e, "growth"), num(e, "lives"), fmt(c, "%+.1f", num(e, "per_life")));
+      f, "  %-30s r %5s  %s over %g lives (%s per life)\n", str(e, "name"),
+      fmt(b, "%.2f", num(e, "r")), gauge_fmt(a, str(e, "name"), num(e, "growth")),
+      num(e, "lives"), gauge_fmt(c, str(e, "name"), num(e, "per_life")));
+  if (cJSON_GetArraySize(at(s, "gauges")) == 0) fputs("  none\n", f);
+  const cJSON* as = at(s, "allocation_sites");
+  if (as) {
+    fputs("allocation sites that grew over a life (jeprof --base, start of "
+          "life to restart):\n", f);
+    if (str(as, "error"))
+      fprintf(f, "  not available: %s\n", str(as, "error"));
+    else
+      fprintf(f, "  worker %g, %s\n", num(as, "old_pid"), str(as, "binary"));
+    cJSON_ArrayForEach(e, at(as, "sites"))
+        fprintf(f, "  %-30s +%s\n", str(e, "name"), size(a, num(e, "bytes")));
+  }
   fprintf(f, "restarts that did not help: %g\n",
           jnum(s, "restarts.not_helped"));
 }

@@ -9,8 +9,10 @@
 #include <string.h>
 
 #include "evidence.h"
+#include "logkeys.h"
 #include "log.h"
 #include "memsup_wire.h"
+#include "prof.h"
 
 static double secs(uint64_t ns) { return (double)ns / 1e9; }
 static double msecs(uint64_t ns) { return (double)ns / 1e6; }
@@ -137,6 +139,26 @@ static void restart_state(cJSON* ev, const ms_restart_t* rs) {
     cJSON_AddNullToObject(st, "restore");
 }
 
+/* "prof": the heap profiles asked of the old worker (docs/profiling.md),
+ * or null when none was. */
+static void restart_prof(cJSON* ev, const ms_config_t* cfg,
+                         const ms_restart_t* rs) {
+  char path[MEMSUP_PROF_PATH_MAX];
+  if (!rs->prof_end ||
+      ms_prof_path(path, sizeof(path), cfg->log_path, rs->old_pid, rs->old_gen,
+                   1) < 0) {
+    cJSON_AddNullToObject(ev, MS_K_PROF);
+    return;
+  }
+  cJSON* p = cJSON_AddObjectToObject(ev, MS_K_PROF);
+  cJSON_AddStringToObject(p, MS_K_PROF_END, path);
+  if (rs->prof_start && ms_prof_path(path, sizeof(path), cfg->log_path,
+                                     rs->old_pid, rs->old_gen, 0) == 0)
+    cJSON_AddStringToObject(p, MS_K_PROF_START, path);
+  else
+    cJSON_AddNullToObject(p, MS_K_PROF_START);
+}
+
 static void restart(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l) {
   const ms_restart_t* rs = &m->rs;
   const ms_config_t* cfg = el->cfg;
@@ -173,6 +195,7 @@ static void restart(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l)
   cJSON_AddNumberToObject(ev, "stop_ms",
                           r3(rs->t_exit && rs->t_stop ? msecs(rs->t_exit - rs->t_stop) : 0));
   restart_state(ev, rs);
+  restart_prof(ev, cfg, rs);
   emit(el, ev);
 
   ms_fmt_bytes(b1, rs->value);

@@ -65,6 +65,9 @@
 #define MS_K_DOWNTIME_MS "downtime_ms"
 #define MS_K_STOP_MS "stop_ms"
 #define MS_K_SPAWN_MS "spawn_ms"
+#define MS_K_PROF "prof" /* object: heap profiles of the old worker */
+#define MS_K_PROF_START "start"
+#define MS_K_PROF_END "end"
 
 /* restart's "state" object */
 #define MS_K_OUTCOME "outcome"
@@ -88,6 +91,13 @@
 #define MS_K_SIZE "size"
 #define MS_K_PRIVATE_DIRTY "private_dirty"
 #define MS_K_SHMEM "shmem"
+/* read by report (written by evidence.c): evidence.grew rows, each a
+ * region whose footprint grew over the life (name, growth), and with
+ * --tree evidence.processes rows (command, footprint) */
+#define MS_K_GREW "grew"
+#define MS_K_GROWTH "growth"
+#define MS_K_PROCESSES "processes"
+#define MS_K_COMMAND "command"
 /* a row's "rss" and "swap" are MS_K_RSS and MS_K_SWAP */
 
 /* ---- crash, exit, giveup, stop ------------------------------------------ */

@@ -272,6 +272,7 @@ static void note_hello(ms_machine_t* m, const ms_event_t* ev,
   w->sdk = 1;
   m->sdk_seen = 1;
   snprintf(w->allocator, sizeof(w->allocator), "%s", ev->hello.allocator);
+  w->prof = ev->hello.prof;
   say(m, out, MS_LOG_HELLO)->text = w->allocator;
   send_welcome(m, ev, out);
 }
@@ -348,9 +349,16 @@ static void note_purged(ms_machine_t* m, const ms_event_t* ev,
 
 static void note_ready(ms_machine_t* m, const ms_event_t* ev,
                        ms_actions_t* out) {
-  (void)out;
   m->w.ready = 1;
   m->w.ready_ns = ev->now;
+  /* The start-of-life heap profile, the base the restart's is compared
+   * with: once per worker, when it is up and has restored its state. */
+  if (m->w.sdk && m->w.prof && !m->w.prof_start) {
+    m->w.prof_start = 1;
+    ms_action_t* a = push(out, MS_ACT_SEND_PROF);
+    a->gen = m->w.gen;
+    a->code = MS_PROF_START;
+  }
 }
 
 static void note_send_failed(ms_machine_t* m, const ms_event_t* ev,
@@ -527,6 +535,15 @@ static void begin_restart(ms_machine_t* m, const ms_event_t* ev,
     /* --dry-run: the worker runs on; the line is written once the
      * evidence is in. */
   } else if (rs->expect_sdk) {
+    /* The end-of-life heap profile first: the worker handles messages in
+     * order, so it is written before the save is answered. */
+    if (w->prof) {
+      ms_action_t* a = push(out, MS_ACT_SEND_PROF);
+      a->gen = w->gen;
+      a->code = MS_PROF_END;
+      rs->prof_start = w->prof_start;
+      rs->prof_end = 1;
+    }
     rs->seq = ++m->seq;
     push(out, MS_ACT_SEND_SAVE)->seq = rs->seq;
     m->state = MS_ST_SAVING;

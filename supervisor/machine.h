@@ -99,6 +99,7 @@ typedef enum {
 } ms_purpose_t;
 
 typedef enum { MS_SEND_SAVE, MS_SEND_PURGE, MS_SEND_WELCOME } ms_send_t;
+enum { MS_PROF_START = 0, MS_PROF_END = 1 }; /* SEND_PROF's code */
 
 typedef struct {
   int fd;            /* the memfd (STATE, STATE_OK, STATE_BAD), -1 none */
@@ -119,7 +120,7 @@ typedef struct {
     struct { pid_t pid; } spawned;
     struct { int code; } spawn_failed;
     struct { ms_purpose_t purpose; ms_mem_t mem; } sample;
-    struct { int version; char allocator[16]; } hello;
+    struct { int version; char allocator[16]; int prof; } hello;
     ms_heap_t stats;
     ms_ev_state_t state;
     struct { uint64_t seq; char text[128]; } save_failed;
@@ -196,6 +197,9 @@ typedef enum {
   MS_ACT_ADOPT,           /* memsup watch: watch cfg->watch_pid */
   MS_ACT_SEND_SAVE,       /* ask the worker to save: seq */
   MS_ACT_SEND_PURGE,      /* ask the worker to purge: seq */
+  MS_ACT_SEND_PROF,       /* ask it for a heap profile of worker gen: code
+                             MS_PROF_START (after ready) or MS_PROF_END
+                             (before the save); docs/profiling.md */
   MS_ACT_SEND_WELCOME,    /* welcome, with the last good state if any */
   MS_ACT_SIGNAL_GROUP,    /* kill(-pgid, sig) */
   MS_ACT_SIGNAL_WORKER,   /* kill(pid, sig) */
@@ -254,6 +258,8 @@ typedef struct {
   uint64_t eof_ns;        /* it closed the channel, not yet reported */
   ms_metric_t metric;     /* the metric acted on (heap may fall back) */
   int heap_fallback_warned;
+  int prof;               /* its hello said it can dump heap profiles */
+  int prof_start;         /* a start-of-life profile was asked */
   ms_limit_state_t lim;
   uint64_t purge_seq;     /* purge asked and not answered, 0 none */
   ms_mem_t purge_before;
@@ -285,6 +291,7 @@ typedef struct {
   double growth_bps;      /* recent growth (MS_GROWTH_WINDOW_NS), bytes/s */
   ms_growth_fit_t growth_fit;
   int expect_sdk;         /* the old worker spoke the SDK: a save is asked */
+  int prof_start, prof_end; /* heap profiles asked of the old worker */
   uint64_t seq;           /* the save request */
   int verifying;          /* its state is being checked */
   const char* outcome;    /* docs/restart-log.md: restored, save-timeout... */

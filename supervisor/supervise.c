@@ -35,6 +35,7 @@
 #include "metrics.h"
 #include "notify.h"
 #include "offload.h"
+#include "prof.h"
 #include "reaper.h"
 #include "sample.h"
 
@@ -268,6 +269,28 @@ static void send_request(ms_sup_t* sup, const char* t, uint64_t seq,
   if (err < 0) send_failed(sup, what, err);
 }
 
+/* Asks the worker for a heap profile (docs/profiling.md).  Not answered:
+ * a profile that could not be written is a missing file, which `memsup
+ * report` names.  Without --log there is nowhere to keep it: not asked. */
+static void send_prof(ms_sup_t* sup, const ms_action_t* a) {
+  ms_child_t* c = sup->child;
+  char path[MEMSUP_PROF_PATH_MAX];
+  if (c == NULL || c->chan == NULL ||
+      ms_prof_path(path, sizeof(path), sup->cfg->log_path, sup->m.w.pid, a->gen,
+                   a->code == MS_PROF_END) < 0)
+    return;
+  cJSON* req = cJSON_CreateObject();
+  cJSON_AddStringToObject(req, "t", MEMSUP_MSG_PROF);
+  cJSON_AddStringToObject(req, "path", path);
+  /* A failed send is the save's to notice: it follows at once. */
+  (void)ms_channel_send(c->chan, req, -1);
+  cJSON_Delete(req);
+  /* Keep the last MS_PROF_KEEP generations' profiles (a few unlinks, once
+   * per restart). */
+  if (a->code == MS_PROF_END && a->gen > MS_PROF_KEEP)
+    (void)ms_prof_remove_gen(sup->cfg->log_path, a->gen - MS_PROF_KEEP);
+}
+
 static void send_welcome(ms_sup_t* sup) {
   const ms_config_t* cfg = sup->cfg;
   ms_child_t* c = sup->child;
@@ -324,6 +347,7 @@ static void on_message_cb(ms_child_t* c, const ms_msg_t* msg, int fd) {
       ev = event(sup, MS_EV_HELLO);
       ev->hello.version = msg->version;
       snprintf(ev->hello.allocator, sizeof(ev->hello.allocator), "%s", msg->allocator);
+      ev->hello.prof = msg->prof;
       break;
     case MS_MSG_STATS:
       ev = event(sup, MS_EV_STATS);
@@ -483,6 +507,9 @@ static void run(ms_sup_t* sup, const ms_action_t* a) {
       break;
     case MS_ACT_SEND_PURGE:
       send_request(sup, MEMSUP_MSG_PURGE, a->seq, MS_SEND_PURGE);
+      break;
+    case MS_ACT_SEND_PROF:
+      send_prof(sup, a);
       break;
     case MS_ACT_SEND_WELCOME:
       send_welcome(sup);

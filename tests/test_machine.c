@@ -308,7 +308,7 @@ static ms_event_t sample_event(fx_t* f, ms_event_type_t type) {
       e.sample.purpose = MS_FOR_BEFORE;
       e.sample.mem = mem(120 * MIB, 1);
       break;
-    case MS_EV_HELLO: e.hello.version = MEMSUP_WIRE_VERSION; break;
+    case MS_EV_HELLO: e.hello.version = MEMSUP_WIRE_VERSION; e.hello.prof = 1; break;
     case MS_EV_STATS: e.stats.has_heap = 1; e.stats.allocated = MIB; break;
     case MS_EV_STATE:
     case MS_EV_STATE_OK:
@@ -1175,6 +1175,7 @@ static void sim_actions(fx_t* f, sim_t* sm, unsigned* seed) {
       case MS_ACT_TIMER_ARM: sm->timer = 1; break;
       case MS_ACT_TIMER_CANCEL: sm->timer = 0; break;
       case MS_ACT_CLOSE_WORKER: sm->has_handle = 0; break;
+      case MS_ACT_SEND_PROF: break; /* not answered */
       case MS_ACT_SEND_SAVE:
       case MS_ACT_SEND_PURGE:
       case MS_ACT_SEND_WELCOME:
@@ -1238,6 +1239,7 @@ static int world_event(fx_t* f, sim_t* sm, unsigned* seed, ms_event_t* e) {
     case 0:
       e->type = MS_EV_HELLO;
       e->hello.version = MEMSUP_WIRE_VERSION;
+      e->hello.prof = (int)(rnd(seed) % 2);
       return 1;
     case 1:
       e->type = MS_EV_STATS;
@@ -1335,6 +1337,54 @@ static void random_walks_never_hit_an_impossible_pair_and_log_every_restart(
   }
 }
 
+/* (RUNNING, HELLO with prof) then (RUNNING, READY): one start-of-life
+ * profile asked of that worker, once; (RUNNING, SAMPLE over the limit):
+ * the end-of-life profile asked before the save; the new worker's ready
+ * asks its own start profile.  A worker whose hello did not say prof is
+ * never asked (the other restart tests: no SEND_PROF at all). */
+static void profiling_worker_is_asked_for_profiles_at_ready_and_restart(
+    void** state) {
+  fx_t* f = *state;
+  to_running(f);
+  ms_event_t h = ev_(f, MS_EV_HELLO);
+  h.hello.version = MEMSUP_WIRE_VERSION;
+  h.hello.prof = 1;
+  strcpy(h.hello.allocator, "jemalloc");
+  ms_actions_t* out = feed(f, &h);
+  assert_null(find(out, MS_ACT_SEND_PROF, 0));
+  unsigned gen = f->m.w.gen;
+  out = feed_type(f, MS_EV_READY);
+  const ms_action_t* a = find(out, MS_ACT_SEND_PROF, 0);
+  assert_non_null(a);
+  assert_int_equal(a->code, MS_PROF_START);
+  assert_int_equal(a->gen, gen);
+  out = feed_type(f, MS_EV_READY); /* a second ready asks nothing more */
+  assert_null(find(out, MS_ACT_SEND_PROF, 0));
+  later(f, S(1));
+  out = sample(f, 120 * MIB, 1);
+  assert_int_equal(f->m.state, MS_ST_SAVING);
+  a = find(out, MS_ACT_SEND_PROF, 0);
+  assert_non_null(a);
+  assert_int_equal(a->code, MS_PROF_END);
+  assert_int_equal(a->gen, gen);
+  assert_true(at(out, MS_ACT_SEND_PROF) < at(out, MS_ACT_SEND_SAVE));
+  assert_int_equal(f->m.rs.prof_start, 1);
+  assert_int_equal(f->m.rs.prof_end, 1);
+}
+
+static void worker_without_prof_is_never_asked_for_a_profile(void** state) {
+  fx_t* f = *state;
+  to_running(f);
+  hello(f);
+  ms_actions_t* out = feed_type(f, MS_EV_READY);
+  assert_null(find(out, MS_ACT_SEND_PROF, 0));
+  later(f, S(1));
+  out = sample(f, 120 * MIB, 1);
+  assert_non_null(find(out, MS_ACT_SEND_SAVE, 0));
+  assert_null(find(out, MS_ACT_SEND_PROF, 0));
+  assert_int_equal(f->m.rs.prof_end, 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup_machine, teardown)
 
 int main(void) {
@@ -1384,6 +1434,8 @@ int main(void) {
       T(stop_ends_a_watch_without_signals),
       T(sample_log_lines_are_paced),
       T(late_evidence_of_a_logged_restart_is_dropped),
+      T(profiling_worker_is_asked_for_profiles_at_ready_and_restart),
+      T(worker_without_prof_is_never_asked_for_a_profile),
       cmocka_unit_test_setup_teardown(
           random_walks_never_hit_an_impossible_pair_and_log_every_restart, setup,
           teardown),

@@ -284,7 +284,8 @@ static void report_text_answers_the_questions(void** state) {
   assert_int_equal(RUN(fx("hourly.jsonl")), 0);
   assert_contains(out, "4 (limit 4)");
   assert_contains(out, "crashes 1");
-  assert_contains(out, "1.00 per hour, 24.00 per day");
+  assert_contains(out, "4 in 4.0 h, one every 60.0 min (1.00 per hour)");
+  assert_null(strstr(out, "per day"));
   assert_contains(out, "mean 3600.0 s, median 3600.0 s");
   assert_contains(out, "median 2.25 MiB/min over 4 lives");
   assert_contains(out, "before 137.0 MiB, after 5.0 MiB");
@@ -296,7 +297,7 @@ static void report_text_answers_the_questions(void** state) {
 }
 
 /* xmllint accepts path and it has exactly restarts class="restart". */
-static void assert_svg(const char* path, int restarts) {
+static void assert_svg(const char* path, int restarts, int crashes) {
   char cmd[8300], buf[1 << 16];
   FILE* f;
   snprintf(cmd, sizeof(cmd), "xmllint --noout '%s'", path);
@@ -304,7 +305,8 @@ static void assert_svg(const char* path, int restarts) {
   assert_non_null(f = fopen(path, "r"));
   slurp(f, buf, sizeof(buf));
   assert_int_equal(count(buf, "class=\"restart\""), restarts);
-  assert_int_equal(count(buf, "stroke-dasharray"), 1);
+  assert_int_equal(count(buf, "class=\"crash\""), crashes);
+  assert_int_equal(count(buf, "class=\"limit\""), 1);
   assert_contains(buf, "MiB</text>");
 }
 
@@ -313,17 +315,166 @@ static void report_svg_is_xml_with_a_marker_per_restart(void** state) {
   (void)state;
   snprintf(svg, sizeof(svg), "%s/hourly.svg", dir);
   assert_int_equal(RUN("--svg", svg, fx("hourly.jsonl")), 0);
-  assert_svg(svg, 4);
+  assert_svg(svg, 4, 1);
   assert_int_equal(
       RUN("--svg", svg, fx("fixed_restarts.jsonl"), fx("fixed_samples.jsonl")),
       0);
-  assert_svg(svg, 1);
+  assert_svg(svg, 1, 0);
   /* A file name with XML's special characters ends up in the title. */
   snprintf(link, sizeof(link), "%s/a&b<c>\".jsonl", dir);
   snprintf(cmd, sizeof(cmd), "cp '%s' '%s'", fx("hourly.jsonl"), link);
   assert_int_equal(system(cmd), 0);
   assert_int_equal(RUN("--svg", svg, link), 0);
-  assert_svg(svg, 4);
+  assert_svg(svg, 4, 1);
+}
+
+/* The lowest y (the highest value) of the footprint polylines in svg. */
+static double top_of_footprint(const char* svg) {
+  double top = 1e9;
+  for (const char* p = svg; (p = strstr(p, "class=\"footprint\"")) != NULL;) {
+    p = strstr(p, "points=\"") + 8;
+    double x, y;
+    int n;
+    while (sscanf(p, "%lf,%lf %n", &x, &y, &n) == 2) {
+      if (y < top) top = y;
+      p += n;
+    }
+  }
+  return top;
+}
+
+/* A week of 1 s samples (604800 lines, a life every 10 min that climbs
+ * to the 40 MiB limit: 1008 restarts), one 1 s spike to 100 MiB in the
+ * middle of the week.  Drawn point by point that was 14.5 MB; min/max
+ * downsampling keeps it under 512 KiB, and keeps the spike (it is the
+ * highest point drawn, above the limit line).  Restarts are bars per
+ * round interval, not 1008 markers. */
+static void report_svg_of_a_week_is_small_and_keeps_spikes(void** state) {
+  char log[128], svg[128];
+  static char buf[1 << 20];
+  (void)state;
+  snprintf(log, sizeof(log), "%s/week.jsonl", dir);
+  snprintf(svg, sizeof(svg), "%s/week.svg", dir);
+  FILE* f = fopen(log, "w");
+  assert_non_null(f);
+  for (int i = 0; i < 7 * 86400; i++) {
+    int life = i / 600, k = i % 600, d = i / 86400, s = i % 86400;
+    double fp = (1 + 39.0 * k / 599) * MIB;
+    if (i == 3 * 86400 + 1234) fp = 100 * MIB;
+    fprintf(f,
+            "{\"ts\":\"2026-11-%02dT%02d:%02d:%02d.000Z\",\"event\":"
+            "\"sample\",\"pid\":%d,\"gen\":%d,\"footprint\":%.0f,"
+            "\"rss\":%.0f,\"limit\":%.0f}\n",
+            1 + d, s / 3600, s / 60 % 60, s % 60, 1000 + life, life + 1, fp,
+            fp + 2 * MIB, 40 * MIB);
+    if (k == 599 && i + 1 < 7 * 86400)
+      fprintf(f,
+              "{\"ts\":\"2026-11-%02dT%02d:%02d:%02d.400Z\",\"event\":"
+              "\"restart\",\"pid\":%d,\"gen\":%d,\"reason\":\"limit\","
+              "\"old_pid\":%d,\"new_pid\":%d,\"uptime_s\":600,"
+              "\"before\":{\"footprint\":%.0f},\"after\":{\"footprint\":"
+              "%.0f}}\n",
+              1 + d, s / 3600, s / 60 % 60, s % 60, 1001 + life, life + 2,
+              1000 + life, 1001 + life, 40.1 * MIB, 1 * MIB);
+  }
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(RUN("--svg", svg, log), 0);
+  assert_non_null(f = fopen(svg, "r"));
+  assert_int_equal(fseek(f, 0, SEEK_END), 0);
+  long size = ftell(f);
+  slurp(f, buf, sizeof(buf));
+  if (size >= 512 * 1024) fail_msg("SVG of a week is %ld bytes", size);
+  assert_int_equal(count(buf, "class=\"restart\""), 0);
+  assert_true(count(buf, "class=\"restart-rate\"") > 100);
+  assert_contains(buf, "max 6/hour</text>");
+  const char* lim = strstr(buf, "class=\"limit\"");
+  double y1;
+  assert_non_null(lim);
+  assert_int_equal(sscanf(strstr(lim, "y1=\"") + 4, "%lf", &y1), 1);
+  /* The axis tops 105 MiB: the spike sits ~60% above the limit's line. */
+  assert_true(top_of_footprint(buf) < y1 - 100);
+  char cmd[300];
+  snprintf(cmd, sizeof(cmd), "xmllint --noout --huge '%s'", svg);
+  assert_int_equal(system(cmd), 0);
+  unlink(log);
+}
+
+/* A life's line ends at the value its restart saw: pid 300's samples stop
+ * at 12 MiB (= the limit) 60 s before the restart, whose before is 14 MiB,
+ * so its line must end above the limit's line, at the restart's time (the
+ * restart marker's x).  Dry-run restarts and purges get markers of their
+ * own, not restart markers. */
+static void report_svg_draws_lives_up_to_the_restart(void** state) {
+  char svg[128], log[128];
+  static char buf[1 << 16];
+  (void)state;
+  snprintf(svg, sizeof(svg), "%s/fixed.svg", dir);
+  assert_int_equal(
+      RUN("--svg", svg, fx("fixed_restarts.jsonl"), fx("fixed_samples.jsonl")),
+      0);
+  FILE* f = fopen(svg, "r");
+  assert_non_null(f);
+  slurp(f, buf, sizeof(buf));
+  double limit_y, x, y, last_x = 0, last_y = 0, marker_x;
+  const char* lim = strstr(buf, "class=\"limit\"");
+  assert_non_null(lim);
+  assert_int_equal(sscanf(strstr(lim, "y1=\"") + 4, "%lf", &limit_y), 1);
+  const char* p = strstr(buf, "class=\"footprint\"");
+  assert_non_null(p);
+  p = strstr(p, "points=\"") + 8;
+  int n;
+  while (sscanf(p, "%lf,%lf %n", &x, &y, &n) == 2) {
+    last_x = x;
+    last_y = y;
+    p += n;
+  }
+  assert_true(last_y < limit_y - 5);
+  const char* m = strstr(buf, "class=\"restart\" d=\"M");
+  assert_non_null(m);
+  assert_int_equal(sscanf(m + strlen("class=\"restart\" d=\"M"), "%lf",
+                          &marker_x), 1);
+  assert_float_equal(last_x, marker_x, 0.05);
+
+  snprintf(log, sizeof(log), "%s/dry.jsonl", dir);
+  assert_non_null(f = fopen(log, "w"));
+  fputs("{\"ts\":\"2026-11-21T00:00:00.000Z\",\"event\":\"sample\","
+        "\"pid\":1,\"gen\":1,\"footprint\":1048576,\"rss\":2097152}\n"
+        "{\"ts\":\"2026-11-21T00:00:10.000Z\",\"event\":\"would-restart\","
+        "\"pid\":1,\"gen\":1,\"reason\":\"limit\",\"old_pid\":1,"
+        "\"uptime_s\":10,\"before\":{\"footprint\":9000000}}\n"
+        "{\"ts\":\"2026-11-21T00:00:20.000Z\",\"event\":\"purge\","
+        "\"pid\":1,\"gen\":1,\"freed\":1000}\n"
+        "{\"ts\":\"2026-11-21T00:00:25.000Z\",\"event\":\"purge\","
+        "\"pid\":1,\"gen\":1,\"freed\":1000}\n",
+        f);
+  assert_int_equal(fclose(f), 0);
+  assert_int_equal(RUN("--svg", svg, log), 0);
+  assert_non_null(f = fopen(svg, "r"));
+  slurp(f, buf, sizeof(buf));
+  assert_int_equal(count(buf, "class=\"restart\""), 0);
+  assert_int_equal(count(buf, "class=\"dry-run\""), 1);
+  assert_int_equal(count(buf, "class=\"purge\""), 2);
+  assert_int_equal(count(buf, "class=\"crash\""), 0);
+}
+
+/* --html: one page with the chart inline (no XML declaration inside) and
+ * the text summary. */
+static void report_html_has_the_chart_and_the_summary(void** state) {
+  char html[128];
+  static char buf[1 << 16];
+  (void)state;
+  snprintf(html, sizeof(html), "%s/hourly.html", dir);
+  assert_int_equal(RUN("--html", html, fx("hourly.jsonl")), 0);
+  FILE* f = fopen(html, "r");
+  assert_non_null(f);
+  slurp(f, buf, sizeof(buf));
+  assert_true(strncmp(buf, "<!DOCTYPE html>", 15) == 0);
+  assert_int_equal(count(buf, "<svg "), 1);
+  assert_int_equal(count(buf, "<?xml"), 0);
+  assert_int_equal(count(buf, "class=\"restart\""), 4);
+  assert_contains(buf, "restart rate      4 in 4.0 h");
+  assert_int_equal(RUN("--html"), 100);
+  assert_contains(err, "--html: needs a FILE");
 }
 
 /* A figure under one byte (here 1e-317, a subnormal double) used to make
@@ -589,6 +740,113 @@ static void report_gauges_of_a_big_object_are_matched_by_name(void** state) {
   cJSON_Delete(j);
 }
 
+/* A cache service like the demo's: three lives of 10 s, one sample a
+ * second.  Within a life footprint = 4 + 4k MiB, cache.entries = 1000k
+ * (falls back to 0 at each restart: r = 1) and requests = 70000 * (10
+ * life + k) + 13 k^2 (carried on by the state, so it keeps climbing while
+ * the footprint falls: r well under 1), and a pool.idle gauge that
+ * shrinks.  requests grew by far more than cache.entries; the cache must
+ * still come first, the shrinking gauge not at all. */
+static void write_cache_log(const char* path, int file_rows) {
+  FILE* f = fopen(path, "w");
+  assert_non_null(f);
+  for (int life = 0; life < 3; life++) {
+    for (int k = 0; k < 10; k++)
+      fprintf(f,
+              "{\"ts\":\"2026-11-21T00:00:%02d.000Z\",\"event\":\"sample\","
+              "\"pid\":%d,\"gen\":%d,\"footprint\":%.0f,\"rss\":%.0f,"
+              "\"gauges\":{\"requests\":%d,\"cache.entries\":%d,"
+              "\"pool.idle\":%d,\"cache.bytes\":%d},\"limit\":%.0f}\n",
+              life * 10 + k, 10 + life, life + 1, (4 + 4 * k) * MIB,
+              (6 + 4 * k) * MIB, 70000 * (10 * life + k) + 13 * k * k,
+              1000 * k, 50 - k, 4096 * 1024 * k, 40 * MIB);
+    if (life == 2) break;
+    fprintf(f,
+            "{\"ts\":\"2026-11-21T00:00:%02d.500Z\",\"event\":\"restart\","
+            "\"pid\":%d,\"gen\":%d,\"reason\":\"limit\",\"old_pid\":%d,"
+            "\"new_pid\":%d,\"uptime_s\":10,\"limit\":%.0f,"
+            "\"before\":{\"footprint\":%.0f,\"rss\":%.0f},"
+            "\"evidence\":{\"classification\":\"unbounded-cache\","
+            "\"mappings\":[{\"name\":\"\",\"class\":\"anon\","
+            "\"private_dirty\":%.0f}%s],"
+            "\"grew\":[{\"name\":\"\",\"class\":\"anon\",\"growth\":%.0f},"
+            "{\"name\":\"[heap]\",\"growth\":-4096},{\"bogus\":1}],"
+            "\"processes\":[{\"pid\":9,\"command\":\"kvcache\","
+            "\"footprint\":%.0f}]}}\n",
+            life * 10 + 9, 11 + life, life + 2, 10 + life, 11 + life, 40 * MIB,
+            40 * MIB, 42 * MIB, 36 * MIB,
+            file_rows ? ",{\"name\":\"/usr/lib/libcrypto.so.3\",\"class\":"
+                        "\"file\",\"private_dirty\":413696}"
+                      : "",
+            32 * MIB, 40 * MIB);
+  }
+  assert_int_equal(fclose(f), 0);
+}
+
+static void report_ranks_gauges_by_how_they_track_the_footprint(void** state) {
+  char log[128];
+  (void)state;
+  snprintf(log, sizeof(log), "%s/cache.jsonl", dir);
+  write_cache_log(log, 1);
+  cJSON* j = json_of(RUN("--json", log));
+  const cJSON* g = cJSON_GetObjectItem(j, "gauges");
+  /* cache.entries and cache.bytes both track it exactly (r = 1); the
+   * tie goes to the bigger growth, then the name. */
+  assert_int_equal(cJSON_GetArraySize(g), 3);
+  const char* first = cJSON_GetArrayItem(g, 0)->child->valuestring;
+  assert_true(strncmp(first, "cache.", 6) == 0);
+  assert_float_equal(at(cJSON_GetArrayItem(g, 0), "r"), 1.0, 1e-6);
+  assert_float_equal(at(cJSON_GetArrayItem(g, 1), "r"), 1.0, 1e-6);
+  assert_string_equal(cJSON_GetArrayItem(g, 2)->child->valuestring,
+                      "requests");
+  double r = at(cJSON_GetArrayItem(g, 2), "r");
+  assert_true(r < 0.5);
+  /* requests grew more than cache.entries did. */
+  assert_true(at(find(j, "gauges", "requests", 0), "growth") >
+              at(find(j, "gauges", "cache.entries", 0), "growth"));
+  /* Regions that grew and processes are read when present; a row
+   * without a name is skipped, a region that shrank is kept as such. */
+  assert_float_equal(at(find(j, "grew", "", 0), "growth"), 64 * MIB, 0);
+  assert_float_equal(at(find(j, "grew", "[heap]", 0), "growth"), -8192, 0);
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "grew")), 2);
+  assert_float_equal(at(find(j, "processes", "kvcache", 0), "footprint"),
+                     80 * MIB, 0);
+  assert_float_equal(at(j, "classification.unbounded-cache"), 2, 0);
+  /* The library's relocations are not among the mappings that grew. */
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(j, "mappings")), 1);
+  cJSON_Delete(j);
+
+  assert_int_equal(RUN(log), 0);
+  /* A 29 s log states its rate over 29 s, not per day. */
+  assert_contains(out, "restart rate      2 in 29.0 s, one every 14.5 s\n");
+  assert_null(strstr(out, "per day"));
+  assert_null(strstr(out, "per hour"));
+  assert_null(strstr(out, "pool.idle"));
+  assert_contains(out, "unbounded-cache 2");
+  /* Human units: a count in k, a bytes gauge in MiB. */
+  assert_contains(out, "cache.entries                  r  1.00  +27.0k over 3 lives");
+  assert_contains(out, "cache.bytes                    r  1.00  +108.0 MiB over 3 lives");
+  assert_contains(out, "requests ");
+  assert_true(strstr(out, "cache.entries") < strstr(out, "requests "));
+  assert_contains(out, "kvcache");
+  assert_contains(out, "regions that grew");
+  assert_null(strstr(out, "libcrypto"));
+}
+
+/* The same service before (with libcrypto's fixed pages) and after a fix:
+ * the library does not show up in --compare. */
+static void report_compare_ignores_fixed_library_pages(void** state) {
+  char a[128], b[128];
+  (void)state;
+  snprintf(a, sizeof(a), "%s/cache_a.jsonl", dir);
+  snprintf(b, sizeof(b), "%s/cache_b.jsonl", dir);
+  write_cache_log(a, 1);
+  write_cache_log(b, 1);
+  assert_int_equal(RUN("--compare", a, b), 0);
+  assert_null(strstr(out, "libcrypto"));
+  assert_contains(out, "region (anonymous): 32.0 MiB grown per restart in A");
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(report_rates_use_first_to_last_line),
@@ -600,6 +858,9 @@ int main(void) {
       cmocka_unit_test(report_text_answers_the_questions),
       cmocka_unit_test(report_svg_is_xml_with_a_marker_per_restart),
       cmocka_unit_test(report_svg_of_subnormal_figures_ends),
+      cmocka_unit_test(report_svg_of_a_week_is_small_and_keeps_spikes),
+      cmocka_unit_test(report_svg_draws_lives_up_to_the_restart),
+      cmocka_unit_test(report_html_has_the_chart_and_the_summary),
       cmocka_unit_test(report_compare_names_the_gauge_that_stopped),
       cmocka_unit_test(report_errors_have_exit_codes_and_messages),
       cmocka_unit_test(report_clamps_out_of_range_figures_and_says_so),
@@ -608,6 +869,8 @@ int main(void) {
       cmocka_unit_test(table_tells_colliding_keys_apart),
       cmocka_unit_test(report_keeps_every_one_of_many_pids_and_names),
       cmocka_unit_test(report_gauges_of_a_big_object_are_matched_by_name),
+      cmocka_unit_test(report_ranks_gauges_by_how_they_track_the_footprint),
+      cmocka_unit_test(report_compare_ignores_fixed_library_pages),
   };
   return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }

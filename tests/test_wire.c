@@ -339,6 +339,46 @@ static void decode_rejects_each_malformed_message(void** state) {
     if (decode(bad[i], &m) != -EBADMSG) fail_msg("accepted: %s", bad[i]);
 }
 
+/* The optional heap-profile pair: hello's "prof" flag (boolean or absent)
+ * and memsup's prof request, whose path must be absolute and must fit
+ * whole (a cut path would dump elsewhere). */
+static void decode_reads_hello_prof_and_the_prof_request(void** state) {
+  (void)state;
+  memsup_msg_t m;
+  char w[600];
+  snprintf(w, sizeof(w), "{\"t\":\"hello\",\"v\":1,\"prof\":true}");
+  assert_int_equal(memsup_msg_decode(w, strlen(w), MEMSUP_FROM_WORKER, &m), 0);
+  assert_int_equal(m.prof, 1);
+  snprintf(w, sizeof(w), "{\"t\":\"hello\",\"v\":1}");
+  assert_int_equal(memsup_msg_decode(w, strlen(w), MEMSUP_FROM_WORKER, &m), 0);
+  assert_int_equal(m.prof, 0);
+  snprintf(w, sizeof(w), "{\"t\":\"hello\",\"v\":1,\"prof\":1}");
+  assert_int_equal(memsup_msg_decode(w, strlen(w), MEMSUP_FROM_WORKER, &m),
+                   -EBADMSG);
+  snprintf(w, sizeof(w), "{\"t\":\"prof\",\"path\":\"/var/log/a.1.2.end.heap\"}");
+  assert_int_equal(memsup_msg_decode(w, strlen(w), MEMSUP_FROM_MEMSUP, &m), 0);
+  assert_int_equal(m.type, MEMSUP_T_PROF);
+  assert_string_equal(m.path, "/var/log/a.1.2.end.heap");
+  /* memsup does not take it from a worker. */
+  assert_int_equal(memsup_msg_decode(w, strlen(w), MEMSUP_FROM_WORKER, &m), 0);
+  assert_int_equal(m.type, MEMSUP_T_UNKNOWN);
+  static const char* const bad[] = {
+      "{\"t\":\"prof\"}",
+      "{\"t\":\"prof\",\"path\":null}",
+      "{\"t\":\"prof\",\"path\":7}",
+      "{\"t\":\"prof\",\"path\":\"relative.heap\"}",
+  };
+  for (size_t i = 0; i < sizeof(bad) / sizeof(bad[0]); i++)
+    if (memsup_msg_decode(bad[i], strlen(bad[i]), MEMSUP_FROM_MEMSUP, &m) !=
+        -EBADMSG)
+      fail_msg("accepted: %s", bad[i]);
+  int n = snprintf(w, sizeof(w), "{\"t\":\"prof\",\"path\":\"/");
+  for (int i = 0; i < MEMSUP_PROF_PATH_MAX; i++) w[n++] = 'a';
+  snprintf(w + n, sizeof(w) - (size_t)n, "\"}");
+  assert_int_equal(memsup_msg_decode(w, strlen(w), MEMSUP_FROM_MEMSUP, &m),
+                   -EBADMSG);
+}
+
 /* The SDK's direction, through the same decoder and the same rules. */
 static void decode_reads_welcome_save_and_purge_for_the_sdk(void** state) {
   (void)state;
@@ -968,6 +1008,7 @@ int main(void) {
       cmocka_unit_test(decode_rejects_malformed_messages_from_memsup),
       cmocka_unit_test(reader_reports_events_and_stops_at_another_version),
       cmocka_unit_test(decode_keeps_first_64_of_100_gauges),
+      cmocka_unit_test(decode_reads_hello_prof_and_the_prof_request),
       cmocka_unit_test(decode_skips_long_and_non_numeric_gauges),
       CH(channel_delivers_frame_written_one_byte_at_a_time),
       CH(channel_delivers_two_frames_from_one_write),

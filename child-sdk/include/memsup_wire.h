@@ -43,6 +43,11 @@
 #define MEMSUP_MSG_WELCOME "welcome"
 #define MEMSUP_MSG_SAVE "save"
 #define MEMSUP_MSG_PURGE "purge"
+/* Optional (older SDKs ignore it): dump a heap profile to "path" now
+ * (jemalloc's prof.dump), sent only to a worker whose hello said
+ * "prof": true. */
+#define MEMSUP_MSG_PROF "prof"
+#define MEMSUP_PROF_PATH_MAX 256
 
 /* Writes the 8-byte header for a JSON payload of len bytes into hdr.
  * Returns 0, or -EMSGSIZE when len exceeds MEMSUP_FRAME_MAX. */
@@ -152,7 +157,8 @@ typedef enum {
   /* memsup -> worker */
   MEMSUP_T_WELCOME,
   MEMSUP_T_SAVE,
-  MEMSUP_T_PURGE
+  MEMSUP_T_PURGE,
+  MEMSUP_T_PROF
 } memsup_msg_type_t;
 
 /* Which end is reading: the types of the other direction decode as
@@ -177,6 +183,7 @@ typedef struct {
   /* hello */
   long pid;
   char allocator[16];       /* "jemalloc", "glibc", "none" */
+  int prof;                 /* "prof": true: it can dump heap profiles */
   /* stats (also "before"/"after" figures of purged) */
   uint64_t allocated, active, resident, retained, mapped;
   int has_heap;
@@ -200,6 +207,8 @@ typedef struct {
   uint64_t gen, interval_ms, limit, soft_limit;
   char metric[16];
   int has_state;
+  /* prof: where to dump (a path longer than fits is an invalid message) */
+  char path[MEMSUP_PROF_PATH_MAX];
 } memsup_msg_t;
 
 /* Decodes one frame payload read by dir's end.  Returns 0 (type may be

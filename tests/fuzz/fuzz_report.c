@@ -30,7 +30,7 @@ static void check_svg(const data_t* d) {
   char* files[] = {"fuzz&<\"x\">.jsonl"};
   FILE* f = open_memstream(&buf, &len);
   if (f == NULL) return;
-  int err = ms_report_svg(f, d, files, 1);
+  int err = ms_report_svg(f, d, files, 1, 0);
   fclose(f);
   if (err == 0) {
     static const char end[] = "</svg>\n";
