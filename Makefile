@@ -116,6 +116,9 @@ TEST_OBJS_evidence = supervisor/evidence supervisor/sample supervisor/growth sup
 TEST_OBJS_growth  = supervisor/growth
 TEST_OBJS_machine = supervisor/machine supervisor/policy supervisor/growth
 TEST_OBJS_offload = supervisor/offload supervisor/handoff supervisor/evidence supervisor/sample supervisor/growth supervisor/log child-sdk/wire
+TEST_OBJS_metrics = supervisor/metrics supervisor/addr
+TEST_OBJS_notify  = supervisor/notify
+TEST_OBJS_listen  = supervisor/listen supervisor/addr
 test_objs = $(if $(TEST_OBJS_$(1)),$(TEST_OBJS_$(1):%=$(BUILD)/%.o),$(SUP_OBJ) $(SDK_OBJ))
 
 .SECONDEXPANSION:
@@ -132,8 +135,14 @@ $(BUILD)/tests/it_%: tests/it_%.c tests/harness.c $(BUILD)/child-sdk/wire.o
 # Unit tests first: they are fast and pinpoint a broken module before the
 # slower end-to-end runs; last, a smoke run of the benchmark harness keeps
 # it from rotting (figures are not checked there, only that it runs).
-test: unit integration conformance
+test: unit integration conformance man-check
 	$(Q)$(MAKE) --no-print-directory bench-smoke
+
+# The man page and the bash completion agree with --help.
+.PHONY: man-check
+man-check: $(BUILD)/memsup
+	$(Q)man/check-help.sh $(BUILD)/memsup
+	$(Q)bash completion/check.sh $(BUILD)/memsup
 
 unit: $(UNIT_BIN)
 	$(Q)set -e; for t in $(UNIT_BIN); do echo "== $$t"; \
@@ -290,6 +299,9 @@ install: all
 	@mkdir -p $(DESTDIR)$(PREFIX)/lib/pkgconfig
 	sed -e 's|@PREFIX@|$(PREFIX)|g' -e 's|@VERSION@|$(VERSION)|g' \
 	  child-sdk/memsup.pc.in > $(DESTDIR)$(PREFIX)/lib/pkgconfig/memsup.pc
+	install -D -m 0644 man/memsup.1 $(DESTDIR)$(PREFIX)/share/man/man1/memsup.1
+	install -D -m 0644 completion/memsup.bash \
+	  $(DESTDIR)$(PREFIX)/share/bash-completion/completions/memsup
 
 format:
 	clang-format -i supervisor/*.[ch] report/*.[ch] child-sdk/*.c child-sdk/include/*.h \
