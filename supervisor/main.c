@@ -21,6 +21,7 @@
 #include "log.h"
 #include "report.h"
 #include "restartlog.h"
+#include "shim.h"
 #include "supervise.h"
 
 #define EXIT_USAGE 100
@@ -70,8 +71,12 @@ int main(int argc, char** argv) {
   uv_loop_t loop;
   int code, r;
 
+  if (argc > 1 && strcmp(argv[1], MS_EXEC_SHIM_ARG) == 0)
+    return ms_exec_shim_main(argc, argv); /* a worker's first moments */
   if (argc > 1 && strcmp(argv[1], "report") == 0)
     return ms_report_main(argc - 1, argv + 1);
+  /* Before any disposition changes: the ignored signals to pass on. */
+  ms_shim_init();
   if ((r = cloexec_inherited()) < 0)
     ms_warn("mark inherited descriptors close-on-exec: %s (workers may "
             "inherit them)", strerror(-r));

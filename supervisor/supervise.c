@@ -35,12 +35,32 @@
 #include "reaper.h"
 #include "sample.h"
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
 
-/* Signals memsup passes on to the worker, and those that stop memsup. */
-static const int forwarded[] = {SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT};
-static const int stopping[] = {SIGTERM, SIGINT};
-#define NSIG_HANDLED (ARRAY_SIZE(forwarded) + ARRAY_SIZE(stopping))
+/* memsup's signals, as a container init's (tini, dumb-init): every
+ * catchable signal is passed on to the worker (SIGHUP, SIGUSR1/2, SIGQUIT,
+ * SIGWINCH, SIGALRM, SIGTSTP, SIGCONT, SIGIO, SIGPWR, SIGSYS, the realtime
+ * ones...), so none kills memsup by its default action and leaves the
+ * worker unsupervised, except those memsup keeps (own_signal()):
+ * SIGTERM, SIGINT stop memsup and the worker; SIGCHLD is reaping;
+ * SIGPIPE is ignored (memsup's own writes); SIGTTIN and SIGTTOU are
+ * ignored (as tini: memsup must not stop because it wrote to a terminal
+ * the worker has the foreground of); SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * SIGABRT, SIGTRAP are memsup's own faults (a core, not a forward);
+ * SIGKILL, SIGSTOP cannot be caught; 32 and 33 are glibc's. */
+static int stop_signal(int sig) { return sig == SIGTERM || sig == SIGINT; }
+
+static int own_signal(int sig) {
+  switch (sig) {
+    case SIGKILL: case SIGSTOP: case SIGCHLD: case SIGPIPE:
+    case SIGTTIN: case SIGTTOU:
+    case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL: case SIGABRT:
+    case SIGTRAP:
+      return 1;
+    default:
+      return sig > SIGSYS && sig < SIGRTMIN; /* glibc's own */
+  }
+}
+#define NSIG_HANDLED NSIG
 
 /* Events raised while a step's actions run (a measurement, a send that
  * failed, a spawn's result) wait here and are fed in order once the step
@@ -57,7 +77,7 @@ struct ms_sup_s {
   ms_child_t* child;       /* the worker's handles, NULL between workers */
   uv_timer_t tick;
   uv_timer_t timer;        /* the machine's one timer */
-  uv_signal_t sigs[NSIG_HANDLED];
+  uv_signal_t sigs[NSIG_HANDLED]; /* by signal number; [0] unused */
   uv_signal_t sigchld;
   ms_state_t state;        /* last good state */
   ms_store_t store;        /* its copy in --state-dir */
@@ -432,8 +452,7 @@ static void tick_cb(uv_timer_t* t) {
 
 static void signal_cb(uv_signal_t* h, int sig) {
   ms_sup_t* sup = h->data;
-  int stop = sig == SIGTERM || sig == SIGINT;
-  event(sup, stop ? MS_EV_STOP : MS_EV_FORWARD)->signal.sig = sig;
+  event(sup, stop_signal(sig) ? MS_EV_STOP : MS_EV_FORWARD)->signal.sig = sig;
   post(sup);
 }
 
@@ -466,7 +485,7 @@ int ms_sup_create(uv_loop_t* loop, const ms_config_t* cfg, ms_rlog_t* log,
   uv_timer_init(loop, &sup->tick);
   uv_timer_init(loop, &sup->timer);
   sup->tick.data = sup->timer.data = sup;
-  for (size_t i = 0; i < NSIG_HANDLED; i++) {
+  for (size_t i = 1; i < NSIG_HANDLED; i++) {
     uv_signal_init(loop, &sup->sigs[i]);
     sup->sigs[i].data = sup;
   }
@@ -478,14 +497,19 @@ int ms_sup_create(uv_loop_t* loop, const ms_config_t* cfg, ms_rlog_t* log,
 
 int ms_sup_start(ms_sup_t* sup) {
   const ms_config_t* cfg = sup->cfg;
-  size_t i = 0;
-  for (size_t k = 0; k < ARRAY_SIZE(stopping); k++)
-    uv_signal_start(&sup->sigs[i++], signal_cb, stopping[k]);
-  for (size_t k = 0; k < ARRAY_SIZE(forwarded); k++)
-    uv_signal_start(&sup->sigs[i++], signal_cb, forwarded[k]);
+  for (int sig = 1; sig < NSIG_HANDLED; sig++) {
+    if (own_signal(sig)) continue;
+    int err = uv_signal_start(&sup->sigs[sig], signal_cb, sig);
+    if (err < 0) ms_debug("watch signal %d: %s", sig, uv_strerror(err));
+  }
+  signal(SIGTTIN, SIG_IGN);
+  signal(SIGTTOU, SIG_IGN);
 
-  if (cfg->subreaper || getpid() == 1) {
-    int err = getpid() == 1 ? 0 : ms_reaper_enable();
+  /* Reap orphans as PID 1, with --subreaper, or when the subreaper bit
+   * came with memsup (set by whoever exec'd it): orphans come to memsup
+   * either way, and left unreaped they stay zombies. */
+  if (cfg->subreaper || getpid() == 1 || ms_reaper_inherited()) {
+    int err = getpid() == 1 || ms_reaper_inherited() ? 0 : ms_reaper_enable();
     if (err < 0)
       ms_warn("become a subreaper: %s (orphans are not reaped)", strerror(-err));
     else
@@ -534,7 +558,7 @@ static void shutdown_sup(ms_sup_t* sup) {
   }
   close_handle((uv_handle_t*)&sup->tick);
   close_handle((uv_handle_t*)&sup->timer);
-  for (size_t i = 0; i < NSIG_HANDLED; i++) close_handle((uv_handle_t*)&sup->sigs[i]);
+  for (size_t i = 1; i < NSIG_HANDLED; i++) close_handle((uv_handle_t*)&sup->sigs[i]);
   close_handle((uv_handle_t*)&sup->sigchld);
 }
 
