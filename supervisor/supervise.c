@@ -32,6 +32,7 @@
 #include "machine.h"
 #include "memsup_wire.h"
 #include "offload.h"
+#include "pidfile.h"
 #include "reaper.h"
 #include "sample.h"
 
@@ -311,6 +312,10 @@ static void spawn_worker(ms_sup_t* sup) {
     event(sup, MS_EV_SPAWN_FAILED)->spawn_failed.code = spawn_error_code(err);
   } else {
     sup->child = c;
+    if (cfg->state_dir && (err = ms_pidfile_write(cfg->state_dir, c->pid,
+                                                  cfg->argv)) < 0)
+      ms_warn("record worker pid in %s/" MS_PIDFILE_NAME ": %s", cfg->state_dir,
+              strerror(-err));
     event(sup, MS_EV_SPAWNED)->spawned.pid = c->pid;
   }
   post(sup);
@@ -516,6 +521,17 @@ int ms_sup_start(ms_sup_t* sup) {
       uv_signal_start(&sup->sigchld, sigchld_cb, SIGCHLD);
   }
 
+  if (cfg->state_dir && !cfg->watch_pid) {
+    /* A worker a SIGKILLed memsup left behind must not run beside ours. */
+    pid_t left = ms_pidfile_stop_leftover(cfg->state_dir, cfg->argv, 5000);
+    if (left > 0)
+      ms_warn("stopped pid %d, a worker of this service that a previous "
+              "memsup left running (%s/" MS_PIDFILE_NAME ")",
+              (int)left, cfg->state_dir);
+    else if (left < 0)
+      ms_error("pid in %s/" MS_PIDFILE_NAME " is still running after SIGKILL",
+               cfg->state_dir);
+  }
   if (cfg->state_dir) {
     ms_state_t st;
     int err = ms_state_load(cfg->state_dir, cfg->max_state, &st);
@@ -556,6 +572,8 @@ static void shutdown_sup(ms_sup_t* sup) {
     ms_child_kill_group(sup->child, SIGKILL);
     close_worker(sup);
   }
+  if (sup->cfg->state_dir && !sup->cfg->watch_pid)
+    ms_pidfile_remove(sup->cfg->state_dir); /* no worker is left */
   close_handle((uv_handle_t*)&sup->tick);
   close_handle((uv_handle_t*)&sup->timer);
   for (size_t i = 1; i < NSIG_HANDLED; i++) close_handle((uv_handle_t*)&sup->sigs[i]);

@@ -97,11 +97,125 @@ static void stop_during_a_save_does_not_wait_for_it(void** state) {
   assert_true(kill(w, 0) == -1 && errno == ESRCH);
 }
 
+static pid_t first_worker(h_run_t* h) {
+  if (h_wait_event(h, "start", 1, 5000) < 1) return -1;
+  cJSON* st = h_events(h, "start");
+  pid_t w = (pid_t)h_num(cJSON_GetArrayItem(st, 0), "pid");
+  cJSON_Delete(st);
+  return w;
+}
+
+/* Gone, or a zombie nobody reaped yet: either way no longer running. */
+static int wait_gone(pid_t pid, int timeout_ms) {
+  for (int t = 0; t < h_ms(timeout_ms); t += 20) {
+    char s = h_proc_state(pid);
+    if (s == 0 || s == 'Z' || s == 'X') return 1;
+    h_sleep_ms(20);
+  }
+  return 0;
+}
+
+/* memsup SIGKILLed: nothing of it runs any more.  The test plays the
+ * crash itself (not h_kill, which also kills the workers). */
+static void sigkill_memsup(h_run_t* h) {
+  kill(h->pid, SIGKILL);
+  waitpid(h->pid, NULL, 0);
+  h->pid = 0;
+  h->status = 128 + SIGKILL;
+}
+
+/* Field 22 of /proc/PID/stat. */
+static unsigned long long proc_starttime(pid_t pid) {
+  char path[64];
+  snprintf(path, sizeof(path), "/proc/%d/stat", (int)pid);
+  char* s = h_read_file(path);
+  unsigned long long v = 0;
+  char* p = s ? strrchr(s, ')') : NULL;
+  for (int f = 2; p && f < 22; f++) p = strchr(p + 1, ' ');
+  if (p) v = strtoull(p + 1, NULL, 10);
+  free(s);
+  return v;
+}
+
+/* Defect 6: a worker outlived a SIGKILLed memsup, unsupervised and still
+ * leaking.  Now it dies with memsup (the shim's PR_SET_PDEATHSIG). */
+static void worker_dies_with_a_sigkilled_memsup(void** state) {
+  h_run_t* h = *state;
+  h_start(h, "--limit", "256M", "--log", h->log, "--", h_example("bloat"),
+          "--mode", "leak", "--rate", "2", NULL);
+  pid_t w = first_worker(h);
+  assert_true(w > 0);
+  h_sleep_ms(300);
+  assert_true(h_proc_state(w) != 0);
+  sigkill_memsup(h);
+  assert_true(wait_gone(w, 5000));
+}
+
+/* A worker that cleared its parent-death signal (as a set-uid exec
+ * would) survives a SIGKILLed memsup; a memsup started again with the same
+ * --state-dir finds it through worker.pid, checks it is the same process
+ * (start time, cmdline) and stops it before starting its own: one worker,
+ * never two.  A pid file naming a process that is not ours (this test
+ * process, same pid recorded with a wrong start time) is left alone. */
+static void next_memsup_stops_a_leftover_worker_of_the_same_state_dir(
+    void** state) {
+  h_run_t* h = *state;
+  const char* dir = h_path(h, "state");
+  /* perl: prctl(PR_SET_PDEATHSIG, 0), then idle like a daemon. */
+  const char* script = "syscall(157, 1, 0); sleep 1 while 1";
+  h_start(h, "--state-dir", dir, "--log", h->log, "--", "/usr/bin/perl", "-e",
+          script, NULL);
+  pid_t w = first_worker(h);
+  assert_true(w > 0);
+  char pidfile[512];
+  snprintf(pidfile, sizeof(pidfile), "%s/worker.pid", dir);
+  for (int t = 0; t < h_ms(5000) && access(pidfile, F_OK) != 0; t += 20)
+    h_sleep_ms(20);
+  h_sleep_ms(300); /* the prctl ran */
+  sigkill_memsup(h);
+  h_sleep_ms(300);
+  assert_true(h_proc_state(w) != 0 && h_proc_state(w) != 'Z'); /* left over */
+
+  h_start(h, "--state-dir", dir, "--log", h->log, "--", "/usr/bin/perl", "-e",
+          script, NULL);
+  assert_true(wait_gone(w, 10000));
+  assert_true(h_stderr_contains(h, "previous memsup left running"));
+  assert_true(h_wait_event(h, "start", 2, 5000) >= 2);
+  h_signal(h, SIGTERM);
+  h_wait(h, 15000);
+  assert_int_equal(access(pidfile, F_OK), -1); /* removed at the end */
+
+  /* Not ours: a live process (the test's own sleep) recorded with another
+   * start time, then with its own start time but another program. */
+  const char* sleeper[] = {"sleep", "60", NULL};
+  pid_t other = h_spawn(h, sleeper);
+  assert_true(other > 0);
+  h_sleep_ms(100);
+  for (int round = 0; round < 2; round++) {
+    FILE* f = fopen(pidfile, "w");
+    assert_non_null(f);
+    if (round == 0)
+      fprintf(f, "%d 1\n/usr/bin/perl%c-e%c%s%c", (int)other, 0, 0, script, 0);
+    else
+      fprintf(f, "%d %llu\nsleep%c60%c", (int)other,
+              (unsigned long long)proc_starttime(other), 0, 0);
+    fclose(f);
+    h_start(h, "--state-dir", dir, "--log", h->log, "--", "/usr/bin/perl",
+            "-e", script, NULL);
+    assert_true(h_wait_event(h, "start", 3 + round, 5000) >= 3 + round);
+    h_signal(h, SIGTERM);
+    h_wait(h, 15000);
+    assert_true(h_proc_state(other) != 0 && h_proc_state(other) != 'Z');
+  }
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
 #define T(f) cmocka_unit_test_setup_teardown(f, h_setup, h_teardown)
       T(save_blocked_while_growing_is_killed_past_the_ceiling),
       T(stop_during_a_save_does_not_wait_for_it),
+      T(worker_dies_with_a_sigkilled_memsup),
+      T(next_memsup_stops_a_leftover_worker_of_the_same_state_dir),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
