@@ -35,6 +35,7 @@
 #include "pidfile.h"
 #include "reaper.h"
 #include "sample.h"
+#include "shim.h"
 
 
 /* memsup's signals, as a container init's (tini, dumb-init): every
@@ -286,6 +287,17 @@ static void on_eof_cb(ms_child_t* c) {
 static void on_exit_cb(ms_child_t* c, int64_t exit_status, int term_signal) {
   ms_sup_t* sup = c->data;
   if (c != sup->child) return;
+  /* With the terminal (shim.h: --foreground), ^C goes to the worker's
+   * group, which memsup is not in: a worker ended by SIGINT there, or
+   * exiting 130 (a shell whose job was interrupted says so), was
+   * interrupted from the terminal, and memsup stops with it, as it would
+   * have had ^C reached memsup. */
+  int interrupted = term_signal == SIGINT ||
+                    (term_signal == 0 && exit_status == 128 + SIGINT);
+  if (ms_shim_foreground() && interrupted && sup->m.want == MS_WANT_UP) {
+    event(sup, MS_EV_STOP)->signal.sig = SIGINT;
+    post(sup);
+  }
   ms_event_t* ev = event(sup, MS_EV_EXIT);
   ev->exit.status = exit_status;
   ev->exit.term_signal = term_signal;

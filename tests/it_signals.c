@@ -157,11 +157,13 @@ static void inherited_ignored_signals_stay_ignored_for_the_worker(
   assert_false(mask & (1ull << (SIGPIPE - 1))); /* memsup's own, not passed */
 }
 
-/* bash -m under memsup on a real terminal: it gets job control (the
- * terminal's foreground), so it prints no "cannot set terminal process
- * group" / "no job control", and its tty is the pty. */
-static void interactive_worker_gets_the_terminal(void** state) {
-  h_run_t* h = *state;
+/* Runs memsup -- bash --norc -mc script with a new pty as its controlling
+ * terminal (stdin, stdout, stderr), as a shell in a terminal would; after
+ * send_after_ms (>= 0) writes send to the terminal.  Fills buf with what
+ * the terminal showed; returns memsup's wait status, or -1 if it did not
+ * end in time (then it is killed). */
+static int run_in_pty(h_run_t* h, const char* script, int send_after_ms,
+                      const char* send, char* buf, size_t bufsz) {
   int master = posix_openpt(O_RDWR | O_NOCTTY);
   assert_true(master >= 0);
   assert_int_equal(grantpt(master), 0);
@@ -179,37 +181,67 @@ static void interactive_worker_gets_the_terminal(void** state) {
     dup2(fd, 1);
     dup2(fd, 2);
     if (fd > 2) close(fd);
-    execl(bin, bin, "--log", h->log, "--", "bash", "--norc", "-mc",
-          "tty; sleep 0.2 & wait; echo job-done", (char*)NULL);
+    execl(bin, bin, "--log", h->log, "--", "bash", "--norc", "-mc", script,
+          (char*)NULL);
     _exit(111);
   }
   assert_true(pid > 0);
-  char buf[8192];
   size_t len = 0;
-  int st = -1;
+  int st = -1, sent = 0;
   for (int t = 0; t < h_ms(10000); t += 20) {
     struct pollfd p = {master, POLLIN, 0};
-    while (poll(&p, 1, 0) > 0 && len < sizeof(buf) - 1) {
-      ssize_t n = read(master, buf + len, sizeof(buf) - 1 - len);
+    while (poll(&p, 1, 0) > 0 && len < bufsz - 1) {
+      ssize_t n = read(master, buf + len, bufsz - 1 - len);
       if (n <= 0) break;
       len += (size_t)n;
     }
     if (waitpid(pid, &st, WNOHANG) == pid) break;
+    st = -1;
+    if (send_after_ms >= 0 && !sent && t >= send_after_ms) {
+      sent = write(master, send, strlen(send)) > 0;
+    }
     h_sleep_ms(20);
   }
   buf[len] = '\0';
   close(master);
-  if (!WIFEXITED(st)) {
+  if (st == -1) {
     kill(pid, SIGKILL);
     waitpid(pid, NULL, 0);
-    fail_msg("memsup did not end: %s", buf);
   }
+  return st;
+}
+
+/* bash -m under memsup on a real terminal: it gets job control (the
+ * terminal's foreground), so it prints no "cannot set terminal process
+ * group" / "no job control", its tty is the pty, and a background job
+ * runs and is waited for. */
+static void interactive_worker_gets_the_terminal(void** state) {
+  h_run_t* h = *state;
+  char buf[8192];
+  int st = run_in_pty(h, "tty; sleep 0.2 & wait; echo job-done", -1, "", buf,
+                      sizeof(buf));
+  if (st == -1) fail_msg("memsup did not end: %s", buf);
+  assert_true(WIFEXITED(st));
   assert_int_equal(WEXITSTATUS(st), 0);
   if (strstr(buf, "cannot set terminal process group") ||
       strstr(buf, "no job control"))
     fail_msg("bash got no terminal:\n%s", buf);
   assert_non_null(strstr(buf, "/dev/pts/"));
   assert_non_null(strstr(buf, "job-done"));
+}
+
+/* ^C on that terminal reaches the worker's group (memsup is not in it):
+ * memsup ends with the interrupted worker (130) instead of restarting it. */
+static void ctrl_c_on_the_terminal_ends_memsup_with_the_worker(void** state) {
+  h_run_t* h = *state;
+  char buf[8192];
+  int st = run_in_pty(h, "echo started; sleep 30", 1000, "\003", buf,
+                      sizeof(buf));
+  if (st == -1) fail_msg("memsup did not end after ^C: %s", buf);
+  assert_true(WIFEXITED(st));
+  assert_int_equal(WEXITSTATUS(st), 128 + SIGINT);
+  assert_non_null(strstr(buf, "started"));
+  assert_int_equal(h_count(h, "crash"), 0);
 }
 
 int main(void) {
@@ -220,6 +252,7 @@ int main(void) {
       T(orphans_are_reaped_with_an_inherited_subreaper_bit),
       T(inherited_ignored_signals_stay_ignored_for_the_worker),
       T(interactive_worker_gets_the_terminal),
+      T(ctrl_c_on_the_terminal_ends_memsup_with_the_worker),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
