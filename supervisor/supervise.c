@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -373,11 +374,16 @@ static void measure(ms_sup_t* sup, const ms_action_t* a) {
   post(sup);
 }
 
+/* A worker's end is also where memsup hands back what its restart's
+ * buffers left free (the smaps read, 256 KiB and up, on a threadpool
+ * thread's arena; the sampler's reads): without this, each of libuv's
+ * threadpool threads keeps its arena's high-water mark (docs/soak.md). */
 static void close_worker(ms_sup_t* sup) {
   ms_child_t* c = sup->child;
   if (c == NULL) return;
   sup->child = NULL;
   ms_child_close(c, NULL, NULL);
+  malloc_trim(0);
 }
 
 static void timer_cb(uv_timer_t* t) {
@@ -514,6 +520,10 @@ int ms_sup_create(uv_loop_t* loop, const ms_config_t* cfg, ms_rlog_t* log,
 
 int ms_sup_start(ms_sup_t* sup) {
   const ms_config_t* cfg = sup->cfg;
+  /* A fixed mmap threshold: glibc otherwise raises it to the largest
+   * block freed (the 256 KiB smaps buffer), and from then on serves such
+   * blocks from the arenas, whose freed pages stay resident. */
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
   for (int sig = 1; sig < NSIG_HANDLED; sig++) {
     if (own_signal(sig)) continue;
     int err = uv_signal_start(&sup->sigs[sig], signal_cb, sig);
