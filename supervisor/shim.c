@@ -37,7 +37,7 @@ void ms_shim_init(void) {
   ms_listen_self_exe(self_exe, sizeof(self_exe));
   snprintf(ppid_arg, sizeof(ppid_arg), "%d", (int)getpid());
   ignored = 0;
-  for (int sig = 1; sig < 64 && sig < NSIG; sig++) {
+  for (int sig = 1; sig <= 64 && sig < NSIG; sig++) {
     struct sigaction sa;
     if (sig == SIGKILL || sig == SIGSTOP) continue;
     if (sigaction(sig, NULL, &sa) == 0 && sa.sa_handler == SIG_IGN)
@@ -156,7 +156,7 @@ int ms_exec_shim_main(int argc, char** argv) {
     if (getppid() != (pid_t)ppid) raise(SIGKILL);
   }
   if (fg) take_terminal();
-  for (int sig = 1; sig < 64 && sig < NSIG; sig++)
+  for (int sig = 1; sig <= 64 && sig < NSIG; sig++)
     if ((ign >> (sig - 1) & 1) && sig != SIGKILL && sig != SIGSTOP)
       signal(sig, SIG_IGN);
   if (getenv("LISTEN_FDS")) {
