@@ -119,7 +119,7 @@ TEST_OBJS_machine = supervisor/machine supervisor/policy supervisor/growth
 TEST_OBJS_offload = supervisor/offload supervisor/handoff supervisor/evidence supervisor/sample supervisor/growth supervisor/log child-sdk/wire
 TEST_OBJS_metrics = supervisor/metrics supervisor/addr
 TEST_OBJS_notify  = supervisor/notify
-TEST_OBJS_listen  = supervisor/listen supervisor/addr
+TEST_OBJS_listen  = supervisor/listen supervisor/addr supervisor/shim
 test_objs = $(if $(TEST_OBJS_$(1)),$(TEST_OBJS_$(1):%=$(BUILD)/%.o),$(SUP_OBJ) $(SDK_OBJ))
 
 .SECONDEXPANSION:

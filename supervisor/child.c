@@ -1,6 +1,9 @@
 /* child.c: spawning and ending one worker.  The worker runs in its own
  * session (UV_PROCESS_DETACHED calls setsid), so its pid is also its
- * process group id and a stop can reach grandchildren too. */
+ * process group id and a stop can reach grandchildren too; with a
+ * terminal (shim.h: --foreground) it runs in a group of its own in
+ * memsup's session instead, the terminal's foreground.  It is started
+ * through the exec shim (shim.h), so it dies with memsup. */
 #include "child.h"
 
 #include <errno.h>
@@ -9,7 +12,9 @@
 #include <string.h>
 #include <unistd.h>
 
+#include "listen.h"
 #include "log.h"
+#include "shim.h"
 #include "memsup_wire.h"
 
 extern char** environ;
@@ -78,17 +83,30 @@ int ms_child_spawn(uv_loop_t* loop, char** argv, char** env, const int* fds,
   stdio[3 + nfds].flags = UV_INHERIT_FD;
   stdio[3 + nfds].data.fd = child_fd;
 
+  /* The shim execs the worker; "not found" and "not executable" are
+   * still told here, at spawn time, as uv_spawn would (exit 127/126 on the
+   * first start). */
+  char resolved[4096];
+  char** shim_argv = NULL;
+  err = ms_exec_resolve(argv[0], getenv("PATH"), resolved, sizeof(resolved));
+  if (err < 0) {
+    err = err == -ENOENT ? UV_ENOENT : UV_EACCES;
+    goto fail;
+  }
+  if ((err = ms_shim_argv(resolved, argv, &shim_argv)) < 0) goto fail;
+
   uv_process_options_t opt;
   memset(&opt, 0, sizeof(opt));
-  opt.file = argv[0];
-  opt.args = argv;
+  opt.file = shim_argv[0];
+  opt.args = shim_argv;
   opt.env = env;
   opt.exit_cb = exit_cb;
-  opt.flags = UV_PROCESS_DETACHED;
+  opt.flags = ms_shim_foreground() ? 0 : UV_PROCESS_DETACHED;
   opt.stdio = stdio;
   opt.stdio_count = (int)(4 + nfds);
   c->proc.data = c;
   err = uv_spawn(loop, &c->proc, &opt);
+  free(shim_argv);
   close(child_fd); /* the worker has its copy (or never will) */
   child_fd = -1;
   if (err < 0) {

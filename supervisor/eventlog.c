@@ -433,5 +433,12 @@ void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
       ms_warn("pid %d still running %.1f s after SIGTERM: sending SIGKILL", pid,
               secs(cfg->grace_ns));
       break;
+    case MS_LOG_CEILING:
+      ms_warn("pid %d reached %" PRIu64 " bytes while saving, past the ceiling "
+              "of %" PRIu64 ": killed without its save; %s", pid, l->value,
+              l->ceiling,
+              m->handoff[0] ? "the last good state will be handed over"
+                            : "the new worker starts without state");
+      break;
   }
 }

@@ -17,10 +17,9 @@
 #include <stddef.h>
 
 #include "addr.h"
+#include "shim.h" /* the exec shim sets LISTEN_PID */
 
 #define MS_LISTEN_MAX 64
-/* The first argument that makes memsup act as the exec shim. */
-#define MS_EXEC_SHIM_ARG "--exec-shim"
 
 typedef struct {
   int fd[MS_LISTEN_MAX];        /* held, close-on-exec in memsup */
@@ -72,23 +71,5 @@ void ms_listen_env_free(char** env);
  * Returns 0, -ENOENT, -EACCES or -ENAMETOOLONG. */
 int ms_exec_resolve(const char* file, const char* path_env, char* out,
                     size_t outlen);
-
-/* memsup's own executable, for the shim: readlink("/proc/self/exe"), or
- * "/proc/self/exe" itself when the file was deleted (an upgrade).  Call it
- * once at start-up.  Not "/proc/self/exe" always: under valgrind that names
- * valgrind's tool, while readlink() is answered with memsup's path. */
-void ms_listen_self_exe(char* out, size_t outlen);
-
-/* argv for uv_spawn that runs worker_argv through the shim:
- * {self, MS_EXEC_SHIM_ARG, resolved, worker_argv...}.  Free with free()
- * (the strings are borrowed).  Returns 0 or -ENOMEM. */
-int ms_listen_shim_argv(const char* self, const char* resolved,
-                        char* const* worker_argv, char*** out);
-
-/* main() of "memsup --exec-shim PATH ARGV0 [ARG...]": sets
- * LISTEN_PID=getpid() and execs PATH.  Call it first thing in main(),
- * before any signal disposition changes (SIG_IGN survives exec).  Returns
- * only on failure: 127 (not found), 126 (other exec error), 100 (usage). */
-int ms_exec_shim_main(int argc, char** argv);
 
 #endif

@@ -849,10 +849,47 @@ static void on_running(ms_machine_t* m, const ms_event_t* ev,
 
 /* ---- SAVING: the worker was asked to save its state ----------------------- */
 
-/* Issue 10 will hold a ceiling here; today a save is only watched. */
+/* A worker that does not answer the save may still be growing (its save
+ * callback blocked on a lock a busy thread holds, while that thread
+ * leaks): the limit is held during the save too, up to the ceiling
+ * (ms_policy_ceiling).  Past it the save is given up, the worker killed
+ * at once (it already ignores the save; a SIGTERM and --grace would let
+ * it grow on) and the last good state, if any, handed over. */
+static void saving_over_ceiling(ms_machine_t* m, const ms_event_t* ev,
+                                ms_actions_t* out, uint64_t value) {
+  uint64_t ceiling = ms_policy_ceiling(m->cfg->limit);
+  if (ceiling == 0 || value <= ceiling) return;
+  m->rs.outcome = "ceiling";
+  m->rs.t_state = ev->now;
+  ms_log_t* l = say(m, out, MS_LOG_CEILING);
+  l->value = value;
+  l->ceiling = ceiling;
+  stop_worker(m, ev, out, SIGKILL);
+}
+
+/* Samples during the save: logged (--sample-log), and held to the
+ * ceiling.  A footprint estimate over it only asks for a full read (the
+ * tick reads fully near the limit, so this is rare). */
 static void saving_on_sample(ms_machine_t* m, const ms_event_t* ev,
                              ms_actions_t* out) {
+  const ms_mem_t* mem = &ev->sample.mem;
   note_sample(m, ev, out);
+  if (m->state != MS_ST_SAVING) return; /* VERIFYING: the state is in */
+  switch (m->w.metric) {
+    case MS_METRIC_RSS: saving_over_ceiling(m, ev, out, mem->rss); break;
+    case MS_METRIC_HEAP: break; /* held on the worker's stats */
+    case MS_METRIC_FOOTPRINT:
+      if (mem->full) saving_over_ceiling(m, ev, out, mem->footprint);
+      break;
+  }
+}
+
+/* --metric heap: the worker's own figures, when it still sends them. */
+static void saving_on_stats(ms_machine_t* m, const ms_event_t* ev,
+                            ms_actions_t* out) {
+  note_stats(m, ev, out);
+  if (m->w.metric == MS_METRIC_HEAP && m->w.sdk && ev->stats.has_heap)
+    saving_over_ceiling(m, ev, out, ev->stats.allocated);
 }
 
 static void saving_on_state(ms_machine_t* m, const ms_event_t* ev,
@@ -915,11 +952,23 @@ static void saving_on_timeout(ms_machine_t* m, const ms_event_t* ev,
   leave_saving(m, ev, out);
 }
 
-/* Told to stop during a save: the save goes on (its state is kept, and
- * stored with --state-dir), then the restart's stop ends memsup. */
+/* Told to stop while a restart checks the state, collects evidence or
+ * stops the worker: the restart's own stop follows and ends memsup (a
+ * save under way is saving_on_stop's). */
 static void restart_on_stop(ms_machine_t* m, const ms_event_t* ev,
                             ms_actions_t* out) {
   note_stop(m, ev, out);
+}
+
+/* Told to stop during a save: memsup does not wait out the save (up to
+ * --grace): the worker gets memsup's stop signal now, as from RUNNING.  A
+ * state it still sends while it ends is checked and kept (STOPPING takes
+ * it as a checkpoint); the record ends with outcome "stopped". */
+static void saving_on_stop(ms_machine_t* m, const ms_event_t* ev,
+                           ms_actions_t* out) {
+  if (!note_stop(m, ev, out)) return;
+  m->rs.outcome = "stopped";
+  stop_worker(m, ev, out, ev->signal.sig);
 }
 
 static void on_saving(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
@@ -929,7 +978,7 @@ static void on_saving(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) 
     case MS_EV_MEASURED: note_measured(m, ev, out); break;
     case MS_EV_GONE: note_gone(m, ev, out); break;
     case MS_EV_HELLO: note_hello(m, ev, out); break;
-    case MS_EV_STATS: note_stats(m, ev, out); break;
+    case MS_EV_STATS: saving_on_stats(m, ev, out); break;
     case MS_EV_STATE: saving_on_state(m, ev, out); break;
     case MS_EV_STATE_OK: /* a checkpoint's check */
     case MS_EV_STATE_BAD: note_checked(m, ev, out); break;
@@ -940,7 +989,7 @@ static void on_saving(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) 
     case MS_EV_EOF: saving_on_eof(m, ev, out); break;
     case MS_EV_EXIT: saving_on_exit(m, ev, out); break;
     case MS_EV_TIMEOUT: saving_on_timeout(m, ev, out); break;
-    case MS_EV_STOP: restart_on_stop(m, ev, out); break;
+    case MS_EV_STOP: saving_on_stop(m, ev, out); break;
     case MS_EV_FORWARD: forward(m, ev, out); break;
     case MS_EV_EVIDENCE: note_evidence(m, ev, out); break; /* stop follows */
     case MS_EV_START:

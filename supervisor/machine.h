@@ -167,7 +167,9 @@ typedef enum {
   MS_LOG_DIED_SAVING,    /* stderr: exited before its state arrived */
   MS_LOG_STATE_REJECTED, /* stderr: the restart's state failed its check */
   MS_LOG_CHECKPOINT,     /* debug, or warning when rejected (err) */
-  MS_LOG_KILL            /* stderr: SIGKILL after --grace */
+  MS_LOG_KILL,           /* stderr: SIGKILL after --grace */
+  MS_LOG_CEILING         /* stderr: killed past the ceiling while saving:
+                            value, ceiling */
 } ms_log_kind_t;
 
 typedef struct {
@@ -190,6 +192,7 @@ typedef struct {
   int has_heap;
   uint64_t purge_resident_before, purge_resident_after; /* PURGE */
   int version;           /* BAD_VERSION */
+  uint64_t value, ceiling; /* CEILING: the figure, the ceiling crossed */
 } ms_log_t;
 
 typedef enum {

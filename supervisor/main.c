@@ -22,6 +22,7 @@
 #include "log.h"
 #include "report.h"
 #include "restartlog.h"
+#include "shim.h"
 #include "supervise.h"
 
 #define EXIT_USAGE 100
@@ -73,11 +74,13 @@ int main(int argc, char** argv) {
 
   /* First of all: as the exec shim memsup must not touch the descriptors
    * (the worker's sockets and channel) or signal dispositions (SIG_IGN
-   * survives exec) before it execs the worker.  listen.h says why. */
+   * survives exec) before it execs the worker.  shim.h says why. */
   if (argc > 1 && strcmp(argv[1], MS_EXEC_SHIM_ARG) == 0)
     return ms_exec_shim_main(argc, argv);
   if (argc > 1 && strcmp(argv[1], "report") == 0)
     return ms_report_main(argc - 1, argv + 1);
+  /* Before any disposition changes: the ignored signals to pass on. */
+  ms_shim_init();
   if ((r = cloexec_inherited()) < 0)
     ms_warn("mark inherited descriptors close-on-exec: %s (workers may "
             "inherit them)", strerror(-r));

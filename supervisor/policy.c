@@ -59,3 +59,10 @@ uint64_t ms_policy_unhelpful_delay(unsigned consecutive_unhelpful) {
   for (unsigned i = 1; i < consecutive_unhelpful && d < cap; i++) d *= 2;
   return d < cap ? d : cap;
 }
+
+uint64_t ms_policy_ceiling(uint64_t limit) {
+  if (limit == 0) return 0;
+  uint64_t margin = limit / 4;
+  if (margin < MS_CEILING_MIN_MARGIN) margin = MS_CEILING_MIN_MARGIN;
+  return limit > UINT64_MAX - margin ? UINT64_MAX : limit + margin;
+}

@@ -63,4 +63,15 @@ unsigned ms_policy_crashes_within(const ms_intensity_t* in, uint64_t window_ns,
 uint64_t ms_policy_unhelpful_delay(unsigned consecutive_unhelpful);
 int ms_policy_unhelpful(uint64_t before, uint64_t after);
 
+/* While a worker saves, the limit is not acted on (it was already
+ * crossed: the restart is under way), but the worker is still sampled.
+ * Past this ceiling memsup stops waiting for the save and kills it:
+ * limit + max(limit / 4, 64 MiB).  The margin leaves room for what a save
+ * itself allocates (a serialization buffer of up to the state's size, a
+ * forked snapshot's copy-on-write pages) and, with a small limit, for
+ * allocator noise; a worker past it is not saving any more, it is growing.
+ * docs/states.md.  0 for no limit. */
+#define MS_CEILING_MIN_MARGIN (64ull << 20)
+uint64_t ms_policy_ceiling(uint64_t limit);
+
 #endif

@@ -24,6 +24,11 @@ int ms_reaper_enable(void) {
 /* Reads the whole children list (it grows with the number of children:
  * ~8 bytes each), so no zombie is left behind a cut; each SIGCHLD sweeps
  * again, and a child that dies after its line was read raises one. */
+int ms_reaper_inherited(void) {
+  int on = 0;
+  return prctl(PR_GET_CHILD_SUBREAPER, (unsigned long)&on, 0, 0, 0) == 0 && on;
+}
+
 static int reap_listed(const char* path, pid_t keep) {
   char small[4096];
   char* buf = small;

@@ -8,6 +8,10 @@
 /* Makes memsup a child subreaper (prctl PR_SET_CHILD_SUBREAPER); not
  * needed as PID 1.  Returns 0 or -errno. */
 int ms_reaper_enable(void);
+/* 1 when memsup already is a child subreaper (PR_GET_CHILD_SUBREAPER): the
+ * bit survives exec, so a parent that set it and exec'd memsup (tini's own
+ * reaping test does) leaves memsup the orphans to reap. */
+int ms_reaper_inherited(void);
 /* Reaps every zombie child of memsup except `keep` (libuv's own worker,
  * whose status libuv collects).  Returns how many were reaped. */
 int ms_reaper_sweep(pid_t keep);

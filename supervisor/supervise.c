@@ -17,6 +17,7 @@
 
 #include <errno.h>
 #include <inttypes.h>
+#include <malloc.h>
 #include <signal.h>
 #include <stddef.h>
 #include <stdlib.h>
@@ -35,18 +36,38 @@
 #include "metrics.h"
 #include "notify.h"
 #include "offload.h"
+#include "pidfile.h"
 #include "prof.h"
 #include "reaper.h"
 #include "sample.h"
+#include "shim.h"
 
-extern char** environ;
 
-#define ARRAY_SIZE(a) (sizeof(a) / sizeof((a)[0]))
+/* memsup's signals, as a container init's (tini, dumb-init): every
+ * catchable signal is passed on to the worker (SIGHUP, SIGUSR1/2, SIGQUIT,
+ * SIGWINCH, SIGALRM, SIGTSTP, SIGCONT, SIGIO, SIGPWR, SIGSYS, the realtime
+ * ones...), so none kills memsup by its default action and leaves the
+ * worker unsupervised, except those memsup keeps (own_signal()):
+ * SIGTERM, SIGINT stop memsup and the worker; SIGCHLD is reaping;
+ * SIGPIPE is ignored (memsup's own writes); SIGTTIN and SIGTTOU are
+ * ignored (as tini: memsup must not stop because it wrote to a terminal
+ * the worker has the foreground of); SIGSEGV, SIGBUS, SIGFPE, SIGILL,
+ * SIGABRT, SIGTRAP are memsup's own faults (a core, not a forward);
+ * SIGKILL, SIGSTOP cannot be caught; 32 and 33 are glibc's. */
+static int stop_signal(int sig) { return sig == SIGTERM || sig == SIGINT; }
 
-/* Signals memsup passes on to the worker, and those that stop memsup. */
-static const int forwarded[] = {SIGHUP, SIGUSR1, SIGUSR2, SIGQUIT};
-static const int stopping[] = {SIGTERM, SIGINT};
-#define NSIG_HANDLED (ARRAY_SIZE(forwarded) + ARRAY_SIZE(stopping))
+static int own_signal(int sig) {
+  switch (sig) {
+    case SIGKILL: case SIGSTOP: case SIGCHLD: case SIGPIPE:
+    case SIGTTIN: case SIGTTOU:
+    case SIGSEGV: case SIGBUS: case SIGFPE: case SIGILL: case SIGABRT:
+    case SIGTRAP:
+      return 1;
+    default:
+      return sig > SIGSYS && sig < SIGRTMIN; /* glibc's own */
+  }
+}
+#define NSIG_HANDLED NSIG
 
 /* Events raised while a step's actions run (a measurement, a send that
  * failed, a spawn's result) wait here and are fed in order once the step
@@ -63,7 +84,7 @@ struct ms_sup_s {
   ms_child_t* child;       /* the worker's handles, NULL between workers */
   uv_timer_t tick;
   uv_timer_t timer;        /* the machine's one timer */
-  uv_signal_t sigs[NSIG_HANDLED];
+  uv_signal_t sigs[NSIG_HANDLED]; /* by signal number; [0] unused */
   uv_signal_t sigchld;
   ms_state_t state;        /* last good state */
   ms_store_t store;        /* its copy in --state-dir */
@@ -395,6 +416,17 @@ static void on_eof_cb(ms_child_t* c) {
 static void on_exit_cb(ms_child_t* c, int64_t exit_status, int term_signal) {
   ms_sup_t* sup = c->data;
   if (c != sup->child) return;
+  /* With the terminal (shim.h: --foreground), ^C goes to the worker's
+   * group, which memsup is not in: a worker ended by SIGINT there, or
+   * exiting 130 (a shell whose job was interrupted says so), was
+   * interrupted from the terminal, and memsup stops with it, as it would
+   * have had ^C reached memsup. */
+  int interrupted = term_signal == SIGINT ||
+                    (term_signal == 0 && exit_status == 128 + SIGINT);
+  if (ms_shim_foreground() && interrupted && sup->m.want == MS_WANT_UP) {
+    event(sup, MS_EV_STOP)->signal.sig = SIGINT;
+    post(sup);
+  }
   ms_event_t* ev = event(sup, MS_EV_EXIT);
   ev->exit.status = exit_status;
   ev->exit.term_signal = term_signal;
@@ -433,6 +465,10 @@ static void spawn_worker(ms_sup_t* sup) {
     event(sup, MS_EV_SPAWN_FAILED)->spawn_failed.code = spawn_error_code(err);
   } else {
     sup->child = c;
+    if (cfg->state_dir && (err = ms_pidfile_write(cfg->state_dir, c->pid,
+                                                  cfg->argv)) < 0)
+      ms_warn("record worker pid in %s/" MS_PIDFILE_NAME ": %s", cfg->state_dir,
+              strerror(-err));
     event(sup, MS_EV_SPAWNED)->spawned.pid = c->pid;
   }
   post(sup);
@@ -478,11 +514,16 @@ static void measure(ms_sup_t* sup, const ms_action_t* a) {
   post(sup);
 }
 
+/* A worker's end is also where memsup hands back what its restart's
+ * buffers left free (the smaps read, 256 KiB and up, on a threadpool
+ * thread's arena; the sampler's reads): without this, each of libuv's
+ * threadpool threads keeps its arena's high-water mark (docs/soak.md). */
 static void close_worker(ms_sup_t* sup) {
   ms_child_t* c = sup->child;
   if (c == NULL) return;
   sup->child = NULL;
   ms_child_close(c, NULL, NULL);
+  malloc_trim(0);
 }
 
 static void timer_cb(uv_timer_t* t) {
@@ -578,8 +619,7 @@ static void tick_cb(uv_timer_t* t) {
 
 static void signal_cb(uv_signal_t* h, int sig) {
   ms_sup_t* sup = h->data;
-  int stop = sig == SIGTERM || sig == SIGINT;
-  event(sup, stop ? MS_EV_STOP : MS_EV_FORWARD)->signal.sig = sig;
+  event(sup, stop_signal(sig) ? MS_EV_STOP : MS_EV_FORWARD)->signal.sig = sig;
   post(sup);
 }
 
@@ -616,7 +656,7 @@ int ms_sup_create(uv_loop_t* loop, const ms_config_t* cfg, ms_rlog_t* log,
   uv_timer_init(loop, &sup->tick);
   uv_timer_init(loop, &sup->timer);
   sup->tick.data = sup->timer.data = sup;
-  for (size_t i = 0; i < NSIG_HANDLED; i++) {
+  for (size_t i = 1; i < NSIG_HANDLED; i++) {
     uv_signal_init(loop, &sup->sigs[i]);
     sup->sigs[i].data = sup;
   }
@@ -628,20 +668,40 @@ int ms_sup_create(uv_loop_t* loop, const ms_config_t* cfg, ms_rlog_t* log,
 
 int ms_sup_start(ms_sup_t* sup) {
   const ms_config_t* cfg = sup->cfg;
-  size_t i = 0;
-  for (size_t k = 0; k < ARRAY_SIZE(stopping); k++)
-    uv_signal_start(&sup->sigs[i++], signal_cb, stopping[k]);
-  for (size_t k = 0; k < ARRAY_SIZE(forwarded); k++)
-    uv_signal_start(&sup->sigs[i++], signal_cb, forwarded[k]);
+  /* A fixed mmap threshold: glibc otherwise raises it to the largest
+   * block freed (the 256 KiB smaps buffer), and from then on serves such
+   * blocks from the arenas, whose freed pages stay resident. */
+  mallopt(M_MMAP_THRESHOLD, 128 * 1024);
+  for (int sig = 1; sig < NSIG_HANDLED; sig++) {
+    if (own_signal(sig)) continue;
+    int err = uv_signal_start(&sup->sigs[sig], signal_cb, sig);
+    if (err < 0) ms_debug("watch signal %d: %s", sig, uv_strerror(err));
+  }
+  signal(SIGTTIN, SIG_IGN);
+  signal(SIGTTOU, SIG_IGN);
 
-  if (cfg->subreaper || getpid() == 1) {
-    int err = getpid() == 1 ? 0 : ms_reaper_enable();
+  /* Reap orphans as PID 1, with --subreaper, or when the subreaper bit
+   * came with memsup (set by whoever exec'd it): orphans come to memsup
+   * either way, and left unreaped they stay zombies. */
+  if (cfg->subreaper || getpid() == 1 || ms_reaper_inherited()) {
+    int err = getpid() == 1 || ms_reaper_inherited() ? 0 : ms_reaper_enable();
     if (err < 0)
       ms_warn("become a subreaper: %s (orphans are not reaped)", strerror(-err));
     else
       uv_signal_start(&sup->sigchld, sigchld_cb, SIGCHLD);
   }
 
+  if (cfg->state_dir && !cfg->watch_pid) {
+    /* A worker a SIGKILLed memsup left behind must not run beside ours. */
+    pid_t left = ms_pidfile_stop_leftover(cfg->state_dir, cfg->argv, 5000);
+    if (left > 0)
+      ms_warn("stopped pid %d, a worker of this service that a previous "
+              "memsup left running (%s/" MS_PIDFILE_NAME ")",
+              (int)left, cfg->state_dir);
+    else if (left < 0)
+      ms_error("pid in %s/" MS_PIDFILE_NAME " is still running after SIGKILL",
+               cfg->state_dir);
+  }
   if (cfg->state_dir) {
     ms_state_t st;
     int err = ms_state_load(cfg->state_dir, cfg->max_state, &st);
@@ -731,9 +791,11 @@ static void shutdown_sup(ms_sup_t* sup) {
     ms_child_kill_group(sup->child, SIGKILL);
     close_worker(sup);
   }
+  if (sup->cfg->state_dir && !sup->cfg->watch_pid)
+    ms_pidfile_remove(sup->cfg->state_dir); /* no worker is left */
   close_handle((uv_handle_t*)&sup->tick);
   close_handle((uv_handle_t*)&sup->timer);
-  for (size_t i = 0; i < NSIG_HANDLED; i++) close_handle((uv_handle_t*)&sup->sigs[i]);
+  for (size_t i = 1; i < NSIG_HANDLED; i++) close_handle((uv_handle_t*)&sup->sigs[i]);
   close_handle((uv_handle_t*)&sup->sigchld);
 }
 

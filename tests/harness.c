@@ -160,6 +160,8 @@ int h_teardown(void** state) {
   return 0;
 }
 
+void (*h_pre_exec)(void);
+
 void h_startv(h_run_t* h, const char* const* argv) {
   const char* args[128];
   int n = 0;
@@ -182,6 +184,7 @@ void h_startv(h_run_t* h, const char* const* argv) {
     if (in < 0 || out < 0 || err < 0 || dup2(in, 0) < 0 || dup2(out, 1) < 0 ||
         dup2(err, 2) < 0)
       _exit(111);
+    if (h_pre_exec) h_pre_exec();
     execvp(args[0], (char* const*)args);
     dprintf(2, "harness: exec %s: %s\n", args[0], strerror(errno));
     _exit(111);

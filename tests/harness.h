@@ -36,6 +36,10 @@ int h_teardown(void** state);
  * stdout/stderr to h->out/h->err.  The list ends with NULL. */
 void h_start(h_run_t* h, const char* arg, ...);
 void h_startv(h_run_t* h, const char* const* argv);
+/* When set, h_startv's child calls it just before exec (after stdio is
+ * set up): what memsup inherits from its parent (an ignored signal, the
+ * subreaper bit). */
+extern void (*h_pre_exec)(void);
 /* Waits for memsup to exit; returns its exit code.  On timeout it kills
  * memsup, prints what it wrote, fails the test and returns -1. */
 int h_wait(h_run_t* h, int timeout_ms);

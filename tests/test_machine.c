@@ -596,18 +596,25 @@ static void save_timeout_before_evidence_waits_for_it(void** state) {
   assert_int_equal(f->m.state, MS_ST_STOPPING);
 }
 
-static void stop_during_a_save_lets_it_finish_then_ends(void** state) {
+/* A stop during a save does not wait out the save (up to --grace): the
+ * worker gets the stop signal at once.  A state it still sends while it
+ * ends is checked and kept; memsup ends with the worker. */
+static void stop_during_a_save_stops_the_worker_at_once(void** state) {
   fx_t* f = *state;
   to_saving(f);
   evidence(f);
   ms_actions_t* out = sig_ev(f, MS_EV_STOP, SIGTERM);
   assert_non_null(logged(out, MS_LOG_STOP));
-  assert_int_equal(count(out, MS_ACT_SIGNAL_GROUP), 0);
-  assert_int_equal(f->m.state, MS_ST_SAVING);
-  state_msg(f, MS_EV_STATE, f->m.rs.seq, 44, 0);
+  assert_true(signalled(out, SIGTERM));
+  assert_true(signalled(out, SIGCONT));
+  assert_int_equal(find(out, MS_ACT_TIMER_ARM, 0)->ns, f->cfg.grace_ns);
+  assert_int_equal(f->m.state, MS_ST_STOPPING);
+  assert_string_equal(f->m.rs.outcome, "stopped");
+  /* The SDK answered the save on its way out: kept. */
+  out = state_msg(f, MS_EV_STATE, f->m.rs.seq, 44, 0);
+  assert_non_null(find(out, MS_ACT_VERIFY, 0));
   out = state_msg(f, MS_EV_STATE_OK, f->m.rs.seq, 44, 0);
   assert_non_null(find(out, MS_ACT_KEEP_STATE, 0));
-  assert_true(signalled(out, SIGTERM));
   out = exit_ev(f, 0, SIGTERM);
   /* The restart ends without a new worker, then memsup with the worker. */
   const ms_log_t* r = logged(out, MS_LOG_RESTART);
@@ -615,11 +622,103 @@ static void stop_during_a_save_lets_it_finish_then_ends(void** state) {
   assert_int_equal(r->pid, 100); /* no new worker: the old one */
   assert_int_equal(f->m.rs.new_pid, 0);
   assert_int_equal(f->m.rs.helped, -1);
+  assert_string_equal(f->m.rs.outcome, "stopped");
   assert_true(at(out, MS_ACT_LOG) < at(out, MS_ACT_EXIT));
   assert_non_null(logged(out, MS_LOG_STOPPED));
   assert_int_equal(find(out, MS_ACT_EXIT, 0)->code, 128 + SIGTERM);
   assert_null(find(out, MS_ACT_SPAWN, 0));
   assert_int_equal(f->m.state, MS_ST_DONE);
+}
+
+/* A worker that ignores the save while it grows: held to the ceiling
+ * (limit 100 MiB: 164 MiB), killed past it, and replaced with the last
+ * good state. */
+static void saving_past_the_ceiling_kills_and_replaces_the_worker(
+    void** state) {
+  fx_t* f = *state;
+  to_running(f);
+  hello(f);
+  state_msg(f, MS_EV_STATE, 0, 40, 0); /* a checkpoint, checked and kept */
+  state_msg(f, MS_EV_STATE_OK, 0, 40, 0);
+  assert_string_equal(f->m.handoff, "checkpoint");
+  sample(f, 120 * MIB, 1);
+  assert_int_equal(f->m.state, MS_ST_SAVING);
+  evidence(f);
+  later(f, S(1));
+  ms_actions_t* out = sample(f, 164 * MIB, 1); /* at the ceiling: waits */
+  assert_int_equal(count(out, MS_ACT_SIGNAL_GROUP), 0);
+  assert_int_equal(f->m.state, MS_ST_SAVING);
+  out = sample(f, 400 * MIB, 0); /* an estimate: not acted on */
+  assert_int_equal(count(out, MS_ACT_SIGNAL_GROUP), 0);
+  later(f, S(1));
+  out = sample(f, 165 * MIB, 1);
+  const ms_log_t* l = logged(out, MS_LOG_CEILING);
+  assert_non_null(l);
+  assert_int_equal(l->value, 165 * MIB);
+  assert_int_equal(l->ceiling, 164 * MIB);
+  assert_true(signalled(out, SIGKILL));
+  assert_null(find(out, MS_ACT_SEND_SAVE, 0));
+  assert_int_equal(f->m.state, MS_ST_STOPPING);
+  assert_string_equal(f->m.rs.outcome, "ceiling");
+  assert_int_equal(f->m.rs.t_stop, f->now);
+  out = exit_ev(f, 0, SIGKILL);
+  assert_non_null(find(out, MS_ACT_SPAWN, 0));
+  out = spawned(f);
+  hello(f);
+  /* The next worker is welcomed with the checkpoint. */
+  assert_string_equal(f->m.handoff, "checkpoint");
+}
+
+/* --metric rss holds the ceiling on RSS. */
+static void saving_ceiling_holds_rss_with_metric_rss(void** state) {
+  fx_t* f = *state;
+  f->cfg.metric = MS_METRIC_RSS;
+  to_running(f);
+  hello(f);
+  feed_type(f, MS_EV_TICK);
+  sample(f, 100 * MIB, 1); /* rss 110 MiB */
+  assert_int_equal(f->m.state, MS_ST_SAVING);
+  ms_actions_t* out = sample(f, 150 * MIB, 1); /* rss 160 MiB */
+  assert_null(logged(out, MS_LOG_CEILING));
+  out = sample(f, 160 * MIB, 1); /* rss 170 MiB */
+  assert_non_null(logged(out, MS_LOG_CEILING));
+  assert_true(signalled(out, SIGKILL));
+}
+
+/* --metric heap holds the ceiling on the worker's own figures. */
+static void saving_ceiling_holds_heap_on_stats(void** state) {
+  fx_t* f = *state;
+  f->cfg.metric = MS_METRIC_HEAP;
+  to_running(f);
+  hello(f);
+  feed_type(f, MS_EV_TICK);
+  ms_event_t e = ev_(f, MS_EV_STATS);
+  e.stats.has_heap = 1;
+  e.stats.allocated = 150 * MIB;
+  feed(f, &e);
+  ms_event_t s = ev_(f, MS_EV_MEASURED);
+  s.sample.purpose = MS_FOR_STATS;
+  s.sample.mem = mem(20 * MIB, 1);
+  feed(f, &s);
+  assert_int_equal(f->m.state, MS_ST_SAVING);
+  ms_actions_t* out = sample(f, 500 * MIB, 1); /* footprint: not the metric */
+  assert_null(logged(out, MS_LOG_CEILING));
+  e = ev_(f, MS_EV_STATS);
+  e.stats.has_heap = 1;
+  e.stats.allocated = 200 * MIB;
+  out = feed(f, &e);
+  assert_non_null(logged(out, MS_LOG_CEILING));
+  assert_int_equal(f->m.state, MS_ST_STOPPING);
+}
+
+/* The state is in (VERIFYING): the save is answered, no ceiling. */
+static void verifying_does_not_hold_the_ceiling(void** state) {
+  fx_t* f = *state;
+  to_verifying(f);
+  ms_actions_t* out = sample(f, 500 * MIB, 1);
+  assert_null(logged(out, MS_LOG_CEILING));
+  assert_int_equal(count(out, MS_ACT_SIGNAL_GROUP), 0);
+  assert_int_equal(f->m.state, MS_ST_VERIFYING);
 }
 
 static void second_stop_kills_the_group_at_once(void** state) {
@@ -683,7 +782,7 @@ static void second_crossing_during_a_restart_starts_nothing(void** state) {
   ms_actions_t* out = feed_type(f, MS_EV_TICK);
   assert_non_null(find(out, MS_ACT_MEASURE, 0));
   later(f, S(1));
-  out = sample(f, 300 * MIB, 1);
+  out = sample(f, 150 * MIB, 1); /* over the limit, under the ceiling */
   assert_null(find(out, MS_ACT_SEND_SAVE, 0));
   assert_null(find(out, MS_ACT_COLLECT_EVIDENCE, 0));
   assert_non_null(logged(out, MS_LOG_SAMPLE));
@@ -1402,7 +1501,11 @@ int main(void) {
       T(too_big_state_is_too_big),
       T(save_reply_after_the_timeout_is_kept_as_a_checkpoint),
       T(save_timeout_before_evidence_waits_for_it),
-      T(stop_during_a_save_lets_it_finish_then_ends),
+      T(stop_during_a_save_stops_the_worker_at_once),
+      T(saving_past_the_ceiling_kills_and_replaces_the_worker),
+      T(saving_ceiling_holds_rss_with_metric_rss),
+      T(saving_ceiling_holds_heap_on_stats),
+      T(verifying_does_not_hold_the_ceiling),
       T(second_stop_kills_the_group_at_once),
       T(new_worker_dying_while_judged_ends_the_restart_then_crashes),
       T(stop_while_judging_logs_the_restart_without_after),

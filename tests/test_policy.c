@@ -98,6 +98,18 @@ static void unhelpful_restart_detected_and_backed_off(void** state) {
   assert_int_equal(ms_policy_unhelpful_delay(50), SEC(300));
 }
 
+/* limit + max(limit / 4, 64 MiB), saturating; no limit, no ceiling. */
+static void ceiling_is_the_limit_plus_a_quarter_or_64_mib(void** state) {
+  (void)state;
+  const uint64_t mib = 1ull << 20;
+  assert_int_equal(ms_policy_ceiling(0), 0);
+  assert_int_equal(ms_policy_ceiling(64 * mib), 128 * mib);
+  assert_int_equal(ms_policy_ceiling(256 * mib), 320 * mib);
+  assert_int_equal(ms_policy_ceiling(1024 * mib), 1280 * mib);
+  assert_true(ms_policy_ceiling(UINT64_MAX) == UINT64_MAX);
+  assert_true(ms_policy_ceiling(UINT64_MAX - mib) == UINT64_MAX);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(limit_restarts_on_first_sample_over_without_for),
@@ -109,6 +121,7 @@ int main(void) {
       cmocka_unit_test(intensity_gives_up_on_the_crash_after_max),
       cmocka_unit_test(intensity_forgets_crashes_outside_the_window),
       cmocka_unit_test(unhelpful_restart_detected_and_backed_off),
+      cmocka_unit_test(ceiling_is_the_limit_plus_a_quarter_or_64_mib),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
