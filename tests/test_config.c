@@ -368,6 +368,11 @@ static void config_rejects_abbreviated_options(void** state) {
                          "w"), 0);
   assert_string_equal(cfg.sample_log_path, "s");
   assert_int_equal(cfg.sample_log_max, MiB);
+  /* The restart log is bounded too: 64M unless --log-max says. */
+  assert_int_equal(PARSE("--log", "r", "--", "w"), 0);
+  assert_int_equal(cfg.log_max, 64 * MiB);
+  assert_int_equal(PARSE("--log", "r", "--log-max", "2M", "--", "w"), 0);
+  assert_int_equal(cfg.log_max, 2 * MiB);
 }
 
 /* Every numeric flag, at and past each end of its range: a clear message
@@ -409,6 +414,8 @@ static void config_every_numeric_flag_is_range_checked(void** state) {
       {"--sample-log-max", "17000000000G", "too large"},
       {"--sample-log-max", "0", "must be more than 0"},
       {"--sample-log-max", "-64M", "not a size"},
+      {"--log-max", "17000000000G", "too large"},
+      {"--log-max", "0", "must be more than 0"},
       /* durations: ns overflow, past 720h, zero where meaningless */
       {"--grace", "18446744074s", "too large"},
       {"--grace", "721h", "too large (at most 720h)"},
