@@ -961,6 +961,23 @@ static void heap_crossing_while_judged_is_not_helped(void** state) {
   assert_int_equal(f->m.state, MS_ST_RUNNING);
 }
 
+/* A tick's read that finds the judged worker gone: nothing yet; its exit
+ * ends the restart without "after" and counts as a crash. */
+static void gone_while_judged_waits_for_the_exit(void** state) {
+  fx_t* f = *state;
+  to_judging(f);
+  later(f, MS(50));
+  ms_event_t g = ev_(f, MS_EV_GONE);
+  g.sample.purpose = MS_FOR_TICK;
+  ms_actions_t* out = feed(f, &g);
+  assert_int_equal(out->n, 0);
+  assert_int_equal(f->m.state, MS_ST_JUDGING);
+  out = exit_ev(f, 1, 0);
+  assert_non_null(logged(out, MS_LOG_RESTART));
+  assert_int_equal(f->m.rs.helped, -1);
+  assert_non_null(logged(out, MS_LOG_CRASH));
+}
+
 /* READY while judged is noted for the downtime, not a verdict. */
 static void ready_while_judged_is_timed_not_judged(void** state) {
   fx_t* f = *state;
@@ -1551,6 +1568,7 @@ int main(void) {
       T(heap_crossing_while_judged_is_not_helped),
       T(fast_leak_is_restarted_through_the_hold),
       T(ready_while_judged_is_timed_not_judged),
+      T(gone_while_judged_waits_for_the_exit),
       T(spawn_failing_during_a_memory_restart_is_logged),
       T(spawn_failures_give_up_at_the_intensity_limit),
       T(crash_loop_backs_off_then_gives_up),
