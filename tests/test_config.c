@@ -610,13 +610,15 @@ static void usage_lists_every_option_and_exit_code(void** state) {
       "--restart", "--tree", "--subreaper", "--dry-run", "--log",
       "--sample-log", "--state-dir", "--max-state", "--quiet", "--verbose",
       "--help", "--version", "100", "111", "126", "127", "128+N",
-      "memsup --limit 128M -- ./worker"};
+      "--log-max", "exits 143", "memsup --limit 128M -- ./worker"};
   size_t i;
   (void)state;
   assert_true(strncmp(ms_usage, "usage: memsup", 13) == 0);
   for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
     if (strstr(ms_usage, want[i]) == NULL)
       fail_msg("usage lacks '%s'", want[i]);
+  /* Stopped, memsup exits with the worker's status, not 0 (README). */
+  assert_null(strstr(ms_usage, "or memsup was stopped"));
 }
 
 /* Parsing never writes to stdout or stderr, even on errors or --help:
