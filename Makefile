@@ -276,7 +276,7 @@ demo: all
 	@rm -rf build/demo.jsonl build/demo-samples.jsonl build/demo-state
 	$(BUILD)/memsup --limit 48M --log build/demo.jsonl \
 	  --sample-log build/demo-samples.jsonl --state-dir build/demo-state \
-	  -- build/examples/kvcache --leak-mib-per-s 24 --run-for 25
+	  -- build/examples/kvcache --leak-mib-per-s 8 --run-for 25
 	$(BUILD)/memsup report --svg build/demo.svg --html build/demo.html build/demo.jsonl \
 	  build/demo-samples.jsonl
 

@@ -240,8 +240,40 @@ def report_commands(rr):
     return text.replace(root + "/", "")
 
 
+def false_table(md, false):
+    def fl(xs, f):
+        return summary(xs, f)
+    md.append("| supervisor | mapfile (clean file pages) | lazyfree (MADV_FREE pages) | spike (1 s of 192 MiB every 3 s) | startpeak (300 MiB at start, then MADV_FREE) |")
+    md.append("|---|---|---|---|---|")
+    for cfg in CONFIGS:
+        if cfg in false:
+            d = false[cfg]
+            md.append("| %s | %s | %s | %s | %s |" % (LABEL[cfg], fl(d["mapfile"], "{:.0f}"),
+                                                      fl(d["lazyfree"], "{:.0f}"), fl(d["spike"], "{:.0f}"),
+                                                      fl(d["startpeak"], "{:.0f}")))
+
+
+def false_only(data, out_md):
+    """bench/run --false: figure 4 alone."""
+    false = {}
+    for cfg in CONFIGS:
+        rs = sorted(glob.glob(os.path.join(data, "false", cfg, "*")),
+                    key=lambda p: int(os.path.basename(p)))
+        if rs:
+            false[cfg] = {mode: [int((read(os.path.join(r, mode + ".count"), "") or "0").strip() or 0)
+                                 for r in rs] for mode in ("mapfile", "lazyfree", "spike", "startpeak")}
+    md = ["# Figure 4 alone: stop signals received per run (`bash bench/run --false`)\n"]
+    false_table(md, false)
+    with open(out_md, "w") as f:
+        f.write("\n".join(md) + "\n")
+    print("\n".join(md))
+    return 0
+
+
 def main():
     global DATA, FALSE_S, BASE
+    if sys.argv[1] == "--false":
+        return false_only(sys.argv[2], sys.argv[3])
     if sys.argv[1] == "--report":
         return report_only(sys.argv[2], sys.argv[3])
     DATA, out_md = sys.argv[1], sys.argv[2]
@@ -301,7 +333,7 @@ def main():
         rs = runs("false", cfg)
         if rs:
             false[cfg] = {mode: [int((read(os.path.join(r, mode + ".count"), "") or "0").strip() or 0)
-                                 for r in rs] for mode in ("mapfile", "lazyfree", "spike")}
+                                 for r in rs] for mode in ("mapfile", "lazyfree", "spike", "startpeak")}
     res["false"] = false
     if "memsup" not in false:
         BROKEN.append("figure 4: no memsup measurement")
@@ -480,13 +512,7 @@ def main():
     md.append("")
 
     md.append("### 4. Restarts of workers that never leak (per %s s, 192 MiB each)\n" % m.get("false_s", "?"))
-    md.append("| supervisor | mapfile (clean file pages) | lazyfree (MADV_FREE pages) | spike (1 s of 192 MiB every 3 s) |")
-    md.append("|---|---|---|---|")
-    for cfg in CONFIGS:
-        if cfg in false:
-            d = false[cfg]
-            md.append("| %s | %s | %s | %s |" % (LABEL[cfg], fl(d["mapfile"], "{:.0f}"),
-                                                 fl(d["lazyfree"], "{:.0f}"), fl(d["spike"], "{:.0f}")))
+    false_table(md, false)
     md.append("\nA spike is real dirty memory over the limit, so a restart at `--for 0` is memsup "
               "doing what it was told; `--for 2s` (longer than the 1 s spike) filters it. bloat "
               "spikes as soon as it starts, so at `--for 0` each restart is followed by the next "

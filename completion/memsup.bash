@@ -47,14 +47,14 @@ _memsup() {
     --state-dir) COMPREPLY=($(compgen -d -- "$cur")); return ;;
     --pid) COMPREPLY=($(compgen -W "$(ps -e -o pid= 2>/dev/null)" -- "$cur")); return ;;
     --limit|--soft-limit|--interval|--for|--grace|--handshake-timeout|\
-    --max-restarts|--within|--sample-every|--sample-log-max|--max-state|\
+    --max-restarts|--within|--sample-every|--sample-log-max|--log-max|--max-state|\
     --metrics|--listen)
       return ;;
   esac
 
   local opts='--limit --soft-limit --metric --interval --for --grace
     --handshake-timeout --max-restarts --within --restart --tree --subreaper
-    --dry-run --log --sample-log --sample-every --sample-log-max --state-dir
+    --dry-run --log --log-max --sample-log --sample-every --sample-log-max --state-dir
     --max-state --metrics --listen --quiet --verbose --help --version'
   if [[ $sub == watch ]]; then
     opts="--pid $opts"

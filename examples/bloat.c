@@ -6,7 +6,11 @@
  * that hold file pages without footprint: writemap (writes a file with
  * write(2), then maps and reads it, as a database loads one) and
  * sharedwrite (writes through a MAP_SHARED file mapping); modes that leak
- * shared memory: memfd and devshm.
+ * shared memory: memfd and devshm.  startpeak models a program that needs
+ * a big buffer only while it starts (parsing a config or a dump, building
+ * an index): it touches --size MiB at once, frees it the way its allocator
+ * would (--free munmap: glibc's big blocks; --free madvise: MADV_FREE, as
+ * jemalloc and Go do), then idles.
  */
 #include <errno.h>
 #include <fcntl.h>
@@ -27,11 +31,11 @@
 
 enum {
   M_LEAK, M_MAPFILE, M_LAZYFREE, M_SPIKE, M_WRITEMAP, M_SHAREDWRITE,
-  M_MEMFD, M_DEVSHM, M_IDLE /* last: parse() scans up to it */
+  M_MEMFD, M_DEVSHM, M_STARTPEAK, M_IDLE /* last: parse() scans up to it */
 };
 static const char* const mode_names[] = {
-    "leak",        "mapfile", "lazyfree", "spike", "writemap",
-    "sharedwrite", "memfd",   "devshm",   "idle"};
+    "leak",        "mapfile", "lazyfree", "spike",     "writemap",
+    "sharedwrite", "memfd",   "devshm",   "startpeak", "idle"};
 
 typedef struct {
   int mode;
@@ -40,6 +44,7 @@ typedef struct {
   double exit_after, signal_after, run_for; /* seconds, < 0 = never */
   int exit_code, signal;
   int ignore_term, orphan, tree_leak;
+  int free_madvise; /* startpeak: MADV_FREE instead of munmap */
   const char *grandchild, *signals_to, *step_log;
 } opts_t;
 
@@ -50,7 +55,7 @@ static void usage(void) {
   fprintf(
       stderr,
       "usage: bloat [--mode leak|mapfile|lazyfree|spike|writemap|sharedwrite|\n"
-      "  memfd|devshm|idle] [--rate MiB/s]\n"
+      "  memfd|devshm|startpeak|idle] [--rate MiB/s] [--free munmap|madvise]\n"
       "  [--max MiB] [--step-ms MS] [--size MiB] [--spike-every S]\n"
       "  [--spike-ms MS] [--exit-after S [--exit-code N]]\n"
       "  [--signal-after S --signal N] [--ignore-term] [--grandchild FILE]\n"
@@ -326,6 +331,7 @@ static void parse(int argc, char** argv, opts_t* o) {
                                            {"signals-to", 1, 0, 'T'},
                                            {"step-log", 1, 0, 'L'},
                                            {"run-for", 1, 0, 'R'},
+                                           {"free", 1, 0, 'F'},
                                            {0, 0, 0, 0}};
   *o = (opts_t){.mode = M_LEAK,
                 .rate = 32,
@@ -396,6 +402,12 @@ static void parse(int argc, char** argv, opts_t* o) {
         break;
       case 'R':
         o->run_for = num(optarg);
+        break;
+      case 'F':
+        if (strcmp(optarg, "madvise") == 0)
+          o->free_madvise = 1;
+        else if (strcmp(optarg, "munmap") != 0)
+          usage();
         break;
       default:
         usage();
@@ -470,6 +482,17 @@ int main(int argc, char** argv) {
   } else if (o.mode == M_MEMFD || o.mode == M_DEVSHM) {
     fill_cap = (size_t)(o.max * MIB);
     fill = shared_memory(o.mode, fill_cap);
+  }
+  if (o.mode == M_STARTPEAK) {
+    /* All of it dirty at once, as a parser's buffer is, then given back:
+     * the peak lasts as long as touching it takes (~0.1 s per 300 MiB). */
+    char* p = map_anon(size);
+    memset(p, 0x5a, size);
+    if (o.free_madvise ? madvise(p, size, MADV_FREE) != 0
+                       : munmap(p, size) != 0) {
+      perror("bloat: free the start-up buffer");
+      return 1;
+    }
   }
   if (o.mode == M_LAZYFREE) {
     /* Dirty and free 4 MiB at a time, so the footprint never holds the

@@ -50,7 +50,7 @@ static const char* const usage_text =
     "  growth_mib_per_min {median, lives[{pid, rate, samples, from}]}\n"
     "  before, after {footprint, rss, heap}  medians at restart\n"
     "  state {median_bytes, outcomes{}}\n"
-    "  downtime_ms {median, max}\n"
+    "  downtime_ms {median, max, known}\n"
     "  classification {}                  evidence classification counts\n"
     "  mappings [{name, private_dirty, restarts}]  top 5, summed over\n"
     "           restarts' evidence, file-backed rows (fixed library pages)\n"

@@ -379,6 +379,9 @@ cJSON* ms_report_summarize(data_t* d, char** files, int nfiles, size_t top) {
   cJSON_AddItemToObject(s, "downtime_ms", o = cJSON_CreateObject());
   add_num(o, "median", median(buf, n));
   add_num(o, "max", max);
+  /* Downtime is known only for restarts whose new worker said ready (the
+   * SDK); the others have null and are not in the median. */
+  add_num(o, "known", (double)n);
 
   cJSON_AddItemToObject(s, "classification", tally_obj(&d->classes));
   cJSON_AddItemToObject(

@@ -153,9 +153,11 @@ void ms_report_print_text(FILE* f, const cJSON* s) {
   fprintf(f, "state             median %s; outcomes: ",
           size(a, jnum(s, "state.median_bytes")));
   print_counts(f, at(s, "state.outcomes"), "\n");
-  fprintf(f, "downtime          median %s ms, max %s ms\n",
+  fprintf(f, "downtime          median %s ms, max %s ms (decision to ready; "
+          "known for %g restarts, the SDK's)\n",
           fmt(a, "%.2f", jnum(s, "downtime_ms.median")),
-          fmt(b, "%.2f", jnum(s, "downtime_ms.max")));
+          fmt(b, "%.2f", jnum(s, "downtime_ms.max")),
+          jnum(s, "downtime_ms.known"));
   fputs("classification    ", f);
   print_counts(f, at(s, "classification"), "\n");
   fputs("mappings that grew most (private dirty summed over restarts):\n", f);

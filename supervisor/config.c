@@ -61,6 +61,8 @@ const char ms_usage[] =
     "                           implies --dry-run, no command\n"
     "  --log FILE|-             restart log, JSON lines; - is stdout\n"
     "                           (default: none)\n"
+    "  --log-max SIZE           rotate the restart log to FILE.1 past this\n"
+    "                           (default 64M)\n"
     "  --sample-log FILE        memory time series, JSON lines (default:"
     " none)\n"
     "  --sample-every DURATION  one sample-log line per worker this often\n"
@@ -81,12 +83,13 @@ const char ms_usage[] =
     "  --version                print the version\n"
     "\n"
     "exit status:\n"
-    "  0    the worker exited 0, or memsup was stopped\n"
+    "  0    the worker exited 0 (--restart on-failure), or a watch ended\n"
     "  100  usage or configuration error\n"
     "  111  system failure\n"
     "  126  command not executable\n"
     "  127  command not found\n"
-    "  otherwise the worker's own status, 128+N when killed by signal N\n"
+    "  otherwise the worker's own status, 128+N when killed by signal N:\n"
+    "       stopped with SIGTERM, memsup exits 143 when the worker dies of it\n"
     "\n"
     "examples:\n"
     "  memsup --limit 128M -- ./worker --port 8080\n"
@@ -397,6 +400,7 @@ static void defaults(ms_config_t* cfg) {
   cfg->handshake_ns = 5 * NS_PER_S;
   cfg->sample_every_ns = NS_PER_S;
   cfg->sample_log_max = 64ULL << 20;
+  cfg->log_max = 64ULL << 20;
 }
 
 /* getopt_long() values of the long-only options; the short ones are their
@@ -406,7 +410,7 @@ enum {
   OPT_GRACE, OPT_HANDSHAKE, OPT_MAX_RESTARTS, OPT_WITHIN, OPT_RESTART,
   OPT_TREE, OPT_SUBREAPER, OPT_DRY_RUN, OPT_PID, OPT_LOG, OPT_SAMPLE_LOG,
   OPT_SAMPLE_EVERY, OPT_SAMPLE_LOG_MAX, OPT_STATE_DIR, OPT_MAX_STATE,
-  OPT_VERSION, OPT_METRICS, OPT_LISTEN
+  OPT_VERSION, OPT_METRICS, OPT_LISTEN, OPT_LOG_MAX
 };
 
 static const struct option longopts[] = {
@@ -428,6 +432,7 @@ static const struct option longopts[] = {
     {"sample-log", required_argument, NULL, OPT_SAMPLE_LOG},
     {"sample-every", required_argument, NULL, OPT_SAMPLE_EVERY},
     {"sample-log-max", required_argument, NULL, OPT_SAMPLE_LOG_MAX},
+    {"log-max", required_argument, NULL, OPT_LOG_MAX},
     {"state-dir", required_argument, NULL, OPT_STATE_DIR},
     {"max-state", required_argument, NULL, OPT_MAX_STATE},
     {"metrics", required_argument, NULL, OPT_METRICS},
@@ -483,6 +488,8 @@ static int option(ms_config_t* cfg, int c, const char* val,
       return size_opt(flag, val, &cfg->max_state, err, errlen);
     case OPT_SAMPLE_LOG_MAX:
       return size_opt(flag, val, &cfg->sample_log_max, err, errlen);
+    case OPT_LOG_MAX:
+      return size_opt(flag, val, &cfg->log_max, err, errlen);
     case OPT_SAMPLE_EVERY:
       return duration_opt(flag, val, 0, &cfg->sample_every_ns, err, errlen);
     case OPT_FOR:

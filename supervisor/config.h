@@ -29,6 +29,7 @@ typedef struct {
   const char* sample_log_path; /* --sample-log FILE, NULL = none */
   uint64_t sample_every_ns;    /* --sample-every, default 1 s */
   uint64_t sample_log_max;     /* --sample-log-max, default 64 MiB */
+  uint64_t log_max;            /* --log-max, default 64 MiB */
   const char* state_dir; /* --state-dir DIR, NULL = none */
   const char* metrics;   /* --metrics [ADDR:]PORT (checked), NULL = none */
   const char* listen[64]; /* --listen [ADDR:]PORT (checked), repeatable */

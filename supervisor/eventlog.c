@@ -11,6 +11,7 @@
 #include "evidence.h"
 #include "logkeys.h"
 #include "log.h"
+#include "logkeys.h"
 #include "memsup_wire.h"
 #include "prof.h"
 
@@ -159,13 +160,19 @@ static void restart_prof(cJSON* ev, const ms_config_t* cfg,
     cJSON_AddNullToObject(p, MS_K_PROF_START);
 }
 
+/* key: end - start in ms, or null when either is unknown (0). */
+static void add_ms(cJSON* ev, const char* key, uint64_t start, uint64_t end) {
+  if (start && end && end >= start)
+    cJSON_AddNumberToObject(ev, key, r3(msecs(end - start)));
+  else
+    cJSON_AddNullToObject(ev, key);
+}
+
 static void restart(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l) {
   const ms_restart_t* rs = &m->rs;
   const ms_config_t* cfg = el->cfg;
   const ms_mem_t* after = rs->has_after ? &rs->after : NULL;
   char b1[16], b2[16], b3[16], b4[16], b5[16], b6[16];
-  uint64_t up = rs->t_ready ? rs->t_ready : rs->t_spawn;
-  uint64_t downtime = up && rs->t_exit ? up - rs->t_exit : 0;
 
   cJSON* ev = ms_rlog_event("restart", l->pid, l->gen);
   cJSON_AddStringToObject(ev, "reason", "limit");
@@ -189,11 +196,25 @@ static void restart(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l)
     cJSON_AddBoolToObject(ev, "helped", rs->helped);
   else
     cJSON_AddNullToObject(ev, "helped");
-  cJSON_AddNumberToObject(ev, "downtime_ms", r3(msecs(downtime)));
-  cJSON_AddNumberToObject(ev, "spawn_ms",
-                          r3(rs->t_spawn && rs->t_exit ? msecs(rs->t_spawn - rs->t_exit) : 0));
-  cJSON_AddNumberToObject(ev, "stop_ms",
-                          r3(rs->t_exit && rs->t_stop ? msecs(rs->t_exit - rs->t_stop) : 0));
+  if (rs->has_after) {
+    cJSON_AddNumberToObject(ev, MS_K_JUDGED_AFTER_S, r3(rs->judged_after_s));
+  } else {
+    cJSON_AddNullToObject(ev, MS_K_JUDGED_AFTER_S);
+  }
+  if (rs->crossed)
+    cJSON_AddNumberToObject(ev, MS_K_CROSSED_AFTER_S, r3(rs->crossed_after_s));
+  else
+    cJSON_AddNullToObject(ev, MS_K_CROSSED_AFTER_S);
+  cJSON_AddNumberToObject(ev, MS_K_HOLD_S, r3(secs(rs->hold_ns)));
+  /* What clients of the worker go without: from the decision to the new
+   * worker's "ready".  Only a worker that speaks the SDK says when it is
+   * ready; for any other it is not known (null), and spawn time would
+   * understate it (a server still loading its data is not serving). */
+  add_ms(ev, MS_K_DOWNTIME_MS, rs->t_decide, rs->t_ready);
+  add_ms(ev, MS_K_GONE_MS, rs->t_decide, rs->t_exit);
+  add_ms(ev, MS_K_SPAWN_MS, rs->t_exit, rs->t_spawn);
+  add_ms(ev, MS_K_READY_MS, rs->t_spawn, rs->t_ready);
+  add_ms(ev, MS_K_STOP_MS, rs->t_stop, rs->t_exit);
   restart_state(ev, rs);
   restart_prof(ev, cfg, rs);
   emit(el, ev);
@@ -214,12 +235,51 @@ static void restart(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l)
     ms_warn("restart #%u ended without a new worker (%s)", rs->number,
             m->want == MS_WANT_DOWN ? "memsup is stopping"
                                     : "it could not be started");
-  if (rs->helped == 0)
-    ms_warn("restart #%u did not help (%s %s before, %s after): "
-            "next memory restart delayed by %.0f s",
+  if (rs->helped == 0 && rs->crossed)
+    ms_warn("restart #%u did not help: pid %d crossed the limit again %.1f s "
+            "after it started",
+            rs->number, (int)rs->new_pid, rs->crossed_after_s);
+  else if (rs->helped == 0)
+    ms_warn("restart #%u did not help (%s %s before, %s after %.1f s)",
             rs->number, ms_metric_name(rs->judged_on),
             ms_fmt_bytes(b1, rs->judged_before), ms_fmt_bytes(b2, rs->judged_after),
-            secs(rs->next_delay_ns));
+            rs->judged_after_s);
+}
+
+/* Over the limit while memory restarts are held off: the worker runs on,
+ * and the operator is told what to change. */
+static void hold(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l) {
+  const ms_restart_t* rs = &m->rs;
+  char b1[16], b2[16];
+  cJSON* ev = ms_rlog_event(MS_LOGEV_HOLD, l->pid, l->gen);
+  cJSON_AddStringToObject(ev, MS_K_REASON,
+                          rs->crossed ? MS_HOLD_CROSSED_SOON : MS_HOLD_AS_BIG);
+  cJSON_AddStringToObject(ev, MS_K_METRIC, ms_metric_name(l->metric));
+  cJSON_AddNumberToObject(ev, MS_K_LIMIT, (double)el->cfg->limit);
+  cJSON_AddNumberToObject(ev, MS_K_VALUE, (double)l->value);
+  cJSON_AddNumberToObject(ev, MS_K_RESTART, rs->number);
+  if (rs->crossed)
+    cJSON_AddNumberToObject(ev, MS_K_CROSSED_AFTER_S, r3(rs->crossed_after_s));
+  else
+    cJSON_AddNullToObject(ev, MS_K_CROSSED_AFTER_S);
+  cJSON_AddNumberToObject(ev, MS_K_UNHELPFUL, l->count);
+  cJSON_AddNumberToObject(ev, MS_K_HOLD_S, r3(secs((uint64_t)l->delay_ns)));
+  ms_rlog_add_mem(ev, l->mem, 0, NULL);
+  emit(el, ev);
+  /* Said once per restart that did not help: a worker that spikes over
+   * the limit every few seconds through a 5 min hold would repeat it. */
+  if (el->hold_warned == rs->number) return;
+  el->hold_warned = rs->number;
+  ms_warn("pid %d is over the limit (%s %s > %s); %u restart%s in a row did "
+          "not help, so memory restarts are held off for %.0f s and it keeps "
+          "running: %s",
+          (int)l->pid, ms_metric_name(l->metric), ms_fmt_bytes(b1, l->value),
+          ms_fmt_bytes(b2, el->cfg->limit), l->count, l->count == 1 ? "" : "s",
+          secs((uint64_t)l->delay_ns),
+          rs->crossed ? "the worker needs more than the limit while starting: "
+                        "raise --limit or use --for"
+                      : "the worker is as big after a restart as before (what "
+                        "it loads holds the memory): raise --limit");
 }
 
 /* --dry-run: the restart that would have happened. */
@@ -440,5 +500,16 @@ void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
               m->handoff[0] ? "the last good state will be handed over"
                             : "the new worker starts without state");
       break;
+    case MS_LOG_HOLD:
+      hold(el, m, l);
+      break;
+    case MS_LOG_HOLD_BROKEN: {
+      char b1[16], b2[16];
+      ms_warn("pid %d kept growing while restarts were held off (%s %s -> %s): "
+              "restarting it",
+              pid, ms_metric_name(l->metric),
+              ms_fmt_bytes(b1, l->from), ms_fmt_bytes(b2, l->value));
+      break;
+    }
   }
 }

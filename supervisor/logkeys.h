@@ -18,6 +18,7 @@
 #define MS_LOGEV_STOP "stop"
 #define MS_LOGEV_PURGE "purge"
 #define MS_LOGEV_WATCH "watch"
+#define MS_LOGEV_HOLD "hold"
 #define MS_LOGEV_SAMPLE "sample" /* sample log only */
 
 /* ---- on every line ------------------------------------------------------ */
@@ -68,6 +69,18 @@
 #define MS_K_PROF "prof" /* object: heap profiles of the old worker */
 #define MS_K_PROF_START "start"
 #define MS_K_PROF_END "end"
+#define MS_K_GONE_MS "gone_ms"   /* decision -> old worker reaped */
+#define MS_K_READY_MS "ready_ms" /* spawn -> ready (SDK), else null */
+#define MS_K_JUDGED_AFTER_S "judged_after_s"   /* new worker's age at the verdict */
+#define MS_K_CROSSED_AFTER_S "crossed_after_s" /* also hold */
+#define MS_K_HOLD_S "hold_s"                   /* also hold */
+
+/* ---- hold ---------------------------------------------------------------- */
+/* reason, metric, limit, value, crossed_after_s, hold_s as above, and: */
+#define MS_K_RESTART "restart"     /* number of the restart that did not help */
+#define MS_K_UNHELPFUL "unhelpful" /* restarts in a row that did not help */
+#define MS_HOLD_CROSSED_SOON "crossed-soon" /* values of hold's reason */
+#define MS_HOLD_AS_BIG "as-big"
 
 /* restart's "state" object */
 #define MS_K_OUTCOME "outcome"

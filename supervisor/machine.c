@@ -139,11 +139,10 @@ static uint64_t metric_value(ms_metric_t metric, const ms_mem_t* mem,
 static void finish(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out,
                    const ms_mem_t* after) {
   ms_restart_t* rs = &m->rs;
-  (void)ev;
   rs->active = 0;
   rs->number = ++m->restarts;
   rs->helped = -1;
-  rs->next_delay_ns = 0;
+  rs->hold_ns = 0;
   if (after) {
     rs->has_after = 1;
     rs->after = *after;
@@ -158,13 +157,17 @@ static void finish(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out,
     rs->judged_on = judged;
     rs->judged_before = metric_value(judged, &rs->before, &rs->before_heap);
     rs->judged_after = metric_value(judged, &rs->after, &rs->after_heap);
-    /* A restart after which the worker is about as big as before did not
-     * help: the bloat comes back with what the worker loads.  Restarting
-     * at full speed would only loop, so later restarts back off. */
-    if (ms_policy_unhelpful(rs->judged_before, rs->judged_after)) {
+    /* A restart after which the worker crossed the limit again soon, or
+     * is about as big as before, did not help: the bloat comes back with
+     * what the worker loads or does as it starts.  Restarting at full
+     * speed would only loop, so the next restarts are held off while the
+     * worker runs on (policy.h: ms_policy_hold). */
+    if (rs->crossed ||
+        ms_policy_unhelpful(rs->judged_before, rs->judged_after)) {
       rs->helped = 0;
       m->unhelpful++;
-      rs->next_delay_ns = ms_policy_unhelpful_delay(m->unhelpful);
+      rs->hold_ns = ms_policy_hold(m->unhelpful);
+      m->hold_until = ev->now + rs->hold_ns;
     } else {
       rs->helped = 1;
       m->unhelpful = 0;
@@ -212,19 +215,16 @@ static void end_with_worker(ms_machine_t* m, const ms_event_t* ev,
   to_exit(m, out, m->last_status);
 }
 
-/* The old worker of a memory restart is gone: its successor starts now,
- * or after the delay that restarts which did not help earn. */
+/* The old worker of a memory restart is gone: its successor starts now.
+ * Restarts that did not help hold off the next restart instead (held()),
+ * so there is never a gap without a worker for them. */
 static void replace_worker(ms_machine_t* m, const ms_event_t* ev,
                            ms_actions_t* out) {
   if (m->want == MS_WANT_DOWN) {
     end_with_worker(m, ev, out);
     return;
   }
-  uint64_t delay = ms_policy_unhelpful_delay(m->unhelpful);
-  if (delay)
-    to_backoff(m, out, delay);
-  else
-    spawn(m, out);
+  spawn(m, out);
 }
 
 /* The worker ended by itself (not for a memory restart, not stopped). */
@@ -474,7 +474,13 @@ static void tick(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
     w->eof_ns = 0;
     say(m, out, MS_LOG_CHANNEL_CLOSED);
   }
-  measure(out, MS_FOR_TICK, near, m->state == MS_ST_JUDGING);
+  /* A restart's verdict (its "after") is a full read; so is every sample
+   * of the judged window under --metric rss, whose crossings have no
+   * full read near the limit otherwise. */
+  int force = m->state == MS_ST_JUDGING &&
+              (ev->now - w->started_ns >= m->rs.judge_ns ||
+               metric == MS_METRIC_RSS);
+  measure(out, MS_FOR_TICK, near, force);
 }
 
 /* Every tick sample: the worker's first measured figure (growth rate) and
@@ -526,6 +532,8 @@ static void begin_restart(ms_machine_t* m, const ms_event_t* ev,
   rs->expect_sdk = !dry && w->sdk;
   rs->outcome = "none";
   rs->evidence_pending = 1;
+  rs->judge_ns = ms_policy_judge_window(ev->now - w->started_ns);
+  m->hold_logged = 0;
   /* Whose mappings the evidence will list, should it never come. */
   rs->where.tree = m->cfg->tree;
   rs->where.rank = metric == MS_METRIC_RSS ? MS_RANK_RSS : MS_RANK_FOOTPRINT;
@@ -560,6 +568,64 @@ static void begin_restart(ms_machine_t* m, const ms_event_t* ev,
   if (!dry) arm(m, out, m->cfg->grace_ns);
 }
 
+/* "hold": delay_ns is what is left of the hold, count the restarts in a
+ * row that did not help. */
+static void say_hold(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out,
+                     const ms_mem_t* mem, ms_metric_t metric, uint64_t value) {
+  ms_log_t* l = say(m, out, MS_LOG_HOLD);
+  l->mem = mem;
+  l->metric = metric;
+  l->value = value;
+  l->count = m->unhelpful;
+  l->delay_ns = (int64_t)(m->hold_until - ev->now);
+}
+
+/* The verdict on the open restart, taken on the new worker: crossed when
+ * it crossed the limit within the judged window (then it runs on over the
+ * limit, held), else at the window's end.  Logs the restart line. */
+static void judge(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out,
+                  const ms_mem_t* mem, int crossed, ms_metric_t metric,
+                  uint64_t value) {
+  ms_restart_t* rs = &m->rs;
+  rs->judged_after_s = secs(ev->now - m->w.started_ns);
+  if (crossed) {
+    rs->crossed = 1;
+    rs->crossed_after_s = rs->judged_after_s;
+  }
+  finish(m, ev, out, mem);
+  m->state = MS_ST_RUNNING;
+  if (crossed) {
+    m->hold_logged = 1;
+    m->hold_since_ns = ev->now;
+    m->hold_from = value;
+    say_hold(m, ev, out, mem, metric, value);
+  }
+}
+
+/* A crossing while restarts are held off (the last ones did not help):
+ * the worker runs on over the limit, said once per run of overs, unless
+ * it keeps growing through the hold (policy.h: a leak).  Returns 1 when
+ * held. */
+static int held(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out,
+                const ms_mem_t* mem, ms_metric_t metric, uint64_t value) {
+  if (m->unhelpful == 0 || ev->now >= m->hold_until) return 0;
+  if (!m->hold_logged) {
+    m->hold_logged = 1;
+    m->hold_since_ns = ev->now;
+    m->hold_from = value;
+    say_hold(m, ev, out, mem, metric, value);
+    return 1;
+  }
+  if (!ms_policy_hold_broken(ev->now - m->hold_since_ns, m->hold_from, value,
+                             m->cfg->limit))
+    return 1;
+  ms_log_t* l = say(m, out, MS_LOG_HOLD_BROKEN);
+  l->value = value;
+  l->metric = metric;
+  l->from = m->hold_from;
+  return 0;
+}
+
 static void check_limit(ms_machine_t* m, const ms_event_t* ev,
                         ms_actions_t* out, const ms_mem_t* mem,
                         ms_metric_t metric, ms_value_kind_t kind,
@@ -576,7 +642,7 @@ static void check_limit(ms_machine_t* m, const ms_event_t* ev,
     if (!mem->full) measure(out, MS_FOR_PURGE_BEFORE, UINT64_MAX, 1);
   }
   int due = ms_policy_limit(&w->lim, cfg->limit, cfg->for_ns, kind, value, ev->now);
-  if (!w->lim.over) m->dry_episode = 0;
+  if (!w->lim.over) m->dry_episode = m->hold_logged = 0;
   if (!due) return;
   if (cfg->dry_run) {
     /* Logged once per run of samples over the limit. */
@@ -585,6 +651,11 @@ static void check_limit(ms_machine_t* m, const ms_event_t* ev,
     m->dry_episode = 1;
     return;
   }
+  if (m->state == MS_ST_JUDGING) {
+    judge(m, ev, out, mem, 1, metric, value);
+    return;
+  }
+  if (held(m, ev, out, mem, metric, value)) return;
   begin_restart(m, ev, out, mem, metric, value, 0);
 }
 
@@ -1195,19 +1266,25 @@ static void on_backoff(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out)
 
 /* ---- JUDGING: the new worker's "after" ------------------------------------ */
 
-/* A worker counts as up at its "ready" when it speaks the SDK (it said
- * hello, or an earlier worker of the slot did: a worker can cross the
- * limit before its handshake), else at its first tick; one that never says
- * ready counts as up after the handshake timeout.  The tick's sample is a
- * full read here. */
+/* The new worker is held to the limit like any other: a crossing within
+ * the judged window (rs.judge_ns from its spawn) is the verdict "did not
+ * help" (check_limit -> judge).  Otherwise the verdict comes at the first
+ * full sample past the window, for a worker that speaks the SDK (it said
+ * hello, or an earlier worker of the slot did) once it is ready or the
+ * handshake timeout passed.  The window scales with the old worker's life
+ * (policy.h), so a leak, which crosses again after about a whole life, is
+ * judged helped every time, and a worker that needs more than the limit
+ * as it starts is not. */
 static void judging_on_sample(ms_machine_t* m, const ms_event_t* ev,
                               ms_actions_t* out) {
-  note_sample(m, ev, out);
-  int sdk = m->w.sdk || m->sdk_seen;
-  if (sdk && ev->now - m->w.started_ns < m->cfg->handshake_ns) return;
-  if (sdk) m->rs.t_ready = 0;
-  finish(m, ev, out, &ev->sample.mem);
-  m->state = MS_ST_RUNNING;
+  const ms_worker_t* w = &m->w;
+  running_on_sample(m, ev, out);
+  if (m->state != MS_ST_JUDGING) return; /* crossed: judged */
+  uint64_t age = ev->now - w->started_ns;
+  int sdk = w->sdk || m->sdk_seen;
+  if (age < m->rs.judge_ns || !ev->sample.mem.full) return;
+  if (sdk && !w->ready && age < m->cfg->handshake_ns) return;
+  judge(m, ev, out, &ev->sample.mem, 0, w->metric, 0);
 }
 
 static void judging_on_ready(ms_machine_t* m, const ms_event_t* ev,
@@ -1216,27 +1293,6 @@ static void judging_on_ready(ms_machine_t* m, const ms_event_t* ev,
   m->rs.t_ready = ev->now;
   snprintf(m->rs.restore, sizeof(m->rs.restore), "%.15s", ev->ready.text);
   m->rs.held_unix_us = ev->ready.restored_unix_us;
-  measure(out, MS_FOR_AFTER, UINT64_MAX, 1);
-}
-
-static void judging_on_measured(ms_machine_t* m, const ms_event_t* ev,
-                                ms_actions_t* out) {
-  if (ev->sample.purpose != MS_FOR_AFTER) {
-    note_measured(m, ev, out);
-    return;
-  }
-  finish(m, ev, out, &ev->sample.mem);
-  m->state = MS_ST_RUNNING;
-}
-
-static void judging_on_gone(ms_machine_t* m, const ms_event_t* ev,
-                            ms_actions_t* out) {
-  if (ev->sample.purpose != MS_FOR_AFTER) {
-    note_gone(m, ev, out);
-    return;
-  }
-  finish(m, ev, out, NULL);
-  m->state = MS_ST_RUNNING; /* its exit follows */
 }
 
 /* The new worker died before its "after": the restart ends without one,
@@ -1259,10 +1315,10 @@ static void on_judging(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out)
   switch (ev->type) {
     case MS_EV_TICK: tick(m, ev, out); break;
     case MS_EV_SAMPLE: judging_on_sample(m, ev, out); break;
-    case MS_EV_MEASURED: judging_on_measured(m, ev, out); break;
-    case MS_EV_GONE: judging_on_gone(m, ev, out); break;
+    case MS_EV_MEASURED: running_on_measured(m, ev, out); break;
+    case MS_EV_GONE: note_gone(m, ev, out); break; /* its exit follows */
     case MS_EV_HELLO: note_hello(m, ev, out); break;
-    case MS_EV_STATS: note_stats(m, ev, out); break; /* no limit checks */
+    case MS_EV_STATS: running_on_stats(m, ev, out); break;
     case MS_EV_STATE: note_state(m, ev, out); break;
     case MS_EV_STATE_OK:
     case MS_EV_STATE_BAD: note_checked(m, ev, out); break;

@@ -168,8 +168,12 @@ typedef enum {
   MS_LOG_STATE_REJECTED, /* stderr: the restart's state failed its check */
   MS_LOG_CHECKPOINT,     /* debug, or warning when rejected (err) */
   MS_LOG_KILL,           /* stderr: SIGKILL after --grace */
-  MS_LOG_CEILING         /* stderr: killed past the ceiling while saving:
+  MS_LOG_CEILING,        /* stderr: killed past the ceiling while saving:
                             value, ceiling */
+  MS_LOG_HOLD,           /* "hold": over the limit, restarts held off
+                            (m->hold_until, m->rs the restart that did not
+                            help); value, metric, mem */
+  MS_LOG_HOLD_BROKEN     /* stderr: it kept growing while held: value */
 } ms_log_kind_t;
 
 typedef struct {
@@ -192,7 +196,11 @@ typedef struct {
   int has_heap;
   uint64_t purge_resident_before, purge_resident_after; /* PURGE */
   int version;           /* BAD_VERSION */
-  uint64_t value, ceiling; /* CEILING: the figure, the ceiling crossed */
+  uint64_t value;        /* HOLD, HOLD_BROKEN: the metric's value over the
+                            limit; CEILING: the figure */
+  uint64_t ceiling;      /* CEILING: the ceiling crossed */
+  uint64_t from;         /* HOLD_BROKEN: its value when the hold began */
+  ms_metric_t metric;    /* HOLD */
 } ms_log_t;
 
 typedef enum {
@@ -318,7 +326,12 @@ typedef struct {
   ms_metric_t judged_on;  /* metric "helped" compared (same on both sides) */
   uint64_t judged_before, judged_after;
   int helped;             /* 1, 0, or -1 unknown (no after) */
-  uint64_t next_delay_ns; /* not helped: delay before the next one */
+  uint64_t judge_ns;      /* the new worker is judged over its first
+                             judge_ns (ms_policy_judge_window) */
+  int crossed;            /* it crossed the limit within them ... */
+  double crossed_after_s; /* ... this long after its spawn */
+  double judged_after_s;  /* its age at the verdict */
+  uint64_t hold_ns;       /* not helped: restarts held off this long */
 } ms_restart_t;
 
 typedef enum { MS_WANT_UP, MS_WANT_DOWN } ms_want_t;
@@ -335,6 +348,10 @@ typedef struct {
   ms_intensity_t intensity;
   unsigned consecutive_crashes;
   unsigned unhelpful;     /* consecutive memory restarts that did not help */
+  uint64_t hold_until;    /* no memory restart before (monotonic ns) */
+  int hold_logged;        /* this run of overs was logged as held */
+  uint64_t hold_since_ns; /* ... since then */
+  uint64_t hold_from;     /* ... at this value */
   unsigned restarts;      /* memory restarts logged */
   unsigned next_id;
   uint64_t seq;           /* last request seq (save, purge) */

@@ -103,7 +103,7 @@ int main(int argc, char** argv) {
   }
   ms_log_set_verbosity(cfg.verbosity);
 
-  r = ms_rlog_open(cfg.log_path, 0, &rlog);
+  r = ms_rlog_open(cfg.log_path, cfg.log_max, &rlog);
   if (r < 0) {
     ms_error("open log %s: %s", cfg.log_path, open_reason(r));
     return EXIT_USAGE;

@@ -52,12 +52,23 @@ int ms_policy_unhelpful(uint64_t before, uint64_t after) {
   return before > 0 && after >= before / 10 * 9;
 }
 
-uint64_t ms_policy_unhelpful_delay(unsigned consecutive_unhelpful) {
-  const uint64_t cap = 300ull * 1000 * 1000 * 1000;
-  uint64_t d = 1000ull * 1000 * 1000;
+uint64_t ms_policy_judge_window(uint64_t prev_uptime_ns) {
+  uint64_t w = prev_uptime_ns / 2;
+  if (w < MS_JUDGE_MIN_NS) return MS_JUDGE_MIN_NS;
+  return w > MS_JUDGE_MAX_NS ? MS_JUDGE_MAX_NS : w;
+}
+
+uint64_t ms_policy_hold(unsigned consecutive_unhelpful) {
+  uint64_t d = MS_HOLD_BASE_NS;
   if (consecutive_unhelpful == 0) return 0;
-  for (unsigned i = 1; i < consecutive_unhelpful && d < cap; i++) d *= 2;
-  return d < cap ? d : cap;
+  for (unsigned i = 1; i < consecutive_unhelpful && d < MS_HOLD_MAX_NS; i++)
+    d *= 2;
+  return d < MS_HOLD_MAX_NS ? d : MS_HOLD_MAX_NS;
+}
+
+int ms_policy_hold_broken(uint64_t held_ns, uint64_t from, uint64_t value,
+                          uint64_t limit) {
+  return held_ns >= MS_HOLD_GROWTH_NS && value >= from + limit;
 }
 
 uint64_t ms_policy_ceiling(uint64_t limit) {

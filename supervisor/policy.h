@@ -54,13 +54,11 @@ int ms_policy_crash(ms_intensity_t* in, uint64_t window_ns, uint64_t now_ns);
 unsigned ms_policy_crashes_within(const ms_intensity_t* in, uint64_t window_ns,
                                   uint64_t now_ns);
 
-/* A memory restart "did not help" when the new worker's footprint right
- * after the restart is at least 90% of the old one's at the restart: the
- * bloat is in what the worker loads (its saved state, its input), so
- * restarting again only loops.  Returns the delay before the next memory
- * restart: 0 normally, else doubling from 1 s per consecutive unhelpful
- * restart, capped at 5 min. */
-uint64_t ms_policy_unhelpful_delay(unsigned consecutive_unhelpful);
+/* A memory restart "did not help" when the new worker crossed the limit
+ * again soon after its start (ms_policy_judge_window), or when at the end
+ * of that window its figure is at least 90% of the old one's at the
+ * restart: the bloat comes back with what the worker loads (its saved
+ * state, its input, its start-up), so restarting again only loops. */
 int ms_policy_unhelpful(uint64_t before, uint64_t after);
 
 /* While a worker saves, the limit is not acted on (it was already
@@ -73,5 +71,36 @@ int ms_policy_unhelpful(uint64_t before, uint64_t after);
  * docs/states.md.  0 for no limit. */
 #define MS_CEILING_MIN_MARGIN (64ull << 20)
 uint64_t ms_policy_ceiling(uint64_t limit);
+
+/* "Soon" after a memory restart: the new worker is judged over its first
+ * half of the life the old one had (prev_uptime_ns, start to decision),
+ * at least MS_JUDGE_MIN_NS (a restart that buys less than 4 s of life is
+ * little use, and on a busy machine touching a 300 MiB start-up buffer was
+ * measured to take up to 3 s) and at most MS_JUDGE_MAX_NS (the verdict on a worker that
+ * lived for hours comes within a minute).  A leak crosses again after
+ * about a whole life, so it is judged helped at every restart. */
+#define MS_JUDGE_MIN_NS (4ull * 1000 * 1000 * 1000)
+#define MS_JUDGE_MAX_NS (60ull * 1000 * 1000 * 1000)
+uint64_t ms_policy_judge_window(uint64_t prev_uptime_ns);
+
+/* How long memory restarts are held off after the n-th consecutive one
+ * that did not help: 10 s, doubling, capped at 5 min (0 for n = 0).  The
+ * worker keeps running over the limit meanwhile; a crossing once the hold
+ * is over restarts it as usual. */
+#define MS_HOLD_BASE_NS (10ull * 1000 * 1000 * 1000)
+#define MS_HOLD_MAX_NS (300ull * 1000 * 1000 * 1000)
+uint64_t ms_policy_hold(unsigned consecutive_unhelpful);
+
+/* A hold ends early when the worker keeps growing through it: over the
+ * limit for MS_HOLD_GROWTH_NS since the hold began (held_ns) and grown by
+ * as much as the limit itself since (from -> value).  A start-up peak
+ * frees what it touched, a spike ends, a steady state over the limit stops
+ * growing (a cache filling up after the crossing grows by less than the
+ * limit); a leak that fills the limit in under MS_JUDGE_MIN_NS does not
+ * stop, and is still restarted, about every MS_HOLD_GROWTH_NS.  Returns 1
+ * when the worker must be restarted. */
+#define MS_HOLD_GROWTH_NS (5ull * 1000 * 1000 * 1000)
+int ms_policy_hold_broken(uint64_t held_ns, uint64_t from, uint64_t value,
+                          uint64_t limit);
 
 #endif

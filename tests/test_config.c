@@ -368,6 +368,11 @@ static void config_rejects_abbreviated_options(void** state) {
                          "w"), 0);
   assert_string_equal(cfg.sample_log_path, "s");
   assert_int_equal(cfg.sample_log_max, MiB);
+  /* The restart log is bounded too: 64M unless --log-max says. */
+  assert_int_equal(PARSE("--log", "r", "--", "w"), 0);
+  assert_int_equal(cfg.log_max, 64 * MiB);
+  assert_int_equal(PARSE("--log", "r", "--log-max", "2M", "--", "w"), 0);
+  assert_int_equal(cfg.log_max, 2 * MiB);
 }
 
 /* Every numeric flag, at and past each end of its range: a clear message
@@ -409,6 +414,8 @@ static void config_every_numeric_flag_is_range_checked(void** state) {
       {"--sample-log-max", "17000000000G", "too large"},
       {"--sample-log-max", "0", "must be more than 0"},
       {"--sample-log-max", "-64M", "not a size"},
+      {"--log-max", "17000000000G", "too large"},
+      {"--log-max", "0", "must be more than 0"},
       /* durations: ns overflow, past 720h, zero where meaningless */
       {"--grace", "18446744074s", "too large"},
       {"--grace", "721h", "too large (at most 720h)"},
@@ -603,13 +610,15 @@ static void usage_lists_every_option_and_exit_code(void** state) {
       "--restart", "--tree", "--subreaper", "--dry-run", "--log",
       "--sample-log", "--state-dir", "--max-state", "--quiet", "--verbose",
       "--help", "--version", "100", "111", "126", "127", "128+N",
-      "memsup --limit 128M -- ./worker"};
+      "--log-max", "exits 143", "memsup --limit 128M -- ./worker"};
   size_t i;
   (void)state;
   assert_true(strncmp(ms_usage, "usage: memsup", 13) == 0);
   for (i = 0; i < sizeof(want) / sizeof(want[0]); i++)
     if (strstr(ms_usage, want[i]) == NULL)
       fail_msg("usage lacks '%s'", want[i]);
+  /* Stopped, memsup exits with the worker's status, not 0 (README). */
+  assert_null(strstr(ms_usage, "or memsup was stopped"));
 }
 
 /* Parsing never writes to stdout or stderr, even on errors or --help:

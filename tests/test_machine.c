@@ -443,10 +443,19 @@ static void restart_without_sdk_freezes_reads_evidence_then_stops(void** state) 
   later(f, MS(5));
   spawned(f);
   assert_int_equal(f->m.state, MS_ST_JUDGING);
+  /* The old worker lived 7 s: the new one is judged over its first 4 s
+   * (3.5 s, raised to the floor), not at its first tick. */
+  assert_int_equal(f->m.rs.judge_ns, S(4));
   later(f, MS(50));
   out = feed_type(f, MS_EV_TICK);
-  assert_int_equal(find(out, MS_ACT_MEASURE, 0)->force, 1);
+  assert_int_equal(find(out, MS_ACT_MEASURE, 0)->force, 0);
   out = sample(f, 5 * MIB, 1);
+  assert_null(logged(out, MS_LOG_RESTART));
+  assert_int_equal(f->m.state, MS_ST_JUDGING);
+  later(f, MS(3950));
+  out = feed_type(f, MS_EV_TICK);
+  assert_int_equal(find(out, MS_ACT_MEASURE, 0)->force, 1);
+  out = sample(f, 6 * MIB, 1);
   const ms_log_t* l = logged(out, MS_LOG_RESTART);
   assert_non_null(l);
   assert_int_equal(l->pid, 101);
@@ -501,10 +510,11 @@ static void restart_with_sdk_saves_checks_and_hands_over(void** state) {
   strcpy(r.ready.text, "restored");
   r.ready.restored_unix_us = 1234;
   out = feed(f, &r);
-  const ms_action_t* a = find(out, MS_ACT_MEASURE, 0);
-  assert_int_equal(a->purpose, MS_FOR_AFTER);
-  assert_int_equal(a->force, 1);
-  out = measured(f, MS_FOR_AFTER, 10 * MIB);
+  /* Ready, but judged at the end of the window (the old worker's life was
+   * 2 s: the 4 s floor), like any other worker. */
+  assert_null(logged(out, MS_LOG_RESTART));
+  later(f, S(4));
+  out = sample(f, 10 * MIB, 1);
   assert_non_null(logged(out, MS_LOG_RESTART));
   assert_string_equal(f->m.rs.outcome, "restored");
   assert_string_equal(f->m.rs.restore, "restored");
@@ -760,17 +770,17 @@ static void stop_while_judging_logs_the_restart_without_after(void** state) {
   assert_null(logged(out, MS_LOG_RESTART)); /* logged once */
 }
 
-static void stop_in_backoff_after_a_restart_ends_it_and_memsup(void** state) {
+/* Restarts that did not help hold off the next restart; they never leave
+ * the slot without a worker. */
+static void replacement_starts_at_once_even_after_unhelpful_restarts(
+    void** state) {
   fx_t* f = *state;
-  f->m.unhelpful = 1; /* the next memory restart waits 1 s */
+  f->m.unhelpful = 3;
   to_stopping(f);
   ms_actions_t* out = exit_ev(f, 0, SIGTERM);
-  assert_int_equal(f->m.state, MS_ST_BACKOFF);
-  assert_int_equal(find(out, MS_ACT_TIMER_ARM, 0)->ns, S(1));
-  out = sig_ev(f, MS_EV_STOP, SIGTERM);
-  assert_non_null(logged(out, MS_LOG_RESTART));
-  assert_int_equal(f->m.rs.new_pid, 0);
-  assert_int_equal(find(out, MS_ACT_EXIT, 0)->code, 128 + SIGTERM);
+  assert_int_equal(f->m.state, MS_ST_STARTING);
+  assert_non_null(find(out, MS_ACT_SPAWN, 0));
+  assert_null(find(out, MS_ACT_TIMER_ARM, 0));
 }
 
 static void second_crossing_during_a_restart_starts_nothing(void** state) {
@@ -799,6 +809,7 @@ static void second_crossing_during_a_restart_starts_nothing(void** state) {
   out = sample(f, 300 * MIB, 1);
   assert_non_null(logged(out, MS_LOG_RESTART));
   assert_int_equal(f->m.rs.helped, 0);
+  assert_non_null(logged(out, MS_LOG_HOLD));
   assert_null(find(out, MS_ACT_SEND_SAVE, 0));
   assert_null(find(out, MS_ACT_SIGNAL_GROUP, 0));
   assert_int_equal(f->m.state, MS_ST_RUNNING);
@@ -867,27 +878,216 @@ static void helped_compares_one_metric_on_both_sides(void** state) {
   assert_int_equal(f->m.rs.helped, 0);
 }
 
-static void unhelpful_restarts_delay_the_next_one(void** state) {
+/* The new worker as big as the old one at the end of its window: did not
+ * help; a crossing during the hold is held, one after it restarts. */
+static void unhelpful_restarts_hold_off_the_next_one(void** state) {
   fx_t* f = *state;
+  f->cfg.limit = 118 * MIB;
   to_judging(f);
-  later(f, MS(50));
+  later(f, S(4));
   ms_actions_t* out = sample(f, 115 * MIB, 1); /* before was 120 */
   assert_int_equal(f->m.rs.helped, 0);
-  assert_int_equal(f->m.rs.next_delay_ns, S(1));
+  assert_int_equal(f->m.rs.crossed, 0);
+  assert_int_equal(f->m.rs.hold_ns, S(10));
   assert_non_null(logged(out, MS_LOG_RESTART));
+  assert_null(logged(out, MS_LOG_HOLD)); /* under the limit: nothing held */
   later(f, S(1));
-  sample(f, 130 * MIB, 1);
+  out = sample(f, 130 * MIB, 1);
+  const ms_log_t* l = logged(out, MS_LOG_HOLD);
+  assert_non_null(l);
+  assert_int_equal(l->value, 130 * MIB);
+  assert_int_equal(l->count, 1);
+  assert_int_equal(l->delay_ns, S(9));
+  assert_null(find(out, MS_ACT_COLLECT_EVIDENCE, 0));
+  assert_int_equal(f->m.state, MS_ST_RUNNING);
+  later(f, S(8));
+  out = sample(f, 131 * MIB, 1);
+  assert_int_equal(out->n, 0); /* said once per run of overs */
+  later(f, S(1));
+  out = sample(f, 132 * MIB, 1); /* the hold is over */
+  assert_non_null(find(out, MS_ACT_COLLECT_EVIDENCE, 0));
   evidence(f);
-  out = exit_ev(f, 0, SIGTERM);
-  assert_int_equal(f->m.state, MS_ST_BACKOFF);
-  assert_int_equal(find(out, MS_ACT_TIMER_ARM, 0)->ns, S(1));
-  out = feed_type(f, MS_EV_TIMEOUT);
-  assert_non_null(find(out, MS_ACT_SPAWN, 0));
+  exit_ev(f, 0, SIGTERM);
   spawned(f);
-  later(f, MS(50));
+  later(f, S(10));
   sample(f, 10 * MIB, 1);
   assert_int_equal(f->m.rs.helped, 1);
   assert_int_equal(f->m.unhelpful, 0);
+}
+
+/* A leak (20 MiB/s under 128 MiB: 6.4 s lives) is judged over its first
+ * 4 s and restarted at every crossing, with no hold. */
+static void leak_is_judged_helped_and_restarted_at_every_crossing(void** state) {
+  fx_t* f = *state;
+  f->cfg.limit = 128 * MIB;
+  feed_type(f, MS_EV_START);
+  spawned(f);
+  for (int life = 0; life < 4; life++) {
+    uint64_t born = f->now;
+    ms_actions_t* out = NULL;
+    for (uint64_t t = 50; t <= 6400; t += 50) {
+      f->now = born + MS(t);
+      out = sample(f, (uint64_t)((double)t / 1000 * 20 * MIB), 1);
+      if (f->m.state != MS_ST_RUNNING && f->m.state != MS_ST_JUDGING) break;
+    }
+    assert_int_equal(f->m.state, MS_ST_COLLECTING);
+    assert_null(logged(out, MS_LOG_HOLD));
+    if (life > 0) assert_int_equal(f->m.rs.judge_ns, S(4));
+    /* The previous restart was judged helped before this crossing. */
+    assert_int_equal(f->m.restarts, (unsigned)life);
+    assert_int_equal(f->m.unhelpful, 0);
+    evidence(f);
+    later(f, MS(10));
+    exit_ev(f, 0, SIGTERM);
+    spawned(f);
+  }
+  assert_int_equal(f->m.restarts, 3);
+  assert_int_equal(f->m.unhelpful, 0);
+}
+
+/* Touches 300 MiB as it starts, frees it 0.3 s later, then idles: every
+ * worker crosses at 0.2 s.  The first restart did not help (the next one
+ * crossed 0.2 s after its start): the worker runs on over the limit, and
+ * once it frees there is nothing left to restart. */
+static void startup_peak_is_held_not_looped(void** state) {
+  fx_t* f = *state;
+  feed_type(f, MS_EV_START);
+  spawned(f);
+  int restarts = 0, holds = 0;
+  for (int step = 0; step < 60 * 20; step++) {
+    uint64_t age = f->now - f->m.w.started_ns;
+    uint64_t fp = age >= MS(200) && age < MS(300) ? 300 * MIB : 5 * MIB;
+    ms_actions_t* out = sample(f, fp, 1);
+    if (logged(out, MS_LOG_HOLD)) holds++;
+    if (f->m.state == MS_ST_COLLECTING) {
+      restarts++;
+      evidence(f);
+      later(f, MS(10));
+      exit_ev(f, 0, SIGTERM);
+      spawned(f);
+    }
+    later(f, MS(50));
+  }
+  assert_int_equal(restarts, 1);
+  assert_int_equal(holds, 1);
+  assert_int_equal(f->m.rs.helped, 0);
+  assert_int_equal(f->m.rs.crossed, 1);
+  assert_true(f->m.rs.crossed_after_s > 0.19 && f->m.rs.crossed_after_s < 0.21);
+  assert_int_equal(f->m.state, MS_ST_RUNNING);
+}
+
+/* Always 200 MiB under a 100 MiB limit: each new worker crosses at once,
+ * so restarts slow down exponentially (holds of 10, 20, 40... s, capped
+ * at 5 min): at most 8 in 10 minutes, each hold logged with its reason. */
+static void steady_state_over_the_limit_backs_off_exponentially(void** state) {
+  fx_t* f = *state;
+  feed_type(f, MS_EV_START);
+  spawned(f);
+  uint64_t t0 = f->now, last = 0, gap = 0;
+  int restarts = 0, holds = 0;
+  while (f->now - t0 < S(600)) {
+    ms_actions_t* out = sample(f, 200 * MIB, 1);
+    const ms_log_t* h = logged(out, MS_LOG_HOLD);
+    if (h) {
+      holds++;
+      assert_int_equal(h->count, f->m.unhelpful);
+      assert_int_equal(f->m.rs.crossed, 1);
+    }
+    if (f->m.state == MS_ST_COLLECTING) {
+      if (restarts >= 2) assert_true(f->now - last > gap); /* slower each time */
+      if (restarts >= 1) gap = f->now - last;
+      last = f->now;
+      restarts++;
+      evidence(f);
+      later(f, MS(10));
+      exit_ev(f, 0, SIGTERM);
+      spawned(f);
+    }
+    later(f, MS(50));
+  }
+  assert_true(restarts >= 6 && restarts <= 8);
+  assert_int_equal(holds, restarts);
+  assert_int_equal(f->m.rs.hold_ns, MS_HOLD_MAX_NS);
+}
+
+/* 64 MiB/s under 100 MiB: lives of 1.6 s, under the 4 s floor, so each
+ * restart "did not help"; but the worker keeps growing through the hold,
+ * so it is restarted 5 s into it all the same. */
+static void fast_leak_is_restarted_through_the_hold(void** state) {
+  fx_t* f = *state;
+  feed_type(f, MS_EV_START);
+  spawned(f);
+  int restarts = 0, broken = 0;
+  uint64_t t0 = f->now;
+  while (f->now - t0 < S(60)) {
+    uint64_t age = f->now - f->m.w.started_ns;
+    ms_actions_t* out = sample(f, (uint64_t)((double)age / 1e9 * 64 * MIB), 1);
+    broken += logged(out, MS_LOG_HOLD_BROKEN) != NULL;
+    if (f->m.state == MS_ST_COLLECTING) {
+      restarts++;
+      evidence(f);
+      later(f, MS(10));
+      exit_ev(f, 0, SIGTERM);
+      spawned(f);
+    }
+    later(f, MS(50));
+  }
+  /* One at 1.6 s, then one every 1.6 + 5 s. */
+  assert_true(restarts >= 9 && restarts <= 10);
+  assert_int_equal(broken, restarts - 1);
+  assert_int_equal(f->m.rs.helped, 0);
+}
+
+/* A crossing while judged under --metric heap comes with the stats. */
+static void heap_crossing_while_judged_is_not_helped(void** state) {
+  fx_t* f = *state;
+  to_judging(f);
+  f->cfg.metric = MS_METRIC_HEAP;
+  hello(f);
+  later(f, MS(100));
+  ms_event_t e = ev_(f, MS_EV_STATS);
+  e.stats.has_heap = 1;
+  e.stats.allocated = 150 * MIB;
+  ms_actions_t* out = feed(f, &e);
+  assert_int_equal(find(out, MS_ACT_MEASURE, 0)->purpose, MS_FOR_STATS);
+  ms_event_t s = ev_(f, MS_EV_MEASURED);
+  s.sample.purpose = MS_FOR_STATS;
+  s.sample.mem = mem(160 * MIB, 1);
+  out = feed(f, &s);
+  assert_non_null(logged(out, MS_LOG_RESTART));
+  assert_non_null(logged(out, MS_LOG_HOLD));
+  assert_int_equal(f->m.rs.helped, 0);
+  assert_int_equal(f->m.state, MS_ST_RUNNING);
+}
+
+/* A tick's read that finds the judged worker gone: nothing yet; its exit
+ * ends the restart without "after" and counts as a crash. */
+static void gone_while_judged_waits_for_the_exit(void** state) {
+  fx_t* f = *state;
+  to_judging(f);
+  later(f, MS(50));
+  ms_event_t g = ev_(f, MS_EV_GONE);
+  g.sample.purpose = MS_FOR_TICK;
+  ms_actions_t* out = feed(f, &g);
+  assert_int_equal(out->n, 0);
+  assert_int_equal(f->m.state, MS_ST_JUDGING);
+  out = exit_ev(f, 1, 0);
+  assert_non_null(logged(out, MS_LOG_RESTART));
+  assert_int_equal(f->m.rs.helped, -1);
+  assert_non_null(logged(out, MS_LOG_CRASH));
+}
+
+/* READY while judged is noted for the downtime, not a verdict. */
+static void ready_while_judged_is_timed_not_judged(void** state) {
+  fx_t* f = *state;
+  to_judging(f);
+  later(f, MS(80));
+  ms_event_t r = ev_(f, MS_EV_READY);
+  strcpy(r.ready.text, "none");
+  ms_actions_t* out = feed(f, &r);
+  assert_int_equal(out->n, 0);
+  assert_int_equal(f->m.rs.t_ready - f->m.rs.t_spawn, MS(80));
+  assert_int_equal(f->m.state, MS_ST_JUDGING);
 }
 
 static void spawn_failing_during_a_memory_restart_is_logged(void** state) {
@@ -1509,12 +1709,19 @@ int main(void) {
       T(second_stop_kills_the_group_at_once),
       T(new_worker_dying_while_judged_ends_the_restart_then_crashes),
       T(stop_while_judging_logs_the_restart_without_after),
-      T(stop_in_backoff_after_a_restart_ends_it_and_memsup),
+      T(replacement_starts_at_once_even_after_unhelpful_restarts),
       T(second_crossing_during_a_restart_starts_nothing),
       T(heap_crossing_is_ignored_outside_running),
       T(heap_metric_decides_on_stats),
       T(helped_compares_one_metric_on_both_sides),
-      T(unhelpful_restarts_delay_the_next_one),
+      T(unhelpful_restarts_hold_off_the_next_one),
+      T(leak_is_judged_helped_and_restarted_at_every_crossing),
+      T(startup_peak_is_held_not_looped),
+      T(steady_state_over_the_limit_backs_off_exponentially),
+      T(heap_crossing_while_judged_is_not_helped),
+      T(fast_leak_is_restarted_through_the_hold),
+      T(ready_while_judged_is_timed_not_judged),
+      T(gone_while_judged_waits_for_the_exit),
       T(spawn_failing_during_a_memory_restart_is_logged),
       T(spawn_failures_give_up_at_the_intensity_limit),
       T(crash_loop_backs_off_then_gives_up),

@@ -92,10 +92,36 @@ static void unhelpful_restart_detected_and_backed_off(void** state) {
   assert_int_equal(ms_policy_unhelpful(100 << 20, 3 << 20), 0);
   assert_int_equal(ms_policy_unhelpful(100 << 20, 95 << 20), 1);
   assert_int_equal(ms_policy_unhelpful(0, 0), 0);
-  assert_int_equal(ms_policy_unhelpful_delay(0), 0);
-  assert_int_equal(ms_policy_unhelpful_delay(1), SEC(1));
-  assert_int_equal(ms_policy_unhelpful_delay(3), SEC(4));
-  assert_int_equal(ms_policy_unhelpful_delay(50), SEC(300));
+  assert_int_equal(ms_policy_hold(0), 0);
+  assert_int_equal(ms_policy_hold(1), SEC(10));
+  assert_int_equal(ms_policy_hold(3), SEC(40));
+  assert_int_equal(ms_policy_hold(6), SEC(300));
+  assert_int_equal(ms_policy_hold(50), SEC(300));
+}
+
+static void hold_ends_only_for_a_worker_still_growing(void** state) {
+  (void)state;
+  const uint64_t M = 1 << 20;
+  /* Flat over the limit (steady state, a spike): held. */
+  assert_int_equal(ms_policy_hold_broken(SEC(60), 130 * M, 140 * M, 128 * M), 0);
+  /* Grown by more than the limit, but not for long (a start-up peak
+   * still touching its buffer): held. */
+  assert_int_equal(ms_policy_hold_broken(SEC(4), 130 * M, 300 * M, 128 * M), 0);
+  /* A cache that went on filling after the crossing: held. */
+  assert_int_equal(ms_policy_hold_broken(SEC(60), 129 * M, 200 * M, 128 * M), 0);
+  /* Still growing 5 s on, by the limit: a leak, restarted. */
+  assert_int_equal(ms_policy_hold_broken(SEC(5), 130 * M, 258 * M, 128 * M), 1);
+  assert_int_equal(ms_policy_hold_broken(SEC(5), 130 * M, 257 * M, 128 * M), 0);
+}
+
+static void judge_window_is_half_the_last_life_within_4s_and_60s(void** state) {
+  (void)state;
+  assert_int_equal(ms_policy_judge_window(0), SEC(4));
+  assert_int_equal(ms_policy_judge_window(SEC(1)), SEC(4));
+  /* 20 MiB/s under 128 MiB: lives of 6.4 s, judged at 4 s (the floor). */
+  assert_int_equal(ms_policy_judge_window(6400ull * 1000 * 1000), SEC(4));
+  assert_int_equal(ms_policy_judge_window(SEC(20)), SEC(10));
+  assert_int_equal(ms_policy_judge_window(SEC(3600)), SEC(60));
 }
 
 /* limit + max(limit / 4, 64 MiB), saturating; no limit, no ceiling. */
@@ -122,6 +148,8 @@ int main(void) {
       cmocka_unit_test(intensity_forgets_crashes_outside_the_window),
       cmocka_unit_test(unhelpful_restart_detected_and_backed_off),
       cmocka_unit_test(ceiling_is_the_limit_plus_a_quarter_or_64_mib),
+      cmocka_unit_test(judge_window_is_half_the_last_life_within_4s_and_60s),
+      cmocka_unit_test(hold_ends_only_for_a_worker_still_growing),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -225,6 +225,7 @@ static void report_medians_and_what_grew(void** state) {
   assert_float_equal(at(j, "state.outcomes.failed"), 1, 0);
   assert_float_equal(at(j, "downtime_ms.median"), 2.5, 1e-9);
   assert_float_equal(at(j, "downtime_ms.max"), 4, 1e-9);
+  assert_float_equal(at(j, "downtime_ms.known"), 4, 1e-9);
   assert_float_equal(at(j, "classification.growth"), 2, 0);
   assert_float_equal(at(j, "classification.allocator-retention"), 1, 0);
   const cJSON* m = cJSON_GetObjectItem(j, "mappings");
