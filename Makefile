@@ -28,7 +28,7 @@ DEB_PKGS = gcc make pkg-config libuv1-dev libcjson-dev libjemalloc-dev \
 # The Python and Go child SDKs (standard library only) and their tests.
 DEB_PKGS += python3 golang-go
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-SUP_LIBS = -luv -lcjson -lpthread
+SUP_LIBS = -luv -lcjson -lpthread -lm
 SDK_LIBS = -lcjson -lpthread
 TEST_LIBS = -lcmocka
 
@@ -112,9 +112,10 @@ TEST_OBJS_sdk     = child-sdk/memsup child-sdk/wire supervisor/channel superviso
 TEST_OBJS_handoff = supervisor/handoff supervisor/log child-sdk/wire
 TEST_OBJS_restartlog = supervisor/restartlog supervisor/log
 TEST_OBJS_report  = $(REPORT_SRC:%.c=%) supervisor/log
-TEST_OBJS_evidence = supervisor/evidence supervisor/sample supervisor/growth supervisor/log
+TEST_OBJS_evidence = supervisor/evidence supervisor/sample supervisor/growth supervisor/cause supervisor/log
 TEST_OBJS_growth  = supervisor/growth
-TEST_OBJS_machine = supervisor/machine supervisor/policy supervisor/growth
+TEST_OBJS_machine = supervisor/machine supervisor/policy supervisor/growth supervisor/cause supervisor/evidence supervisor/sample supervisor/log
+TEST_OBJS_cause   = supervisor/cause
 TEST_OBJS_offload = supervisor/offload supervisor/handoff supervisor/evidence supervisor/sample supervisor/growth supervisor/log child-sdk/wire
 test_objs = $(if $(TEST_OBJS_$(1)),$(TEST_OBJS_$(1):%=$(BUILD)/%.o),$(SUP_OBJ) $(SDK_OBJ))
 

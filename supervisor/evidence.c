@@ -299,23 +299,45 @@ static const char* rate(char* buf, double bps) {
   return buf;
 }
 
+/* The spike rule of evidence.h on the recent window's fit. */
+static int is_spike(const ms_growth_fit_t* f) {
+  uint64_t jump = f->max - f->min;
+  return jump >= MS_CLASSIFY_MIN_GAP && f->high_s <= MS_CLASSIFY_SPIKE_MAX_S &&
+         f->pre_s >= 1.0 && f->pre_s >= 2 * f->high_s &&
+         (f->pre_max - f->min) * 8 <= jump && f->pre_n >= 3 &&
+         f->gap_s <= MS_CLASSIFY_SPIKE_MAX_GAP_S;
+}
+
 void ms_classify(const ms_classify_in_t* in, ms_classify_out_t* out) {
   char a[16], b[16], c[16], d[16], r[24];
   uint64_t fp = in->footprint, heap = in->heap_allocated;
+  const ms_cause_best_t* g = &in->gauge;
+  size_t len = sizeof(out->why);
 
+  out->gauge = NULL;
   if (in->rss >= MS_CLASSIFY_RATIO * fp &&
       in->rss - fp >= MS_CLASSIFY_MIN_GAP) {
-    out->cls = "not-counted";
-    snprintf(out->why, sizeof(out->why),
-             "RSS %s is far above footprint %s (file-backed %s, lazy-free "
-             "%s): pages the kernel can drop, not a leak; matters only if "
-             "a container limits RSS",
+    int lazy = in->lazyfree > in->rss_file;
+    out->cls = lazy ? "lazy-free" : "file-backed";
+    snprintf(out->why, len,
+             "RSS %s is far above footprint %s, mostly %s (file-backed %s, "
+             "lazy-free %s): pages the kernel can drop, not a leak; matters "
+             "only if a container limits RSS",
              ms_fmt_bytes(a, in->rss), ms_fmt_bytes(b, fp),
+             lazy ? "pages freed with MADV_FREE" : "mapped-file pages",
              ms_fmt_bytes(c, in->rss_file), ms_fmt_bytes(d, in->lazyfree));
+  } else if (in->has_growth && is_spike(&in->fit)) {
+    out->cls = "spike";
+    snprintf(out->why, len,
+             "footprint jumped from %s to %s within the last %.1f s after "
+             "%.1f s flat: a transient peak, not growth; --for longer than "
+             "the peak would ride it out",
+             ms_fmt_bytes(a, in->fit.min), ms_fmt_bytes(b, in->fit.max),
+             in->fit.high_s, in->fit.pre_s);
   } else if (in->has_heap && fp >= MS_CLASSIFY_RATIO * heap &&
              fp - heap >= MS_CLASSIFY_MIN_GAP) {
     out->cls = "allocator-retention";
-    snprintf(out->why, sizeof(out->why),
+    snprintf(out->why, len,
              "footprint %s is far above heap-in-use %s (allocator resident "
              "%s): the allocator holds freed memory; purge or tune it, not "
              "a leak",
@@ -323,22 +345,45 @@ void ms_classify(const ms_classify_in_t* in, ms_classify_out_t* out) {
              ms_fmt_bytes(c, in->heap_resident));
   } else if ((!in->has_heap || heap * 100 >= fp * MS_CLASSIFY_HEAP_SHARE_PCT) &&
              in->has_growth && in->footprint_growth_bps > 0) {
-    out->cls = "growth";
-    if (in->has_heap)
-      snprintf(out->why, sizeof(out->why),
-               "heap-in-use %s is %.0f%% of footprint %s, footprint grew %s: "
-               "leak or unbounded cache",
+    rate(r, in->footprint_growth_bps);
+    if (g->found && g->fell_back == 1) {
+      out->cls = "unbounded-cache";
+      out->gauge = g->name;
+      snprintf(out->why, len,
+               "footprint %s grew %s and gauge %s grew with it (%.0f -> "
+               "%.0f, r = %.2f) and fell back at the last restart: an "
+               "unbounded cache; bound it or evict",
+               ms_fmt_bytes(a, fp), r, g->name, g->first, g->last, g->r);
+    } else if (!in->has_heap) {
+      out->cls = "leak-or-cache";
+      snprintf(out->why, len,
+               "footprint %s grew %s (no heap statistics): leak or unbounded "
+               "cache; link the SDK to tell them apart",
+               ms_fmt_bytes(a, fp), r);
+    } else if (g->found && g->fell_back == -1) {
+      out->cls = "leak-or-cache";
+      snprintf(out->why, len,
+               "heap-in-use %s is %.0f%% of footprint %s, footprint grew %s "
+               "and gauge %s with it (r = %.2f): leak or unbounded cache; "
+               "the next restart tells (a cache's gauge falls back)",
                ms_fmt_bytes(a, heap),
                fp ? 100.0 * (double)heap / (double)fp : 100.0,
-               ms_fmt_bytes(b, fp), rate(r, in->footprint_growth_bps));
-    else
-      snprintf(out->why, sizeof(out->why),
-               "footprint %s grew %s (no heap statistics): leak or unbounded "
-               "cache",
-               ms_fmt_bytes(a, fp), rate(r, in->footprint_growth_bps));
+               ms_fmt_bytes(b, fp), r, g->name, g->r);
+    } else {
+      out->cls = "leak";
+      snprintf(out->why, len,
+               "heap-in-use %s is %.0f%% of footprint %s, footprint grew %s, "
+               "and no gauge of the worker falls back with it%s%s%s: the "
+               "program holds memory it does not give back: a leak",
+               ms_fmt_bytes(a, heap),
+               fp ? 100.0 * (double)heap / (double)fp : 100.0,
+               ms_fmt_bytes(b, fp), r, g->found ? " (" : "",
+               g->found ? g->name : "",
+               g->found ? " grows with it but carries over restarts)" : "");
+    }
   } else {
     out->cls = "unknown";
-    snprintf(out->why, sizeof(out->why),
+    snprintf(out->why, len,
              "footprint %s, RSS %s, heap-in-use %s, growth %s: no rule "
              "matched",
              ms_fmt_bytes(a, fp), ms_fmt_bytes(b, in->rss),

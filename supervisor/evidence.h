@@ -14,6 +14,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "cause.h"
+#include "growth.h"
 #include "sample.h"
 
 /* Who owns a mapping, from its name in /proc/PID/maps. */
@@ -71,22 +73,46 @@ int ms_smaps_read_top_by(pid_t pid, ms_rank_t rank, ms_mapping_t* out,
 int ms_smaps_top(const char* smaps_text, ms_mapping_t* out, size_t max);
 int ms_smaps_read_top(pid_t pid, ms_mapping_t* out, size_t max);
 
-/* Classification of a worker's memory at restart time.  Rules, checked in
- * this order (thresholds below):
- *   not-counted          rss >= 2 * footprint and rss - footprint >= 16 MiB:
- *                        RSS is mostly file-backed or lazy-free pages, not a
- *                        leak; matters only if a container limits RSS.
- *   allocator-retention  has_heap and footprint >= 2 * heap_allocated and
- *                        footprint - heap_allocated >= 16 MiB: the allocator
- *                        holds freed memory: purge or tune, not a leak.
- *   growth               (!has_heap or heap_allocated >= footprint / 2) and
- *                        has_growth and footprint_growth_bps > 0: the
- *                        program holds what it allocated and keeps adding:
- *                        leak or unbounded cache.
+/* Classification of a worker's memory at restart time: one of six kinds,
+ * or an honest "cannot tell".  Rules, checked in this order (thresholds
+ * below):
+ *   file-backed          rss >= 2 * footprint, rss - footprint >= 16 MiB,
+ *                        rss_file >= lazyfree: RSS is mostly mapped-file
+ *                        pages (clean, or dirty awaiting writeback).
+ *   lazy-free            the same with lazyfree > rss_file: pages freed
+ *                        with MADV_FREE, still resident.  Neither counts
+ *                        in footprint; they matter only if a container
+ *                        limits RSS.
+ *   spike                the recent window (fit) has a jump of at least
+ *                        16 MiB whose high part lasted at most
+ *                        MS_CLASSIFY_SPIKE_MAX_S, after a stretch at least
+ *                        twice as long and at least 1 s that was flat
+ *                        (pre_max - min <= (max - min) / 8) and seen so
+ *                        (at least 3 measured points before the jump, the
+ *                        last at most 1.5 s before it: a fast leak whose
+ *                        only earlier read is its start-up one is not
+ *                        called a spike): a transient peak, not growth.
+ *   allocator-retention  has_heap, footprint >= 2 * heap_allocated and
+ *                        footprint - heap_allocated >= 16 MiB: the
+ *                        allocator holds freed memory: purge or tune it.
+ *   then, when (!has_heap or heap_allocated >= footprint / 2) and the
+ *   recent growth is positive (the program holds what it allocated and
+ *   keeps adding):
+ *     unbounded-cache    a gauge tracks the footprint (gauge.found: r >=
+ *                        0.8, grew in this life) and fell back at the last
+ *                        restart; the gauge is named.
+ *     leak               has_heap and no gauge both tracks the footprint
+ *                        and fell back (a counter carried across restarts
+ *                        does not fall back).
+ *     leak-or-cache      no heap statistics ("link the SDK to tell them
+ *                        apart"), or a gauge tracks the footprint but no
+ *                        restart has shown yet whether it falls back.
  *   unknown              anything else (no growth data, flat footprint). */
 #define MS_CLASSIFY_RATIO 2               /* "much larger than" */
 #define MS_CLASSIFY_MIN_GAP (16ull << 20) /* ignore gaps below 16 MiB */
 #define MS_CLASSIFY_HEAP_SHARE_PCT 50     /* heap-in-use share of growth */
+#define MS_CLASSIFY_SPIKE_MAX_S 5.0       /* longest high part of a spike */
+#define MS_CLASSIFY_SPIKE_MAX_GAP_S 1.5   /* last flat read before the jump */
 
 typedef struct {
   uint64_t footprint; /* ms_mem_t.footprint: Anonymous - LazyFree + Swap
@@ -95,16 +121,21 @@ typedef struct {
   int has_heap;                /* the SDK reported allocator statistics */
   uint64_t heap_allocated;     /* heap-in-use (jemalloc stats.allocated) */
   uint64_t heap_resident;      /* what the allocator keeps resident */
-  int has_growth;              /* footprint_growth_bps is known */
+  int has_growth;              /* footprint_growth_bps and fit are known */
   double footprint_growth_bps; /* recent growth, bytes/s: the slope over
                                   the last seconds (ms_growth_rate()), not
                                   the average over the whole life */
+  ms_growth_fit_t fit;         /* the recent window's fit (growth.h) */
+  ms_cause_best_t gauge;       /* the gauge that tracks footprint best */
 } ms_classify_in_t;
 
 typedef struct {
-  const char* cls; /* static: "not-counted", "allocator-retention",
-                      "growth" or "unknown" */
-  char why[256];   /* one sentence with the figures */
+  const char* cls; /* static: "file-backed", "lazy-free", "spike",
+                      "allocator-retention", "unbounded-cache", "leak",
+                      "leak-or-cache" or "unknown" */
+  char why[384];   /* one sentence with the figures */
+  const char* gauge; /* unbounded-cache: the gauge's name (points into the
+                        input), else NULL */
 } ms_classify_out_t;
 
 /* Applies the rules above.  Pure. */

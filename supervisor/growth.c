@@ -34,6 +34,38 @@ void ms_growth_add(ms_growth_t* g, uint64_t t_ns, uint64_t value) {
   *at(g, g->n++) = (ms_growth_pt_t){t_ns, value};
 }
 
+/* pre_s, high_s, pre_max (growth.h): a second pass over the same points. */
+static void jump_shape(const ms_growth_t* g, uint64_t from, uint64_t now_ns,
+                       ms_growth_fit_t* out) {
+  uint64_t mid = out->min + (out->max - out->min) / 2, t0 = 0, tlast = 0,
+           tjump = 0, tpre = 0;
+  int seen = 0, jumped = 0;
+  const ms_growth_pt_t* p;
+
+  for (unsigned i = 0; i < g->n; i++) {
+    p = &g->pt[(g->head + i) % MS_GROWTH_POINTS];
+    if (p->t_ns < from || p->t_ns > now_ns) continue;
+    if (!seen) {
+      seen = 1;
+      t0 = p->t_ns;
+    }
+    tlast = p->t_ns;
+    if (!jumped && p->value >= mid && out->max > out->min) {
+      jumped = 1;
+      tjump = p->t_ns;
+    }
+    if (!jumped) {
+      if (p->value > out->pre_max) out->pre_max = p->value;
+      out->pre_n++;
+      tpre = p->t_ns;
+    }
+  }
+  if (!jumped) tjump = tlast;
+  out->gap_s = (double)(tjump - tpre) / NS_PER_SEC;
+  out->pre_s = (double)(tjump - t0) / NS_PER_SEC;
+  out->high_s = (double)(tlast - tjump) / NS_PER_SEC;
+}
+
 int ms_growth_rate(const ms_growth_t* g, uint64_t now_ns, uint64_t min_span_ns,
                    ms_growth_fit_t* out) {
   uint64_t from = now_ns > g->window_ns ? now_ns - g->window_ns : 0;
@@ -67,6 +99,7 @@ int ms_growth_rate(const ms_growth_t* g, uint64_t now_ns, uint64_t min_span_ns,
   }
   if (out->n < 3 || out->span_s * NS_PER_SEC < (double)min_span_ns)
     return -EAGAIN;
+  jump_shape(g, from, now_ns, out);
   double n = out->n;
   double vx = sxx - sx * sx / n, vy = syy - sy * sy / n, cxy = sxy - sx * sy / n;
   if (vx <= 0) return -EAGAIN; /* all at one instant (window_ns 0) */

@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cause.h"
 #include "config.h"
 #include "evidence.h"
 #include "growth.h"
@@ -166,7 +167,9 @@ typedef enum {
   MS_LOG_DIED_SAVING,    /* stderr: exited before its state arrived */
   MS_LOG_STATE_REJECTED, /* stderr: the restart's state failed its check */
   MS_LOG_CHECKPOINT,     /* debug, or warning when rejected (err) */
-  MS_LOG_KILL            /* stderr: SIGKILL after --grace */
+  MS_LOG_KILL,           /* stderr: SIGKILL after --grace */
+  MS_LOG_FILTERED        /* "filtered": a crossing shorter than --for:
+                            peak, lasted_ns */
 } ms_log_kind_t;
 
 typedef struct {
@@ -189,6 +192,12 @@ typedef struct {
   int has_heap;
   uint64_t purge_resident_before, purge_resident_after; /* PURGE */
   int version;           /* BAD_VERSION */
+  int hard;              /* PURGE: asked at the hard limit, not the soft */
+  uint64_t peak;         /* FILTERED: highest value of the crossing */
+  uint64_t lasted_ns;    /* FILTERED: how long it was over */
+  const ms_mem_t* last_full; /* SAMPLE: the worker's last full read, NULL
+                                none yet */
+  uint64_t last_full_age_ns; /* SAMPLE: how old it is */
 } ms_log_t;
 
 typedef enum {
@@ -249,6 +258,9 @@ typedef struct {
   ms_heap_t heap;         /* last stats (heap.has_heap: figures known) */
   uint64_t stats_ns;      /* when they arrived, 0 = never */
   ms_mem_t last;          /* last sample */
+  ms_mem_t last_full;     /* last full read (lazy-free pages are known only
+                             from those), last_full_ns 0 = none yet */
+  uint64_t last_full_ns;
   ms_growth_t growth;     /* measured footprints of the last seconds */
   uint64_t last_slog_ns;  /* last --sample-log line */
   uint64_t eof_ns;        /* it closed the channel, not yet reported */
@@ -256,6 +268,15 @@ typedef struct {
   int heap_fallback_warned;
   ms_limit_state_t lim;
   uint64_t purge_seq;     /* purge asked and not answered, 0 none */
+  int purge_unsent;       /* purge_seq decided, waiting for its "before"
+                             read: the request goes once it is in */
+  int purge_hard;         /* the purge in flight is the hard limit's: a
+                             restart follows if it leaves the worker over */
+  int hard_purge_tried;   /* this run of overs had its purge already */
+  uint64_t purge_sent_ns;
+  uint64_t last_purge_ns; /* soft-limit pacing, per worker: a new worker
+                             may need a purge at once */
+  uint64_t over_peak;     /* highest known value of this run of overs */
   ms_mem_t purge_before;
   uint64_t purge_resident_before, purge_resident_after;
   /* How it ended (up == 0). */
@@ -284,6 +305,7 @@ typedef struct {
   int has_growth;
   double growth_bps;      /* recent growth (MS_GROWTH_WINDOW_NS), bytes/s */
   ms_growth_fit_t growth_fit;
+  ms_cause_best_t gauge;  /* the gauge that tracks footprint best */
   int expect_sdk;         /* the old worker spoke the SDK: a save is asked */
   uint64_t seq;           /* the save request */
   int verifying;          /* its state is being checked */
@@ -328,7 +350,7 @@ typedef struct {
   unsigned restarts;      /* memory restarts logged */
   unsigned next_id;
   uint64_t seq;           /* last request seq (save, purge) */
-  uint64_t last_purge_ns;
+  ms_cause_t cause;       /* footprint and gauges over the last lives */
   int dry_episode;        /* --dry-run: this run of overs was logged */
   int sdk_seen;           /* some worker of this slot spoke the SDK */
   char handoff[16];       /* kind of the last good state, "" none */
