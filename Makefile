@@ -54,7 +54,7 @@ IT_BIN    := $(IT_SRC:tests/%.c=$(BUILD)/tests/%)
 
 # Examples that exercise jemalloc statistics link it; the others use glibc
 # malloc so both SDK code paths run for real.
-JEMALLOC_EXAMPLES := kvcache retain
+JEMALLOC_EXAMPLES := kvcache retain memo
 ex_libs = $(if $(filter $(1),$(JEMALLOC_EXAMPLES)),-ljemalloc)
 
 .PHONY: conformance

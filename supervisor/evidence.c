@@ -303,9 +303,9 @@ static const char* rate(char* buf, double bps) {
 static int is_spike(const ms_growth_fit_t* f) {
   uint64_t jump = f->max - f->min;
   return jump >= MS_CLASSIFY_MIN_GAP && f->high_s <= MS_CLASSIFY_SPIKE_MAX_S &&
-         f->pre_s >= 1.0 && f->pre_s >= 2 * f->high_s &&
-         (f->pre_max - f->min) * 8 <= jump && f->pre_n >= 3 &&
-         f->gap_s <= MS_CLASSIFY_SPIKE_MAX_GAP_S;
+         f->rise_s <= MS_CLASSIFY_SPIKE_MAX_RISE_S && f->floor_n >= 3 &&
+         f->floor_s >= 1.0 && f->floor_s >= 2 * (f->rise_s + f->high_s) &&
+         (f->floor_max - f->min) * 8 <= jump;
 }
 
 void ms_classify(const ms_classify_in_t* in, ms_classify_out_t* out) {
@@ -333,7 +333,7 @@ void ms_classify(const ms_classify_in_t* in, ms_classify_out_t* out) {
              "%.1f s flat: a transient peak, not growth; --for longer than "
              "the peak would ride it out",
              ms_fmt_bytes(a, in->fit.min), ms_fmt_bytes(b, in->fit.max),
-             in->fit.high_s, in->fit.pre_s);
+             in->fit.rise_s + in->fit.high_s, in->fit.floor_s);
   } else if (in->has_heap && fp >= MS_CLASSIFY_RATIO * heap &&
              fp - heap >= MS_CLASSIFY_MIN_GAP) {
     out->cls = "allocator-retention";

@@ -83,15 +83,16 @@ int ms_smaps_read_top(pid_t pid, ms_mapping_t* out, size_t max);
  *                        with MADV_FREE, still resident.  Neither counts
  *                        in footprint; they matter only if a container
  *                        limits RSS.
- *   spike                the recent window (fit) has a jump of at least
- *                        16 MiB whose high part lasted at most
- *                        MS_CLASSIFY_SPIKE_MAX_S, after a stretch at least
- *                        twice as long and at least 1 s that was flat
- *                        (pre_max - min <= (max - min) / 8) and seen so
- *                        (at least 3 measured points before the jump, the
- *                        last at most 1.5 s before it: a fast leak whose
- *                        only earlier read is its start-up one is not
- *                        called a spike): a transient peak, not growth.
+ *   spike                the recent window (fit, growth.h) has a jump of
+ *                        at least 16 MiB: a floor (points within 1/8 of
+ *                        the jump above the lowest) seen by at least 3
+ *                        measured reads over at least 1 s, then a rise of
+ *                        at most 1.5 s and a top of at most 5 s, the floor
+ *                        at least twice as long as rise and top together:
+ *                        a transient peak, not growth.  (A fast leak whose
+ *                        only earlier read is its start-up one has no
+ *                        floor of 3 reads, and a leak's floor is its first
+ *                        eighth: neither is called a spike.)
  *   allocator-retention  has_heap, footprint >= 2 * heap_allocated and
  *                        footprint - heap_allocated >= 16 MiB: the
  *                        allocator holds freed memory: purge or tune it.
@@ -112,7 +113,7 @@ int ms_smaps_read_top(pid_t pid, ms_mapping_t* out, size_t max);
 #define MS_CLASSIFY_MIN_GAP (16ull << 20) /* ignore gaps below 16 MiB */
 #define MS_CLASSIFY_HEAP_SHARE_PCT 50     /* heap-in-use share of growth */
 #define MS_CLASSIFY_SPIKE_MAX_S 5.0       /* longest high part of a spike */
-#define MS_CLASSIFY_SPIKE_MAX_GAP_S 1.5   /* last flat read before the jump */
+#define MS_CLASSIFY_SPIKE_MAX_RISE_S 1.5  /* floor's last read to the top */
 
 typedef struct {
   uint64_t footprint; /* ms_mem_t.footprint: Anonymous - LazyFree + Swap

@@ -34,36 +34,47 @@ void ms_growth_add(ms_growth_t* g, uint64_t t_ns, uint64_t value) {
   *at(g, g->n++) = (ms_growth_pt_t){t_ns, value};
 }
 
-/* pre_s, high_s, pre_max (growth.h): a second pass over the same points. */
+/* The jump's shape (growth.h): a second pass over the same points. */
 static void jump_shape(const ms_growth_t* g, uint64_t from, uint64_t now_ns,
                        ms_growth_fit_t* out) {
-  uint64_t mid = out->min + (out->max - out->min) / 2, t0 = 0, tlast = 0,
-           tjump = 0, tpre = 0;
-  int seen = 0, jumped = 0;
+  uint64_t jump = out->max - out->min;
+  uint64_t mid = out->min + jump / 2, thr = out->min + jump / 8;
+  uint64_t t0 = 0, tlast = 0, tfloor = 0, ttop = 0;
+  unsigned i, n = 0, last_floor = 0;
+  int seen = 0, top = 0;
   const ms_growth_pt_t* p;
 
-  for (unsigned i = 0; i < g->n; i++) {
+  /* The floor ends at the last point within the eighth before the top. */
+  for (i = 0; i < g->n; i++) {
     p = &g->pt[(g->head + i) % MS_GROWTH_POINTS];
     if (p->t_ns < from || p->t_ns > now_ns) continue;
     if (!seen) {
       seen = 1;
-      t0 = p->t_ns;
+      t0 = tfloor = p->t_ns;
     }
     tlast = p->t_ns;
-    if (!jumped && p->value >= mid && out->max > out->min) {
-      jumped = 1;
-      tjump = p->t_ns;
+    n++;
+    if (!top && jump > 0 && p->value >= mid) {
+      top = 1;
+      ttop = p->t_ns;
     }
-    if (!jumped) {
-      if (p->value > out->pre_max) out->pre_max = p->value;
-      out->pre_n++;
-      tpre = p->t_ns;
+    if (!top && p->value <= thr) {
+      last_floor = n;
+      tfloor = p->t_ns;
     }
   }
-  if (!jumped) tjump = tlast;
-  out->gap_s = (double)(tjump - tpre) / NS_PER_SEC;
-  out->pre_s = (double)(tjump - t0) / NS_PER_SEC;
-  out->high_s = (double)(tlast - tjump) / NS_PER_SEC;
+  if (!top) ttop = tlast;
+  n = 0;
+  for (i = 0; i < g->n && n < last_floor; i++) {
+    p = &g->pt[(g->head + i) % MS_GROWTH_POINTS];
+    if (p->t_ns < from || p->t_ns > now_ns) continue;
+    n++;
+    if (p->value > out->floor_max) out->floor_max = p->value;
+  }
+  out->floor_n = last_floor;
+  out->floor_s = (double)(tfloor - t0) / NS_PER_SEC;
+  out->rise_s = (double)(ttop - tfloor) / NS_PER_SEC;
+  out->high_s = (double)(tlast - ttop) / NS_PER_SEC;
 }
 
 int ms_growth_rate(const ms_growth_t* g, uint64_t now_ns, uint64_t min_span_ns,

@@ -145,9 +145,8 @@ static void shrinking_is_negative(void** state) {
   assert_true(fabs(f.bps + 2.0 * 1048576) < 0.01 * 2 * 1048576);
 }
 
-/* The jump's shape: where the midpoint was first crossed, how long the
- * stretch before it lasted and how high it went. */
-static void jump_shape_splits_flat_stretch_and_peak(void** state) {
+/* The jump's shape: the floor, the rise, the top. */
+static void jump_shape_splits_floor_rise_and_top(void** state) {
   (void)state;
   ms_growth_t g;
   ms_growth_fit_t f;
@@ -155,24 +154,27 @@ static void jump_shape_splits_flat_stretch_and_peak(void** state) {
 
   ms_growth_init(&g, SEC(10));
   for (t = 0; t < SEC(8); t += SEC(1)) ms_growth_add(&g, t, MIB(1));
-  for (; t <= SEC(8.6); t += MS(100)) ms_growth_add(&g, t, MIB(100));
+  ms_growth_add(&g, SEC(7.5), MIB(20)); /* a read during the ramp */
+  for (t = SEC(8); t <= SEC(8.6); t += MS(100)) ms_growth_add(&g, t, MIB(100));
   assert_int_equal(ms_growth_rate(&g, SEC(8.6), MS(500), &f), 0);
-  assert_true(fabs(f.pre_s - 8.0) < 1e-6);
+  assert_int_equal(f.floor_n, 8);
+  assert_true(fabs(f.floor_s - 7.0) < 1e-6);
+  assert_int_equal(f.floor_max, MIB(1));
+  assert_true(fabs(f.rise_s - 1.0) < 1e-6);
   assert_true(fabs(f.high_s - 0.6) < 1e-6);
-  assert_int_equal(f.pre_max, MIB(1));
-  /* A line crosses its midpoint halfway, with pre_max just under it. */
+  /* A line: its floor is its first eighth. */
   ms_growth_init(&g, SEC(10));
   for (t = 0; t <= SEC(6); t += MS(100))
     ms_growth_add(&g, t, MIB(60.0 * (double)t / 6e9));
   assert_int_equal(ms_growth_rate(&g, SEC(6), MS(500), &f), 0);
-  assert_true(fabs(f.pre_s - 3.0) < 0.11);
-  assert_true(fabs(f.high_s - 3.0) < 0.11);
-  assert_true(f.pre_max >= MIB(25) && f.pre_max < MIB(30));
-  /* Flat: nothing jumped, all of it is "before". */
+  assert_true(f.floor_s < 0.76);
+  assert_true(f.rise_s > 2 && f.high_s > 2.9);
+  /* Flat: no top, all of it is floor. */
   ms_growth_init(&g, SEC(10));
   for (t = 0; t <= SEC(4); t += MS(500)) ms_growth_add(&g, t, MIB(5));
   assert_int_equal(ms_growth_rate(&g, SEC(4), MS(500), &f), 0);
   assert_true(fabs(f.high_s) < 1e-9);
+  assert_true(fabs(f.floor_s - 4.0) < 1e-6);
 }
 
 int main(void) {
@@ -180,7 +182,7 @@ int main(void) {
       cmocka_unit_test(steady_leak_is_a_line),
       cmocka_unit_test(growth_that_stopped_is_flat),
       cmocka_unit_test(spike_fits_poorly),
-      cmocka_unit_test(jump_shape_splits_flat_stretch_and_peak),
+      cmocka_unit_test(jump_shape_splits_floor_rise_and_top),
       cmocka_unit_test(dense_samples_keep_the_window_covered),
       cmocka_unit_test(young_or_sparse_is_eagain),
       cmocka_unit_test(shrinking_is_negative),
