@@ -93,12 +93,26 @@ static cJSON* evidence(const ms_restart_t* rs) {
   in.fit = rs->growth_fit;
   in.gauge = rs->gauge;
   ms_classify(&in, &out);
-  cJSON* ev = ms_evidence_json(rs->rows, rs->nrows, &out);
+  cJSON* ev = ms_evidence_json(
+      rs->rows, rs->nrows < MS_EVIDENCE_ROWS ? rs->nrows : MS_EVIDENCE_ROWS,
+      &out);
   if (ev == NULL) return NULL;
   if (ms_evidence_add_where(ev, &rs->where) != 0) {
     cJSON_Delete(ev);
     return NULL;
   }
+  /* Regions that grew since the life's early snapshot, when both reads
+   * are of the same process (with --tree the top member may change). */
+  ms_grew_t grew[MS_EVIDENCE_ROWS];
+  int ngrew = -1;
+  if (rs->nearly > 0 && rs->nrows > 0 && rs->early_pid == rs->where.top)
+    ngrew = ms_evidence_grew(rs->early_rows, rs->nearly, rs->rows, rs->nrows,
+                             grew, MS_EVIDENCE_ROWS);
+  ms_evidence_add_grew(ev, grew, ngrew);
+  if (ngrew >= 0)
+    cJSON_AddNumberToObject(ev, MS_K_GREW_SINCE_S, r3(rs->early_uptime_s));
+  else
+    cJSON_AddNullToObject(ev, MS_K_GREW_SINCE_S);
   if (rs->has_growth) {
     cJSON_AddNumberToObject(ev, MS_K_GROWTH_BPS, r3(rs->growth_bps));
     cJSON* g = cJSON_AddObjectToObject(ev, MS_K_GROWTH_FIT);

@@ -495,3 +495,59 @@ cJSON* ms_evidence_capture(pid_t pid, int tree, ms_rank_t rank,
   }
   return ev;
 }
+
+static int by_growth_desc(const void* a, const void* b) {
+  const ms_grew_t *x = a, *y = b;
+  uint64_t gx = x->late - x->early, gy = y->late - y->early;
+  if (gx != gy) return gx < gy ? 1 : -1;
+  if (x->cls != y->cls) return x->cls < y->cls ? -1 : 1;
+  return strcmp(x->name, y->name);
+}
+
+int ms_evidence_grew(const ms_mapping_t* early, int nearly,
+                     const ms_mapping_t* late, int nlate, ms_grew_t* out,
+                     int max) {
+  ms_grew_t all[64];
+  int n = 0;
+  /* Both lists are short (tens of rows): a nested scan is the simple way. */
+  for (int i = 0; i < nlate && n < (int)(sizeof(all) / sizeof(all[0])); i++) {
+    uint64_t was = 0, now = ms_mapping_footprint(&late[i]);
+    for (int j = 0; j < nearly; j++)
+      if (early[j].cls == late[i].cls &&
+          strcmp(early[j].name, late[i].name) == 0) {
+        was = ms_mapping_footprint(&early[j]);
+        break;
+      }
+    if (now <= was) continue;
+    memcpy(all[n].name, late[i].name, sizeof(all[n].name));
+    all[n].cls = late[i].cls;
+    all[n].early = was;
+    all[n].late = now;
+    n++;
+  }
+  qsort(all, (size_t)n, sizeof(all[0]), by_growth_desc);
+  if (n > max) n = max;
+  if (n > 0) memcpy(out, all, sizeof(all[0]) * (size_t)n);
+  return n;
+}
+
+int ms_evidence_add_grew(cJSON* ev, const ms_grew_t* rows, int n) {
+  if (n < 0) return cJSON_AddNullToObject(ev, "grew") == NULL ? -1 : 0;
+  cJSON *arr = cJSON_AddArrayToObject(ev, "grew"), *o;
+  if (arr == NULL) return -1;
+  for (int i = 0; i < n; i++) {
+    o = cJSON_CreateObject();
+    if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
+      cJSON_Delete(o);
+      return -1;
+    }
+    if (!cJSON_AddStringToObject(o, "name", rows[i].name) ||
+        !cJSON_AddStringToObject(o, "class", ms_map_class_name(rows[i].cls)) ||
+        !cJSON_AddNumberToObject(o, "early", (double)rows[i].early) ||
+        !cJSON_AddNumberToObject(o, "late", (double)rows[i].late) ||
+        !cJSON_AddNumberToObject(o, "grew",
+                                 (double)(rows[i].late - rows[i].early)))
+      return -1;
+  }
+  return 0;
+}

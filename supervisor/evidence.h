@@ -87,7 +87,7 @@ int ms_smaps_read_top(pid_t pid, ms_mapping_t* out, size_t max);
  *                        at least 16 MiB: a floor (points within 1/8 of
  *                        the jump above the lowest) seen by at least 3
  *                        measured reads over at least 1 s, then a rise of
- *                        at most 1.5 s and a top of at most 5 s, the floor
+ *                        at most 3 s and a top of at most 5 s, the floor
  *                        at least twice as long as rise and top together:
  *                        a transient peak, not growth.  (A fast leak whose
  *                        only earlier read is its start-up one has no
@@ -113,7 +113,10 @@ int ms_smaps_read_top(pid_t pid, ms_mapping_t* out, size_t max);
 #define MS_CLASSIFY_MIN_GAP (16ull << 20) /* ignore gaps below 16 MiB */
 #define MS_CLASSIFY_HEAP_SHARE_PCT 50     /* heap-in-use share of growth */
 #define MS_CLASSIFY_SPIKE_MAX_S 5.0       /* longest high part of a spike */
-#define MS_CLASSIFY_SPIKE_MAX_RISE_S 1.5  /* floor's last read to the top */
+#define MS_CLASSIFY_SPIKE_MAX_RISE_S 3.0  /* floor's last read to the top: a
+                                             background read period (1 s)
+                                             plus a burst's ramp on a busy
+                                             host */
 
 typedef struct {
   uint64_t footprint; /* ms_mem_t.footprint: Anonymous - LazyFree + Swap
@@ -141,6 +144,27 @@ typedef struct {
 
 /* Applies the rules above.  Pure. */
 void ms_classify(const ms_classify_in_t* in, ms_classify_out_t* out);
+
+/* Regions that grew: one row per (class, name) of the late snapshot whose
+ * footprint (ms_mapping_footprint) exceeds its early one, by how much.
+ * A region absent from the early rows counts from 0 (the early snapshot
+ * keeps the top rows only, so a small region left out early may show its
+ * whole size). */
+typedef struct {
+  char name[MS_MAP_NAME_MAX + 1];
+  ms_map_class_t cls;
+  uint64_t early, late; /* footprint of the region in each snapshot */
+} ms_grew_t;
+
+/* Fills out with at most max rows of regions that grew, largest growth
+ * first (ties by class, then name).  Returns the count.  Pure. */
+int ms_evidence_grew(const ms_mapping_t* early, int nearly,
+                     const ms_mapping_t* late, int nlate, ms_grew_t* out,
+                     int max);
+/* Adds "grew": [{"name","class","early","late","grew"}...] for n rows
+ * (bytes as numbers), or null when n < 0 (no early snapshot).  Returns 0
+ * or -1 (out of memory). */
+int ms_evidence_add_grew(cJSON* ev, const ms_grew_t* rows, int n);
 
 /* Builds {"classification","why","mappings":[{"name","class","count",
  * "size","rss","private_dirty","swap","anonymous","lazyfree","footprint"}

@@ -95,6 +95,13 @@
 #define MS_K_FIRST "first"
 #define MS_K_LAST "last"
 #define MS_K_FELL_BACK "fell_back" /* true, false, or null: no restart yet */
+#define MS_K_GREW "grew" /* array: regions whose footprint grew since the
+                            life's early snapshot, or null; rows have
+                            MS_K_NAME, MS_K_CLASS, and the three below */
+#define MS_K_EARLY "early"
+#define MS_K_LATE "late"
+/* a row's growth is "grew" (MS_K_GREW) too */
+#define MS_K_GREW_SINCE_S "grew_since_s" /* uptime of the early snapshot */
 /* classification values */
 #define MS_CLASS_LEAK "leak"
 #define MS_CLASS_CACHE "unbounded-cache"

@@ -358,6 +358,7 @@ static void note_send_failed(ms_machine_t* m, const ms_event_t* ev,
   switch (ev->send_failed.what) {
     case MS_SEND_PURGE:
       m->w.purge_seq = 0;
+      m->w.purge_hard = 0; /* a hard-limit restart need not wait for it */
       break;
     case MS_SEND_WELCOME:
       say(m, out, MS_LOG_WELCOME_UNSENT)->err = ev->send_failed.err;
@@ -392,6 +393,18 @@ static void set_before(ms_machine_t* m, const ms_mem_t* mem) {
 static int note_evidence(ms_machine_t* m, const ms_event_t* ev,
                          ms_actions_t* out) {
   ms_restart_t* rs = &m->rs;
+  if (ev->evidence.early) {
+    ms_worker_t* w = &m->w;
+    /* A worker's own snapshot only: a late one of its predecessor is
+     * dropped. */
+    if (w->up && ev->evidence.id == w->gen && ev->evidence.n > 0) {
+      w->nearly = ev->evidence.n;
+      memcpy(w->early_rows, ev->evidence.rows,
+             sizeof(w->early_rows[0]) * (size_t)w->nearly);
+      w->early_pid = ev->evidence.has_where ? ev->evidence.where.top : w->pid;
+    }
+    return 0;
+  }
   if (!rs->active || !rs->evidence_pending || ev->evidence.id != rs->id)
     return 0; /* a record logged already (without its rows) */
   rs->evidence_pending = 0;
@@ -580,6 +593,12 @@ static void begin_restart(ms_machine_t* m, const ms_event_t* ev,
   rs->where.tree = m->cfg->tree;
   rs->where.rank = metric == MS_METRIC_RSS ? MS_RANK_RSS : MS_RANK_FOOTPRINT;
   rs->where.top = w->pid;
+  rs->nearly = w->nearly;
+  rs->early_pid = w->early_pid;
+  rs->early_uptime_s = w->early_uptime_s;
+  if (w->nearly > 0)
+    memcpy(rs->early_rows, w->early_rows,
+           sizeof(rs->early_rows[0]) * (size_t)w->nearly);
 
   if (dry) {
     /* --dry-run: the worker runs on; the line is written once the
@@ -785,6 +804,7 @@ static void starting_on_spawned(ms_machine_t* m, const ms_event_t* ev,
   w->gen = ++m->gen;
   w->started_ns = ev->now;
   w->metric = m->cfg->metric;
+  w->nearly = -1;
   ms_cause_new_life(&m->cause);
   m->state = MS_ST_RUNNING;
   if (m->cfg->watch_pid) {
@@ -863,6 +883,29 @@ static void on_starting(ms_machine_t* m, const ms_event_t* ev,
 
 /* ---- RUNNING: a worker is up and held to the limit ------------------------ */
 
+/* The early smaps snapshot of the life, once (evidence "grew" compares
+ * the restart's read with it): at the first full sample after "ready", or
+ * after --handshake-timeout for a worker that never says it, or
+ * MS_EARLY_SNAPSHOT_NS into the life of a worker without the SDK.  Not
+ * when a restart began in the same step (its own read is under way). */
+static void early_snapshot(ms_machine_t* m, const ms_event_t* ev,
+                           ms_actions_t* out) {
+  ms_worker_t* w = &m->w;
+  if (w->early_asked || !ev->sample.mem.full || m->state != MS_ST_RUNNING ||
+      m->cfg->watch_pid)
+    return;
+  int sdk = w->sdk || m->sdk_seen;
+  uint64_t age = ev->now - w->started_ns;
+  if (!w->ready &&
+      age < (sdk ? m->cfg->handshake_ns : MS_EARLY_SNAPSHOT_NS))
+    return;
+  w->early_asked = 1;
+  w->early_uptime_s = secs(age);
+  ms_action_t* a = push(out, MS_ACT_COLLECT_EVIDENCE);
+  a->id = w->gen;
+  a->early = 1;
+}
+
 static void running_on_sample(ms_machine_t* m, const ms_event_t* ev,
                               ms_actions_t* out) {
   const ms_mem_t* mem = &ev->sample.mem;
@@ -882,6 +925,7 @@ static void running_on_sample(ms_machine_t* m, const ms_event_t* ev,
                   mem->footprint);
       break;
   }
+  early_snapshot(m, ev, out);
 }
 
 /* --metric heap acts on the worker's own report as it arrives: a crossing
@@ -1271,6 +1315,7 @@ static void judging_on_sample(ms_machine_t* m, const ms_event_t* ev,
   if (sdk) m->rs.t_ready = 0;
   finish(m, ev, out, &ev->sample.mem);
   m->state = MS_ST_RUNNING;
+  early_snapshot(m, ev, out);
 }
 
 static void judging_on_ready(ms_machine_t* m, const ms_event_t* ev,

@@ -37,8 +37,16 @@
 /* A worker that closed its channel is given this long to exit before the
  * closing is reported as a problem. */
 #define MS_CHANNEL_EOF_NS (500 * MS_NS_PER_MS)
-/* Evidence rows kept per restart (top mappings of /proc/PID/smaps). */
+/* Evidence rows logged per restart (top mappings of /proc/PID/smaps). */
 #define MS_EVIDENCE_ROWS 10
+/* Rows read per smaps snapshot (the restart's, and the early one of each
+ * life): more than are logged, so "grew" finds a region of the late
+ * snapshot in the early one even when it was small then. */
+#define MS_EVIDENCE_READ_ROWS 32
+/* A worker without the SDK gets its early snapshot at its first full
+ * sample this long into its life (an SDK worker: at its first after
+ * "ready", or after --handshake-timeout). */
+#define MS_EARLY_SNAPSHOT_NS (1 * MS_NS_PER_S)
 /* A growth rate needs this many ticks of life behind it: over less, it
  * measures start-up (a restore filling memory), not a trend. */
 #define MS_GROWTH_MIN_TICKS 10
@@ -131,8 +139,9 @@ typedef struct {
     struct { int sig; } signal;
     struct {
       unsigned id;   /* the COLLECT_EVIDENCE's id */
+      int early;     /* the COLLECT_EVIDENCE's early (id: the worker's gen) */
       int n;         /* rows (<0: not read) */
-      ms_mapping_t rows[MS_EVIDENCE_ROWS];
+      ms_mapping_t rows[MS_EVIDENCE_READ_ROWS];
       int has_where; /* where is filled */
       ms_evidence_where_t where;
     } evidence;
@@ -212,7 +221,9 @@ typedef enum {
   MS_ACT_TIMER_CANCEL,
   MS_ACT_MEASURE,         /* sample: purpose, near, force; answer is
                              SAMPLE (tick), MEASURED, or GONE */
-  MS_ACT_COLLECT_EVIDENCE,/* read /proc/PID/smaps off the loop: id */
+  MS_ACT_COLLECT_EVIDENCE,/* read /proc/PID/smaps off the loop: id; early:
+                             the life's early snapshot (id = gen, ranked
+                             by footprint), not a restart's evidence */
   MS_ACT_VERIFY,          /* check state->fd off the loop: STATE_OK/BAD */
   MS_ACT_KEEP_STATE,      /* state->fd becomes the last good state */
   MS_ACT_CLOSE_FD,        /* drop state->fd */
@@ -231,6 +242,7 @@ typedef struct {
   uint64_t near;
   int force;
   unsigned id;
+  int early;
   const ms_ev_state_t* state; /* VERIFY, KEEP_STATE, CLOSE_FD: the event's */
   int code;
   ms_log_t log;
@@ -279,6 +291,12 @@ typedef struct {
   uint64_t over_peak;     /* highest known value of this run of overs */
   ms_mem_t purge_before;
   uint64_t purge_resident_before, purge_resident_after;
+  /* The early smaps snapshot of this life (evidence "grew"). */
+  int early_asked;
+  int nearly;             /* rows, -1 none (not read, or not yet) */
+  pid_t early_pid;        /* whose mappings (with --tree, the top member) */
+  double early_uptime_s;
+  ms_mapping_t early_rows[MS_EVIDENCE_READ_ROWS];
   /* How it ended (up == 0). */
   int64_t exit_status;
   int term_signal;
@@ -318,8 +336,12 @@ typedef struct {
   char restore[16];
   char handed[16];
   int evidence_pending;
-  int nrows;
-  ms_mapping_t rows[MS_EVIDENCE_ROWS];
+  int nrows;              /* rows read (the log lists MS_EVIDENCE_ROWS) */
+  ms_mapping_t rows[MS_EVIDENCE_READ_ROWS];
+  int nearly;             /* the old worker's early snapshot, -1 none */
+  pid_t early_pid;
+  double early_uptime_s;
+  ms_mapping_t early_rows[MS_EVIDENCE_READ_ROWS];
   ms_evidence_where_t where; /* whose rows, how ranked, the tree's split */
   /* The outcome, once logged. */
   pid_t new_pid;          /* 0: no new worker (spawn failed, memsup ending) */

@@ -700,6 +700,60 @@ static void first_life_with_a_tracking_gauge_cannot_tell_yet(void** state) {
   assert_non_null(strstr(o.why, "next restart"));
 }
 
+static ms_mapping_t region(const char* name, ms_map_class_t cls,
+                           uint64_t anon) {
+  ms_mapping_t r;
+  memset(&r, 0, sizeof(r));
+  snprintf(r.name, sizeof(r.name), "%s", name);
+  r.cls = cls;
+  r.anonymous = anon;
+  r.rss = anon;
+  return r;
+}
+
+/* Per region, the growth of footprint between the early and the late
+ * snapshot, not the totals at restart: libcrypto's relocated pages (there
+ * from the start) are not listed, a region absent early counts from 0. */
+static void grew_lists_growth_per_region_not_totals(void** state) {
+  (void)state;
+  ms_mapping_t early[3] = {
+      region("", MS_MAP_ANON, MIB(2)),
+      region("/usr/lib/libcrypto.so.3", MS_MAP_FILE, 404 * 1024),
+      region("[heap]", MS_MAP_HEAP, MIB(1))};
+  ms_mapping_t late[4] = {
+      region("", MS_MAP_ANON, MIB(60)),
+      region("/usr/lib/libcrypto.so.3", MS_MAP_FILE, 404 * 1024),
+      region("[heap]", MS_MAP_HEAP, MIB(5)),
+      region("/memfd:cache (deleted)", MS_MAP_SHMEM, 0)};
+  late[3].rss = MIB(8); /* shmem counts by its resident pages */
+  late[2].cls = MS_MAP_HEAP;
+  ms_grew_t g[4];
+  int n = ms_evidence_grew(early, 3, late, 4, g, 4);
+  assert_int_equal(n, 3);
+  assert_string_equal(g[0].name, "");
+  assert_int_equal(g[0].late - g[0].early, MIB(58));
+  assert_string_equal(g[1].name, "/memfd:cache (deleted)");
+  assert_int_equal(g[1].early, 0);
+  assert_int_equal(g[1].late, MIB(8));
+  assert_string_equal(g[2].name, "[heap]");
+  assert_int_equal(g[2].late - g[2].early, MIB(4));
+  /* max bounds the rows; shrinking regions are not listed. */
+  assert_int_equal(ms_evidence_grew(early, 3, late, 4, g, 1), 1);
+  assert_int_equal(ms_evidence_grew(late, 4, early, 3, g, 4), 0);
+  /* JSON: rows in bytes, or null without an early snapshot. */
+  cJSON* j = cJSON_CreateObject();
+  n = ms_evidence_grew(early, 3, late, 4, g, 4);
+  assert_int_equal(ms_evidence_add_grew(j, g, n), 0);
+  cJSON* row = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "grew"), 0);
+  assert_int_equal(cJSON_GetObjectItem(row, "grew")->valuedouble, MIB(58));
+  assert_string_equal(cJSON_GetObjectItem(row, "class")->valuestring, "anon");
+  cJSON_Delete(j);
+  j = cJSON_CreateObject();
+  assert_int_equal(ms_evidence_add_grew(j, g, -1), 0);
+  assert_true(cJSON_IsNull(cJSON_GetObjectItem(j, "grew")));
+  cJSON_Delete(j);
+}
+
 static void json_has_classification_and_rows_in_bytes(void** state) {
   (void)state;
   char* buf = malloc(8192);
@@ -932,6 +986,7 @@ int main(void) {
       cmocka_unit_test(gauge_that_falls_back_at_a_restart_is_a_cache),
       cmocka_unit_test(counter_carried_across_restarts_leaves_a_leak),
       cmocka_unit_test(first_life_with_a_tracking_gauge_cannot_tell_yet),
+      cmocka_unit_test(grew_lists_growth_per_region_not_totals),
       cmocka_unit_test(json_has_classification_and_rows_in_bytes),
       cmocka_unit_test(mapping_footprint_leaves_out_file_and_lazyfree_pages),
       cmocka_unit_test(rss_rank_puts_the_resident_file_first),

@@ -1147,6 +1147,17 @@ static void hard_limit_purge_unanswered_within_grace_restarts(void** state) {
   assert_int_equal(f->m.state, MS_ST_SAVING);
 }
 
+static void hard_limit_purge_that_cannot_be_sent_restarts(void** state) {
+  fx_t* f = *state;
+  retaining_worker_over_the_limit(f);
+  ms_event_t e = ev_(f, MS_EV_SEND_FAILED);
+  e.send_failed.what = MS_SEND_PURGE;
+  e.send_failed.err = -32;
+  feed(f, &e);
+  later(f, MS(50));
+  assert_non_null(find(sample(f, 120 * MIB, 1), MS_ACT_SEND_SAVE, 0));
+}
+
 static void hard_limit_restarts_a_leak_without_a_purge(void** state) {
   fx_t* f = *state;
   to_running(f);
@@ -1201,6 +1212,71 @@ static void sample_line_carries_the_last_full_read(void** state) {
   assert_non_null(l->last_full);
   assert_int_equal(l->last_full->lazyfree, 7 * MIB);
   assert_int_equal(l->last_full_age_ns, S(1));
+}
+
+static ms_actions_t* early_evidence(fx_t* f, unsigned gen, uint64_t anon) {
+  ms_event_t e = ev_(f, MS_EV_EVIDENCE);
+  e.evidence.id = gen;
+  e.evidence.early = 1;
+  e.evidence.n = 1;
+  e.evidence.rows[0].anonymous = anon;
+  return feed(f, &e);
+}
+
+static const ms_action_t* early_read(const ms_actions_t* out) {
+  for (size_t i = 0; i < out->n; i++)
+    if (out->a[i].type == MS_ACT_COLLECT_EVIDENCE && out->a[i].early)
+      return &out->a[i];
+  return NULL;
+}
+
+/* The early snapshot of an SDK worker: its first full sample after
+ * "ready", once; the restart's record carries it. */
+static void early_snapshot_after_ready_is_kept_for_the_restart(void** state) {
+  fx_t* f = *state;
+  to_running(f);
+  hello(f);
+  assert_null(early_read(sample(f, 10 * MIB, 1))); /* not ready yet */
+  feed_type(f, MS_EV_READY);
+  later(f, MS(50));
+  assert_null(early_read(sample(f, 10 * MIB, 0))); /* an estimate */
+  later(f, MS(50));
+  const ms_action_t* a = early_read(sample(f, 10 * MIB, 1));
+  assert_non_null(a);
+  assert_int_equal(a->id, f->m.w.gen);
+  assert_int_equal(f->m.state, MS_ST_RUNNING);
+  later(f, MS(50));
+  assert_null(early_read(sample(f, 10 * MIB, 1))); /* once per life */
+  early_evidence(f, f->m.w.gen + 7, 3 * MIB); /* not this worker's */
+  assert_int_equal(f->m.w.nearly, -1);
+  early_evidence(f, f->m.w.gen, 3 * MIB);
+  assert_int_equal(f->m.w.nearly, 1);
+  assert_false(f->m.rs.active); /* not a restart's evidence */
+  sample(f, 120 * MIB, 1);
+  assert_int_equal(f->m.state, MS_ST_SAVING);
+  assert_int_equal(f->m.rs.nearly, 1);
+  assert_int_equal(f->m.rs.early_rows[0].anonymous, 3 * MIB);
+}
+
+/* Without the SDK: MS_EARLY_SNAPSHOT_NS into the life; none when the
+ * crossing comes first (the restart's own read is under way). */
+static void early_snapshot_without_sdk_waits_a_second(void** state) {
+  fx_t* f = *state;
+  feed_type(f, MS_EV_START);
+  spawned(f);
+  later(f, MS(500));
+  assert_null(early_read(sample(f, 10 * MIB, 1)));
+  later(f, MS(500));
+  assert_non_null(early_read(sample(f, 10 * MIB, 1)));
+  /* A new worker that crosses at its first eligible sample. */
+  exit_ev(f, 1, 0);
+  feed_type(f, MS_EV_TIMEOUT);
+  spawned(f);
+  later(f, S(2));
+  ms_actions_t* out = sample(f, 120 * MIB, 1);
+  assert_int_equal(f->m.state, MS_ST_COLLECTING);
+  assert_null(early_read(out));
+  assert_int_equal(f->m.rs.nearly, -1);
 }
 
 static void dry_run_logs_once_per_episode_and_never_stops(void** state) {
@@ -1333,6 +1409,7 @@ static void sim_actions(fx_t* f, sim_t* sm, unsigned* seed) {
       case MS_ACT_COLLECT_EVIDENCE:
         e.type = MS_EV_EVIDENCE;
         e.evidence.id = a->id;
+        e.evidence.early = a->early;
         e.evidence.n = (int)(rnd(seed) % 3);
         sim_push(sm, &e);
         break;
@@ -1559,9 +1636,12 @@ int main(void) {
       T(hard_limit_purges_retention_and_runs_on_when_it_helped),
       T(hard_limit_restarts_when_the_purge_left_it_over),
       T(hard_limit_purge_unanswered_within_grace_restarts),
+      T(hard_limit_purge_that_cannot_be_sent_restarts),
       T(hard_limit_restarts_a_leak_without_a_purge),
       T(crossing_shorter_than_for_is_logged_once_as_filtered),
       T(sample_line_carries_the_last_full_read),
+      T(early_snapshot_after_ready_is_kept_for_the_restart),
+      T(early_snapshot_without_sdk_waits_a_second),
       T(dry_run_logs_once_per_episode_and_never_stops),
       T(watch_ends_when_the_process_is_gone_and_never_signals),
       T(stop_ends_a_watch_without_signals),
