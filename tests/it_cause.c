@@ -4,7 +4,8 @@
  * restart's evidence, the gauge named for a cache, the purge tried before
  * a restart of a retaining worker (and no restart when the purge brought
  * it under), the "filtered" event for a crossing shorter than --for, the
- * spike named a spike, lazy-free pages named and carried in sample lines.
+ * spike named a spike, lazy-free pages named and carried in sample lines,
+ * mapped-file pages named, and the regions that grew over a life.
  * Timings only bound waiting.
  */
 #include "harness.h"
@@ -247,6 +248,20 @@ static void lazy_free_under_the_rss_metric_is_named_lazy_free(void** state) {
   cJSON_Delete(rs);
 }
 
+/* A 96 MiB data file written, synced and mapped (a model, an index):
+ * RSS over the limit under --metric rss, footprint tiny. */
+static void mapped_file_under_the_rss_metric_is_named_file_backed(
+    void** state) {
+  h_run_t* h = *state;
+  h_start(h, "--metric", "rss", "--limit", "48M", "--log", h->log, "--", BLOAT,
+          "--mode", "mapfile", "--size", "96", NULL);
+  cJSON* rs = restarts(h, 1);
+  const cJSON* r = cJSON_GetArrayItem(rs, 0);
+  expect_class(r, "file-backed");
+  assert_non_null(strstr(h_str(h_get(r, "evidence"), "why"), "mapped-file"));
+  cJSON_Delete(rs);
+}
+
 #define T(f) cmocka_unit_test_setup_teardown(f, h_setup, h_teardown)
 
 int main(void) {
@@ -260,6 +275,7 @@ int main(void) {
       T(crossing_shorter_than_for_is_logged_filtered),
       T(lazy_free_pages_are_in_every_sample_line),
       T(lazy_free_under_the_rss_metric_is_named_lazy_free),
+      T(mapped_file_under_the_rss_metric_is_named_file_backed),
   };
   return cmocka_run_group_tests(tests, NULL, NULL);
 }
