@@ -28,7 +28,7 @@ DEB_PKGS = gcc make pkg-config libuv1-dev libcjson-dev libjemalloc-dev \
 # The Python and Go child SDKs (standard library only) and their tests.
 DEB_PKGS += python3 golang-go
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
-SUP_LIBS = -luv -lcjson -lpthread
+SUP_LIBS = -luv -lcjson -lpthread -lm
 SDK_LIBS = -lcjson -lpthread
 TEST_LIBS = -lcmocka
 
@@ -54,7 +54,7 @@ IT_BIN    := $(IT_SRC:tests/%.c=$(BUILD)/tests/%)
 
 # Examples that exercise jemalloc statistics link it; the others use glibc
 # malloc so both SDK code paths run for real.
-JEMALLOC_EXAMPLES := kvcache retain profleak
+JEMALLOC_EXAMPLES := kvcache retain profleak memo
 ex_libs = $(if $(filter $(1),$(JEMALLOC_EXAMPLES)),-ljemalloc)
 
 .PHONY: conformance
@@ -113,9 +113,10 @@ TEST_OBJS_handoff = supervisor/handoff supervisor/log child-sdk/wire
 TEST_OBJS_restartlog = supervisor/restartlog supervisor/log
 TEST_OBJS_prof    = supervisor/prof
 TEST_OBJS_report  = $(REPORT_SRC:%.c=%) supervisor/log
-TEST_OBJS_evidence = supervisor/evidence supervisor/sample supervisor/growth supervisor/log
+TEST_OBJS_evidence = supervisor/evidence supervisor/sample supervisor/growth supervisor/cause supervisor/log
 TEST_OBJS_growth  = supervisor/growth
-TEST_OBJS_machine = supervisor/machine supervisor/policy supervisor/growth
+TEST_OBJS_machine = supervisor/machine supervisor/policy supervisor/growth supervisor/cause supervisor/evidence supervisor/sample supervisor/log
+TEST_OBJS_cause   = supervisor/cause
 TEST_OBJS_offload = supervisor/offload supervisor/handoff supervisor/evidence supervisor/sample supervisor/growth supervisor/log child-sdk/wire
 TEST_OBJS_metrics = supervisor/metrics supervisor/addr
 TEST_OBJS_notify  = supervisor/notify

@@ -40,7 +40,7 @@ static const char* const mode_names[] = {
 typedef struct {
   int mode;
   double rate, max, size; /* MiB/s, MiB, MiB */
-  double step_ms, spike_every, spike_ms;
+  double step_ms, spike_every, spike_ms, spike_after;
   double exit_after, signal_after, run_for; /* seconds, < 0 = never */
   int exit_code, signal;
   int ignore_term, orphan, tree_leak;
@@ -57,7 +57,7 @@ static void usage(void) {
       "usage: bloat [--mode leak|mapfile|lazyfree|spike|writemap|sharedwrite|\n"
       "  memfd|devshm|startpeak|idle] [--rate MiB/s] [--free munmap|madvise]\n"
       "  [--max MiB] [--step-ms MS] [--size MiB] [--spike-every S]\n"
-      "  [--spike-ms MS] [--exit-after S [--exit-code N]]\n"
+      "  [--spike-ms MS] [--spike-after S] [--exit-after S [--exit-code N]]\n"
       "  [--signal-after S --signal N] [--ignore-term] [--grandchild FILE]\n"
       "  [--orphan] [--tree-leak] [--signals-to FILE] [--step-log FILE]\n"
       "  [--run-for S]\n");
@@ -320,6 +320,7 @@ static void parse(int argc, char** argv, opts_t* o) {
                                            {"size", 1, 0, 'z'},
                                            {"spike-every", 1, 0, 'e'},
                                            {"spike-ms", 1, 0, 'k'},
+                                           {"spike-after", 1, 0, 'A'},
                                            {"exit-after", 1, 0, 'x'},
                                            {"exit-code", 1, 0, 'c'},
                                            {"signal-after", 1, 0, 'a'},
@@ -369,6 +370,9 @@ static void parse(int argc, char** argv, opts_t* o) {
         break;
       case 'k':
         o->spike_ms = num(optarg);
+        break;
+      case 'A':
+        o->spike_after = num(optarg);
         break;
       case 'x':
         o->exit_after = num(optarg);
@@ -508,7 +512,9 @@ int main(int argc, char** argv) {
     }
   }
 
-  double t0 = now_s(CLOCK_MONOTONIC), last_read = -1, spike_at = 0;
+  /* The first spike comes at --spike-after (default at once): a server
+   * that idles, then takes a burst. */
+  double t0 = now_s(CLOCK_MONOTONIC), last_read = -1, spike_at = o.spike_after;
   double cap = o.max * MIB, total = 0;
   char* spike = NULL;
   volatile unsigned sum = 0;

@@ -1,5 +1,5 @@
 /* retain.c: a worker whose memory is held by its allocator, not by the
- * program.  Every second it allocates ~64 MiB in small and medium blocks,
+ * program.  Every second (--every) it allocates ~64 MiB in small and medium blocks,
  * touches them and frees them all: stats.allocated falls back to almost
  * nothing, but jemalloc keeps the dirty pages, so resident memory (and the
  * footprint memsup sees) stays high.  This is retention, not a leak: a
@@ -23,7 +23,8 @@ const char* malloc_conf = "dirty_decay_ms:-1,muzzy_decay_ms:-1";
 #define MIB (1024.0 * 1024.0)
 
 static void usage(void) {
-  fprintf(stderr, "usage: retain [--run-for SECONDS]\n");
+  fprintf(stderr,
+          "usage: retain [--run-for SECONDS] [--hold MIB] [--every SECONDS]\n");
   exit(2);
 }
 
@@ -54,15 +55,25 @@ static void churn(void) {
 
 int main(int argc, char** argv) {
   static const struct option longopts[] = {
-      {"run-for", required_argument, NULL, 'r'}, {NULL, 0, NULL, 0}};
-  double run_for = 0;
+      {"run-for", required_argument, NULL, 'r'},
+      {"hold", required_argument, NULL, 'h'},
+      {"every", required_argument, NULL, 'e'},
+      {NULL, 0, NULL, 0}};
+  double run_for = 0, hold_mib = 0, every = 1;
   int c, err, pid = (int)getpid();
 
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     char* end;
-    if (c != 'r') usage();
-    run_for = strtod(optarg, &end);
-    if (end == optarg || *end != '\0' || run_for < 0) usage();
+    double v = strtod(optarg, &end);
+    if (end == optarg || *end != '\0' || v < 0) usage();
+    if (c == 'r')
+      run_for = v;
+    else if (c == 'h')
+      hold_mib = v;
+    else if (c == 'e' && v > 0)
+      every = v; /* a batch job's period: churn, then idle */
+    else
+      usage();
   }
   if (optind != argc) usage();
   setvbuf(stdout, NULL, _IOLBF, 0);
@@ -73,6 +84,11 @@ int main(int argc, char** argv) {
             strerror(-err));
   memsup_ready();
   memsup_start_thread(); /* purge requests are answered there */
+  /* --hold: a working set the program keeps for its whole life (its
+   * tables, a model), next to the churn that the allocator retains. */
+  size_t hold = (size_t)(hold_mib * MIB);
+  char* held = hold ? malloc(hold) : NULL;
+  if (held) memset(held, 1, hold);
 
   double start = now_s();
   for (unsigned cycle = 1;; cycle++) {
@@ -86,11 +102,12 @@ int main(int argc, char** argv) {
            pid, cycle, h.allocator, h.allocated / MIB, h.active / MIB,
            h.resident / MIB, h.retained / MIB, h.mapped / MIB);
     if (run_for > 0 && now_s() - start >= run_for) break;
-    double wait = 1.0 - (now_s() - t0);
+    double wait = every - (now_s() - t0);
     if (wait > 0) {
-      struct timespec ts = {0, (long)(wait * 1e9)};
+      struct timespec ts = {(time_t)wait, (long)((wait - (time_t)wait) * 1e9)};
       nanosleep(&ts, NULL);
     }
   }
+  free(held);
   return 0;
 }

@@ -92,17 +92,56 @@ static cJSON* evidence(const ms_restart_t* rs) {
   in.heap_resident = rs->before_heap.resident;
   in.has_growth = rs->has_growth;
   in.footprint_growth_bps = rs->growth_bps;
+  in.fit = rs->growth_fit;
+  in.gauge = rs->gauge;
   ms_classify(&in, &out);
-  cJSON* ev = ms_evidence_json(rs->rows, rs->nrows, &out);
+  cJSON* ev = ms_evidence_json(
+      rs->rows, rs->nrows < MS_EVIDENCE_ROWS ? rs->nrows : MS_EVIDENCE_ROWS,
+      &out);
   if (ev == NULL) return NULL;
   if (ms_evidence_add_where(ev, &rs->where) != 0) {
     cJSON_Delete(ev);
     return NULL;
   }
-  if (rs->has_growth)
-    cJSON_AddNumberToObject(ev, "growth_bps", r3(rs->growth_bps));
+  /* Regions that grew since the life's early snapshot, when both reads
+   * are of the same process (with --tree the top member may change). */
+  ms_grew_t grew[MS_EVIDENCE_ROWS];
+  int ngrew = -1;
+  if (rs->nearly > 0 && rs->nrows > 0 && rs->early_pid == rs->where.top)
+    ngrew = ms_evidence_grew(rs->early_rows, rs->nearly, rs->rows, rs->nrows,
+                             grew, MS_EVIDENCE_ROWS);
+  ms_evidence_add_grew(ev, grew, ngrew);
+  if (ngrew >= 0)
+    cJSON_AddNumberToObject(ev, MS_K_GREW_SINCE_S, r3(rs->early_uptime_s));
   else
-    cJSON_AddNullToObject(ev, "growth_bps");
+    cJSON_AddNullToObject(ev, MS_K_GREW_SINCE_S);
+  if (rs->has_growth) {
+    cJSON_AddNumberToObject(ev, MS_K_GROWTH_BPS, r3(rs->growth_bps));
+    cJSON* g = cJSON_AddObjectToObject(ev, MS_K_GROWTH_FIT);
+    cJSON_AddNumberToObject(g, MS_K_R2, r3(rs->growth_fit.r2));
+    cJSON_AddNumberToObject(g, MS_K_SPAN_S, r3(rs->growth_fit.span_s));
+    cJSON_AddNumberToObject(g, MS_K_MIN, (double)rs->growth_fit.min);
+    cJSON_AddNumberToObject(g, MS_K_MAX, (double)rs->growth_fit.max);
+    cJSON_AddNumberToObject(g, MS_K_HIGH_S, r3(rs->growth_fit.high_s));
+  } else {
+    cJSON_AddNullToObject(ev, MS_K_GROWTH_BPS);
+    cJSON_AddNullToObject(ev, MS_K_GROWTH_FIT);
+  }
+  /* The gauge that tracks footprint best, whatever the class: the report
+   * shows it next to a leak too. */
+  if (rs->gauge.found) {
+    cJSON* g = cJSON_AddObjectToObject(ev, MS_K_GAUGE);
+    cJSON_AddStringToObject(g, MS_K_NAME, rs->gauge.name);
+    cJSON_AddNumberToObject(g, MS_K_R, r3(rs->gauge.r));
+    cJSON_AddNumberToObject(g, MS_K_FIRST, rs->gauge.first);
+    cJSON_AddNumberToObject(g, MS_K_LAST, rs->gauge.last);
+    if (rs->gauge.fell_back < 0)
+      cJSON_AddNullToObject(g, MS_K_FELL_BACK);
+    else
+      cJSON_AddBoolToObject(g, MS_K_FELL_BACK, rs->gauge.fell_back);
+  } else {
+    cJSON_AddNullToObject(ev, MS_K_GAUGE);
+  }
   return ev;
 }
 
@@ -308,6 +347,19 @@ static void sample(ms_eventlog_t* el, const ms_log_t* l) {
   cJSON* ev = ms_rlog_event("sample", l->pid, l->gen);
   ms_rlog_add_mem(ev, l->mem, l->has_heap, l->heap);
   cJSON_AddBoolToObject(ev, "full", l->mem->full);
+  /* Lazy-free pages are known only from a full read: a sample that
+   * estimated carries the last full read's figure and its age, so a line
+   * never says null while the figure is known (docs/restart-log.md). */
+  if (l->mem->full) {
+    cJSON_AddNumberToObject(ev, MS_K_LAZYFREE_AGE_S, 0);
+  } else if (l->last_full) {
+    cJSON_ReplaceItemInObject(ev, MS_K_LAZYFREE,
+                              cJSON_CreateNumber((double)l->last_full->lazyfree));
+    cJSON_AddNumberToObject(ev, MS_K_LAZYFREE_AGE_S,
+                            r3(secs(l->last_full_age_ns)));
+  } else {
+    cJSON_AddNullToObject(ev, MS_K_LAZYFREE_AGE_S);
+  }
   cJSON_AddNumberToObject(ev, "limit", (double)el->cfg->limit);
   int err = ms_rlog_write(el->slog, ev);
   if (err < 0 && !el->slog_failed) {
@@ -326,6 +378,8 @@ static void purge(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l) {
   uint64_t freed =
       before->footprint > l->mem->footprint ? before->footprint - l->mem->footprint : 0;
   cJSON* ev = ms_rlog_event("purge", l->pid, l->gen);
+  cJSON_AddStringToObject(ev, MS_K_REASON, l->hard ? MS_REASON_HARD_LIMIT
+                                                   : MS_REASON_SOFT_LIMIT);
   cJSON_AddNumberToObject(ev, "soft_limit", (double)el->cfg->soft_limit);
   cJSON_AddNumberToObject(ev, "freed", (double)freed);
   /* Heap-in-use is what the worker holds; a purge does not change it, so
@@ -335,7 +389,8 @@ static void purge(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l) {
   cJSON_AddNumberToObject(ev, "resident_before", (double)l->purge_resident_before);
   cJSON_AddNumberToObject(ev, "resident_after", (double)l->purge_resident_after);
   emit(el, ev);
-  ms_info("purge: pid %d freed %s of footprint (%s -> %s)", (int)l->pid,
+  ms_info("purge%s: pid %d freed %s of footprint (%s -> %s)",
+          l->hard ? " at the hard limit" : "", (int)l->pid,
           ms_fmt_bytes(b1, freed), ms_fmt_bytes(b2, before->footprint),
           ms_fmt_bytes(b3, l->mem->footprint));
 }
@@ -489,6 +544,21 @@ void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
       else
         ms_debug("checkpoint from pid %d: %" PRIu64 " bytes", pid, l->state->bytes);
       break;
+    case MS_LOG_FILTERED: {
+      char b1[16], b2[16];
+      ev = ms_rlog_event(MS_LOGEV_FILTERED, l->pid, l->gen);
+      cJSON_AddStringToObject(ev, MS_K_METRIC, ms_metric_name(m->w.metric));
+      cJSON_AddNumberToObject(ev, MS_K_LIMIT, (double)cfg->limit);
+      cJSON_AddNumberToObject(ev, MS_K_PEAK, (double)l->peak);
+      cJSON_AddNumberToObject(ev, MS_K_LASTED_S, r3(secs(l->lasted_ns)));
+      cJSON_AddNumberToObject(ev, MS_K_FOR_S, r3(secs(cfg->for_ns)));
+      emit(el, ev);
+      ms_info("pid %d was over the limit for %.1f s (peak %s > %s), under "
+              "--for %.1f s: no restart",
+              pid, secs(l->lasted_ns), ms_fmt_bytes(b1, l->peak),
+              ms_fmt_bytes(b2, cfg->limit), secs(cfg->for_ns));
+      break;
+    }
     case MS_LOG_KILL:
       ms_warn("pid %d still running %.1f s after SIGTERM: sending SIGKILL", pid,
               secs(cfg->grace_ns));

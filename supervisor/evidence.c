@@ -299,23 +299,45 @@ static const char* rate(char* buf, double bps) {
   return buf;
 }
 
+/* The spike rule of evidence.h on the recent window's fit. */
+static int is_spike(const ms_growth_fit_t* f) {
+  uint64_t jump = f->max - f->min;
+  return jump >= MS_CLASSIFY_MIN_GAP && f->high_s <= MS_CLASSIFY_SPIKE_MAX_S &&
+         f->rise_s <= MS_CLASSIFY_SPIKE_MAX_RISE_S && f->floor_n >= 3 &&
+         f->floor_s >= 1.0 && f->floor_s >= 2 * (f->rise_s + f->high_s) &&
+         (f->floor_max - f->min) * 8 <= jump;
+}
+
 void ms_classify(const ms_classify_in_t* in, ms_classify_out_t* out) {
   char a[16], b[16], c[16], d[16], r[24];
   uint64_t fp = in->footprint, heap = in->heap_allocated;
+  const ms_cause_best_t* g = &in->gauge;
+  size_t len = sizeof(out->why);
 
+  out->gauge = NULL;
   if (in->rss >= MS_CLASSIFY_RATIO * fp &&
       in->rss - fp >= MS_CLASSIFY_MIN_GAP) {
-    out->cls = "not-counted";
-    snprintf(out->why, sizeof(out->why),
-             "RSS %s is far above footprint %s (file-backed %s, lazy-free "
-             "%s): pages the kernel can drop, not a leak; matters only if "
-             "a container limits RSS",
+    int lazy = in->lazyfree > in->rss_file;
+    out->cls = lazy ? "lazy-free" : "file-backed";
+    snprintf(out->why, len,
+             "RSS %s is far above footprint %s, mostly %s (file-backed %s, "
+             "lazy-free %s): pages the kernel can drop, not a leak; matters "
+             "only if a container limits RSS",
              ms_fmt_bytes(a, in->rss), ms_fmt_bytes(b, fp),
+             lazy ? "pages freed with MADV_FREE" : "mapped-file pages",
              ms_fmt_bytes(c, in->rss_file), ms_fmt_bytes(d, in->lazyfree));
+  } else if (in->has_growth && is_spike(&in->fit)) {
+    out->cls = "spike";
+    snprintf(out->why, len,
+             "footprint jumped from %s to %s within the last %.1f s after "
+             "%.1f s flat: a transient peak, not growth; --for longer than "
+             "the peak would ride it out",
+             ms_fmt_bytes(a, in->fit.min), ms_fmt_bytes(b, in->fit.max),
+             in->fit.rise_s + in->fit.high_s, in->fit.floor_s);
   } else if (in->has_heap && fp >= MS_CLASSIFY_RATIO * heap &&
              fp - heap >= MS_CLASSIFY_MIN_GAP) {
     out->cls = "allocator-retention";
-    snprintf(out->why, sizeof(out->why),
+    snprintf(out->why, len,
              "footprint %s is far above heap-in-use %s (allocator resident "
              "%s): the allocator holds freed memory; purge or tune it, not "
              "a leak",
@@ -323,22 +345,45 @@ void ms_classify(const ms_classify_in_t* in, ms_classify_out_t* out) {
              ms_fmt_bytes(c, in->heap_resident));
   } else if ((!in->has_heap || heap * 100 >= fp * MS_CLASSIFY_HEAP_SHARE_PCT) &&
              in->has_growth && in->footprint_growth_bps > 0) {
-    out->cls = "growth";
-    if (in->has_heap)
-      snprintf(out->why, sizeof(out->why),
-               "heap-in-use %s is %.0f%% of footprint %s, footprint grew %s: "
-               "leak or unbounded cache",
+    rate(r, in->footprint_growth_bps);
+    if (g->found && g->fell_back == 1) {
+      out->cls = "unbounded-cache";
+      out->gauge = g->name;
+      snprintf(out->why, len,
+               "footprint %s grew %s and gauge %s grew with it (%.0f -> "
+               "%.0f, r = %.2f) and fell back at the last restart: an "
+               "unbounded cache; bound it or evict",
+               ms_fmt_bytes(a, fp), r, g->name, g->first, g->last, g->r);
+    } else if (!in->has_heap) {
+      out->cls = "leak-or-cache";
+      snprintf(out->why, len,
+               "footprint %s grew %s (no heap statistics): leak or unbounded "
+               "cache; link the SDK to tell them apart",
+               ms_fmt_bytes(a, fp), r);
+    } else if (g->found && g->fell_back == -1) {
+      out->cls = "leak-or-cache";
+      snprintf(out->why, len,
+               "heap-in-use %s is %.0f%% of footprint %s, footprint grew %s "
+               "and gauge %s with it (r = %.2f): leak or unbounded cache; "
+               "the next restart tells (a cache's gauge falls back)",
                ms_fmt_bytes(a, heap),
                fp ? 100.0 * (double)heap / (double)fp : 100.0,
-               ms_fmt_bytes(b, fp), rate(r, in->footprint_growth_bps));
-    else
-      snprintf(out->why, sizeof(out->why),
-               "footprint %s grew %s (no heap statistics): leak or unbounded "
-               "cache",
-               ms_fmt_bytes(a, fp), rate(r, in->footprint_growth_bps));
+               ms_fmt_bytes(b, fp), r, g->name, g->r);
+    } else {
+      out->cls = "leak";
+      snprintf(out->why, len,
+               "heap-in-use %s is %.0f%% of footprint %s, footprint grew %s, "
+               "and no gauge of the worker falls back with it%s%s%s: the "
+               "program holds memory it does not give back: a leak",
+               ms_fmt_bytes(a, heap),
+               fp ? 100.0 * (double)heap / (double)fp : 100.0,
+               ms_fmt_bytes(b, fp), r, g->found ? " (" : "",
+               g->found ? g->name : "",
+               g->found ? " grows with it but carries over restarts)" : "");
+    }
   } else {
     out->cls = "unknown";
-    snprintf(out->why, sizeof(out->why),
+    snprintf(out->why, len,
              "footprint %s, RSS %s, heap-in-use %s, growth %s: no rule "
              "matched",
              ms_fmt_bytes(a, fp), ms_fmt_bytes(b, in->rss),
@@ -449,4 +494,60 @@ cJSON* ms_evidence_capture(pid_t pid, int tree, ms_rank_t rank,
     return NULL;
   }
   return ev;
+}
+
+static int by_growth_desc(const void* a, const void* b) {
+  const ms_grew_t *x = a, *y = b;
+  uint64_t gx = x->late - x->early, gy = y->late - y->early;
+  if (gx != gy) return gx < gy ? 1 : -1;
+  if (x->cls != y->cls) return x->cls < y->cls ? -1 : 1;
+  return strcmp(x->name, y->name);
+}
+
+int ms_evidence_grew(const ms_mapping_t* early, int nearly,
+                     const ms_mapping_t* late, int nlate, ms_grew_t* out,
+                     int max) {
+  ms_grew_t all[64];
+  int n = 0;
+  /* Both lists are short (tens of rows): a nested scan is the simple way. */
+  for (int i = 0; i < nlate && n < (int)(sizeof(all) / sizeof(all[0])); i++) {
+    uint64_t was = 0, now = ms_mapping_footprint(&late[i]);
+    for (int j = 0; j < nearly; j++)
+      if (early[j].cls == late[i].cls &&
+          strcmp(early[j].name, late[i].name) == 0) {
+        was = ms_mapping_footprint(&early[j]);
+        break;
+      }
+    if (now <= was) continue;
+    memcpy(all[n].name, late[i].name, sizeof(all[n].name));
+    all[n].cls = late[i].cls;
+    all[n].early = was;
+    all[n].late = now;
+    n++;
+  }
+  qsort(all, (size_t)n, sizeof(all[0]), by_growth_desc);
+  if (n > max) n = max;
+  if (n > 0) memcpy(out, all, sizeof(all[0]) * (size_t)n);
+  return n;
+}
+
+int ms_evidence_add_grew(cJSON* ev, const ms_grew_t* rows, int n) {
+  if (n < 0) return cJSON_AddNullToObject(ev, "grew") == NULL ? -1 : 0;
+  cJSON *arr = cJSON_AddArrayToObject(ev, "grew"), *o;
+  if (arr == NULL) return -1;
+  for (int i = 0; i < n; i++) {
+    o = cJSON_CreateObject();
+    if (o == NULL || !cJSON_AddItemToArray(arr, o)) {
+      cJSON_Delete(o);
+      return -1;
+    }
+    if (!cJSON_AddStringToObject(o, "name", rows[i].name) ||
+        !cJSON_AddStringToObject(o, "class", ms_map_class_name(rows[i].cls)) ||
+        !cJSON_AddNumberToObject(o, "early", (double)rows[i].early) ||
+        !cJSON_AddNumberToObject(o, "late", (double)rows[i].late) ||
+        !cJSON_AddNumberToObject(o, "grew",
+                                 (double)(rows[i].late - rows[i].early)))
+      return -1;
+  }
+  return 0;
 }

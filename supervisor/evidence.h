@@ -14,6 +14,8 @@
 
 #include <cjson/cJSON.h>
 
+#include "cause.h"
+#include "growth.h"
 #include "sample.h"
 
 /* Who owns a mapping, from its name in /proc/PID/maps. */
@@ -71,22 +73,50 @@ int ms_smaps_read_top_by(pid_t pid, ms_rank_t rank, ms_mapping_t* out,
 int ms_smaps_top(const char* smaps_text, ms_mapping_t* out, size_t max);
 int ms_smaps_read_top(pid_t pid, ms_mapping_t* out, size_t max);
 
-/* Classification of a worker's memory at restart time.  Rules, checked in
- * this order (thresholds below):
- *   not-counted          rss >= 2 * footprint and rss - footprint >= 16 MiB:
- *                        RSS is mostly file-backed or lazy-free pages, not a
- *                        leak; matters only if a container limits RSS.
- *   allocator-retention  has_heap and footprint >= 2 * heap_allocated and
- *                        footprint - heap_allocated >= 16 MiB: the allocator
- *                        holds freed memory: purge or tune, not a leak.
- *   growth               (!has_heap or heap_allocated >= footprint / 2) and
- *                        has_growth and footprint_growth_bps > 0: the
- *                        program holds what it allocated and keeps adding:
- *                        leak or unbounded cache.
+/* Classification of a worker's memory at restart time: one of six kinds,
+ * or an honest "cannot tell".  Rules, checked in this order (thresholds
+ * below):
+ *   file-backed          rss >= 2 * footprint, rss - footprint >= 16 MiB,
+ *                        rss_file >= lazyfree: RSS is mostly mapped-file
+ *                        pages (clean, or dirty awaiting writeback).
+ *   lazy-free            the same with lazyfree > rss_file: pages freed
+ *                        with MADV_FREE, still resident.  Neither counts
+ *                        in footprint; they matter only if a container
+ *                        limits RSS.
+ *   spike                the recent window (fit, growth.h) has a jump of
+ *                        at least 16 MiB: a floor (points within 1/8 of
+ *                        the jump above the lowest) seen by at least 3
+ *                        measured reads over at least 1 s, then a rise of
+ *                        at most 3 s and a top of at most 5 s, the floor
+ *                        at least twice as long as rise and top together:
+ *                        a transient peak, not growth.  (A fast leak whose
+ *                        only earlier read is its start-up one has no
+ *                        floor of 3 reads, and a leak's floor is its first
+ *                        eighth: neither is called a spike.)
+ *   allocator-retention  has_heap, footprint >= 2 * heap_allocated and
+ *                        footprint - heap_allocated >= 16 MiB: the
+ *                        allocator holds freed memory: purge or tune it.
+ *   then, when (!has_heap or heap_allocated >= footprint / 2) and the
+ *   recent growth is positive (the program holds what it allocated and
+ *   keeps adding):
+ *     unbounded-cache    a gauge tracks the footprint (gauge.found: r >=
+ *                        0.8, grew in this life) and fell back at the last
+ *                        restart; the gauge is named.
+ *     leak               has_heap and no gauge both tracks the footprint
+ *                        and fell back (a counter carried across restarts
+ *                        does not fall back).
+ *     leak-or-cache      no heap statistics ("link the SDK to tell them
+ *                        apart"), or a gauge tracks the footprint but no
+ *                        restart has shown yet whether it falls back.
  *   unknown              anything else (no growth data, flat footprint). */
 #define MS_CLASSIFY_RATIO 2               /* "much larger than" */
 #define MS_CLASSIFY_MIN_GAP (16ull << 20) /* ignore gaps below 16 MiB */
 #define MS_CLASSIFY_HEAP_SHARE_PCT 50     /* heap-in-use share of growth */
+#define MS_CLASSIFY_SPIKE_MAX_S 5.0       /* longest high part of a spike */
+#define MS_CLASSIFY_SPIKE_MAX_RISE_S 3.0  /* floor's last read to the top: a
+                                             background read period (1 s)
+                                             plus a burst's ramp on a busy
+                                             host */
 
 typedef struct {
   uint64_t footprint; /* ms_mem_t.footprint: Anonymous - LazyFree + Swap
@@ -95,20 +125,46 @@ typedef struct {
   int has_heap;                /* the SDK reported allocator statistics */
   uint64_t heap_allocated;     /* heap-in-use (jemalloc stats.allocated) */
   uint64_t heap_resident;      /* what the allocator keeps resident */
-  int has_growth;              /* footprint_growth_bps is known */
+  int has_growth;              /* footprint_growth_bps and fit are known */
   double footprint_growth_bps; /* recent growth, bytes/s: the slope over
                                   the last seconds (ms_growth_rate()), not
                                   the average over the whole life */
+  ms_growth_fit_t fit;         /* the recent window's fit (growth.h) */
+  ms_cause_best_t gauge;       /* the gauge that tracks footprint best */
 } ms_classify_in_t;
 
 typedef struct {
-  const char* cls; /* static: "not-counted", "allocator-retention",
-                      "growth" or "unknown" */
-  char why[256];   /* one sentence with the figures */
+  const char* cls; /* static: "file-backed", "lazy-free", "spike",
+                      "allocator-retention", "unbounded-cache", "leak",
+                      "leak-or-cache" or "unknown" */
+  char why[384];   /* one sentence with the figures */
+  const char* gauge; /* unbounded-cache: the gauge's name (points into the
+                        input), else NULL */
 } ms_classify_out_t;
 
 /* Applies the rules above.  Pure. */
 void ms_classify(const ms_classify_in_t* in, ms_classify_out_t* out);
+
+/* Regions that grew: one row per (class, name) of the late snapshot whose
+ * footprint (ms_mapping_footprint) exceeds its early one, by how much.
+ * A region absent from the early rows counts from 0 (the early snapshot
+ * keeps the top rows only, so a small region left out early may show its
+ * whole size). */
+typedef struct {
+  char name[MS_MAP_NAME_MAX + 1];
+  ms_map_class_t cls;
+  uint64_t early, late; /* footprint of the region in each snapshot */
+} ms_grew_t;
+
+/* Fills out with at most max rows of regions that grew, largest growth
+ * first (ties by class, then name).  Returns the count.  Pure. */
+int ms_evidence_grew(const ms_mapping_t* early, int nearly,
+                     const ms_mapping_t* late, int nlate, ms_grew_t* out,
+                     int max);
+/* Adds "grew": [{"name","class","early","late","grew"}...] for n rows
+ * (bytes as numbers), or null when n < 0 (no early snapshot).  Returns 0
+ * or -1 (out of memory). */
+int ms_evidence_add_grew(cJSON* ev, const ms_grew_t* rows, int n);
 
 /* Builds {"classification","why","mappings":[{"name","class","count",
  * "size","rss","private_dirty","swap","anonymous","lazyfree","footprint"}

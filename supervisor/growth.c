@@ -34,6 +34,49 @@ void ms_growth_add(ms_growth_t* g, uint64_t t_ns, uint64_t value) {
   *at(g, g->n++) = (ms_growth_pt_t){t_ns, value};
 }
 
+/* The jump's shape (growth.h): a second pass over the same points. */
+static void jump_shape(const ms_growth_t* g, uint64_t from, uint64_t now_ns,
+                       ms_growth_fit_t* out) {
+  uint64_t jump = out->max - out->min;
+  uint64_t mid = out->min + jump / 2, thr = out->min + jump / 8;
+  uint64_t t0 = 0, tlast = 0, tfloor = 0, ttop = 0;
+  unsigned i, n = 0, last_floor = 0;
+  int seen = 0, top = 0;
+  const ms_growth_pt_t* p;
+
+  /* The floor ends at the last point within the eighth before the top. */
+  for (i = 0; i < g->n; i++) {
+    p = &g->pt[(g->head + i) % MS_GROWTH_POINTS];
+    if (p->t_ns < from || p->t_ns > now_ns) continue;
+    if (!seen) {
+      seen = 1;
+      t0 = tfloor = p->t_ns;
+    }
+    tlast = p->t_ns;
+    n++;
+    if (!top && jump > 0 && p->value >= mid) {
+      top = 1;
+      ttop = p->t_ns;
+    }
+    if (!top && p->value <= thr) {
+      last_floor = n;
+      tfloor = p->t_ns;
+    }
+  }
+  if (!top) ttop = tlast;
+  n = 0;
+  for (i = 0; i < g->n && n < last_floor; i++) {
+    p = &g->pt[(g->head + i) % MS_GROWTH_POINTS];
+    if (p->t_ns < from || p->t_ns > now_ns) continue;
+    n++;
+    if (p->value > out->floor_max) out->floor_max = p->value;
+  }
+  out->floor_n = last_floor;
+  out->floor_s = (double)(tfloor - t0) / NS_PER_SEC;
+  out->rise_s = (double)(ttop - tfloor) / NS_PER_SEC;
+  out->high_s = (double)(tlast - ttop) / NS_PER_SEC;
+}
+
 int ms_growth_rate(const ms_growth_t* g, uint64_t now_ns, uint64_t min_span_ns,
                    ms_growth_fit_t* out) {
   uint64_t from = now_ns > g->window_ns ? now_ns - g->window_ns : 0;
@@ -67,6 +110,7 @@ int ms_growth_rate(const ms_growth_t* g, uint64_t now_ns, uint64_t min_span_ns,
   }
   if (out->n < 3 || out->span_s * NS_PER_SEC < (double)min_span_ns)
     return -EAGAIN;
+  jump_shape(g, from, now_ns, out);
   double n = out->n;
   double vx = sxx - sx * sx / n, vy = syy - sy * sy / n, cxy = sxy - sx * sy / n;
   if (vx <= 0) return -EAGAIN; /* all at one instant (window_ns 0) */

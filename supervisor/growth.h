@@ -42,6 +42,16 @@ typedef struct {
   double span_s;   /* time between the first and last point used */
   unsigned n;      /* points used */
   uint64_t first, last, min, max; /* values of those points */
+  /* The shape of a jump.  The floor is every point up to the last one
+   * within (max - min) / 8 of min; the top starts at the first point at or
+   * above (min + max) / 2.  A spike: a long floor seen by several reads,
+   * a quick rise, a short top; a leak's floor is its first eighth. */
+  double floor_s;     /* first point to the floor's last */
+  unsigned floor_n;   /* points in the floor */
+  uint64_t floor_max; /* their highest value: a flat floor stays within
+                         the eighth */
+  double rise_s;      /* the floor's last point to the top's first */
+  double high_s;      /* the top's first point to the last point */
 } ms_growth_fit_t;
 
 /* Fits the points within window_ns before now_ns.  Returns 0, or -EAGAIN

@@ -20,6 +20,7 @@
 #define MS_LOGEV_WATCH "watch"
 #define MS_LOGEV_HOLD "hold"
 #define MS_LOGEV_SAMPLE "sample" /* sample log only */
+#define MS_LOGEV_FILTERED "filtered" /* a crossing shorter than --for */
 
 /* ---- on every line ------------------------------------------------------ */
 #define MS_K_TS "ts"
@@ -43,6 +44,8 @@
 
 /* ---- sample ------------------------------------------------------------- */
 #define MS_K_FULL "full"
+#define MS_K_LAZYFREE_AGE_S "lazyfree_age_s" /* age of the full read that
+                                                gave lazyfree; null: none */
 #define MS_K_LIMIT "limit" /* also restart, would-restart, watch */
 
 /* ---- start -------------------------------------------------------------- */
@@ -96,6 +99,34 @@
 /* restart's "evidence" object, and each row of its "mappings" array */
 #define MS_K_MAPPINGS "mappings"
 #define MS_K_GROWTH_BPS "growth_bps"
+#define MS_K_GROWTH_FIT "growth_fit" /* object: the keys below, or null */
+#define MS_K_R2 "r2"
+#define MS_K_SPAN_S "span_s"
+#define MS_K_MIN "min"
+#define MS_K_MAX "max"
+#define MS_K_HIGH_S "high_s"
+#define MS_K_GAUGE "gauge" /* object: the gauge that tracks footprint best,
+                              or null; its name is MS_K_NAME */
+#define MS_K_R "r"
+#define MS_K_FIRST "first"
+#define MS_K_LAST "last"
+#define MS_K_FELL_BACK "fell_back" /* true, false, or null: no restart yet */
+#define MS_K_GREW "grew" /* array: regions whose footprint grew since the
+                            life's early snapshot, or null; rows have
+                            MS_K_NAME, MS_K_CLASS, and the three below */
+#define MS_K_EARLY "early"
+#define MS_K_LATE "late"
+/* a row's growth is "grew" (MS_K_GREW) too */
+#define MS_K_GREW_SINCE_S "grew_since_s" /* uptime of the early snapshot */
+/* classification values */
+#define MS_CLASS_LEAK "leak"
+#define MS_CLASS_CACHE "unbounded-cache"
+#define MS_CLASS_LEAK_OR_CACHE "leak-or-cache"
+#define MS_CLASS_RETENTION "allocator-retention"
+#define MS_CLASS_LAZYFREE "lazy-free"
+#define MS_CLASS_FILE "file-backed"
+#define MS_CLASS_SPIKE "spike"
+#define MS_CLASS_UNKNOWN "unknown"
 #define MS_K_CLASSIFICATION "classification"
 #define MS_K_WHY "why"
 #define MS_K_NAME "name"
@@ -125,5 +156,16 @@
 #define MS_K_FREED "freed"
 #define MS_K_RESIDENT_BEFORE "resident_before"
 #define MS_K_RESIDENT_AFTER "resident_after"
+/* purge's "reason" (MS_K_REASON) */
+#define MS_REASON_SOFT_LIMIT "soft-limit"
+#define MS_REASON_HARD_LIMIT "hard-limit" /* allocator retention at the
+                                             limit: a restart follows only
+                                             if still over */
+
+/* ---- filtered ------------------------------------------------------------ */
+#define MS_K_PEAK "peak"
+#define MS_K_LASTED_S "lasted_s"
+#define MS_K_FOR_S "for_s"
+/* also MS_K_METRIC, MS_K_LIMIT */
 
 #endif

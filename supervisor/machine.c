@@ -366,6 +366,7 @@ static void note_send_failed(ms_machine_t* m, const ms_event_t* ev,
   switch (ev->send_failed.what) {
     case MS_SEND_PURGE:
       m->w.purge_seq = 0;
+      m->w.purge_hard = 0; /* a hard-limit restart need not wait for it */
       break;
     case MS_SEND_WELCOME:
       say(m, out, MS_LOG_WELCOME_UNSENT)->err = ev->send_failed.err;
@@ -393,12 +394,25 @@ static void set_before(ms_machine_t* m, const ms_mem_t* mem) {
     rs->has_growth = 1;
     rs->growth_bps = rs->growth_fit.bps;
   }
+  ms_cause_best(&m->cause, &rs->gauge);
 }
 
 /* Evidence read off the loop.  Returns 1 when it is the open record's. */
 static int note_evidence(ms_machine_t* m, const ms_event_t* ev,
                          ms_actions_t* out) {
   ms_restart_t* rs = &m->rs;
+  if (ev->evidence.early) {
+    ms_worker_t* w = &m->w;
+    /* A worker's own snapshot only: a late one of its predecessor is
+     * dropped. */
+    if (w->up && ev->evidence.id == w->gen && ev->evidence.n > 0) {
+      w->nearly = ev->evidence.n;
+      memcpy(w->early_rows, ev->evidence.rows,
+             sizeof(w->early_rows[0]) * (size_t)w->nearly);
+      w->early_pid = ev->evidence.has_where ? ev->evidence.where.top : w->pid;
+    }
+    return 0;
+  }
   if (!rs->active || !rs->evidence_pending || ev->evidence.id != rs->id)
     return 0; /* a record logged already (without its rows) */
   rs->evidence_pending = 0;
@@ -413,6 +427,46 @@ static int note_evidence(ms_machine_t* m, const ms_event_t* ev,
   return 1;
 }
 
+static void begin_restart(ms_machine_t* m, const ms_event_t* ev,
+                          ms_actions_t* out, const ms_mem_t* mem,
+                          ms_metric_t metric, uint64_t value, int dry);
+
+/* A purge's "before" is read before the request goes: a purge answered
+ * within the read would otherwise show as freeing nothing.  The request
+ * goes only if the worker can still take it (running, SDK, not being
+ * restarted). */
+static void purge_before_read(ms_machine_t* m, const ms_event_t* ev,
+                              ms_actions_t* out) {
+  ms_worker_t* w = &m->w;
+  w->purge_before = ev->sample.mem;
+  if (!w->purge_unsent) return;
+  w->purge_unsent = 0;
+  if (m->state != MS_ST_RUNNING || !w->sdk || w->purge_seq == 0) {
+    w->purge_seq = 0;
+    w->purge_hard = 0;
+    return;
+  }
+  w->purge_sent_ns = ev->now;
+  push(out, MS_ACT_SEND_PURGE)->seq = w->purge_seq;
+}
+
+/* A purge at the hard limit has its "after": a worker still over the
+ * limit is restarted now; one the purge brought under runs on. */
+static void hard_purge_done(ms_machine_t* m, const ms_event_t* ev,
+                            ms_actions_t* out) {
+  ms_worker_t* w = &m->w;
+  const ms_mem_t* mem = &ev->sample.mem;
+  w->purge_hard = 0;
+  if (m->state != MS_ST_RUNNING) return; /* a restart began meanwhile */
+  uint64_t value = metric_value(w->metric, mem, &w->heap);
+  if (value < m->cfg->limit) {
+    w->lim.over = 0; /* the run of overs ends here, without a restart */
+    w->hard_purge_tried = 0;
+    return;
+  }
+  begin_restart(m, ev, out, mem, w->metric, value, 0);
+}
+
 /* Answers to MEASURE that do not depend on the state. */
 static void note_measured(ms_machine_t* m, const ms_event_t* ev,
                           ms_actions_t* out) {
@@ -422,7 +476,7 @@ static void note_measured(ms_machine_t* m, const ms_event_t* ev,
       if (m->rs.active && !m->rs.before_full) set_before(m, &ev->sample.mem);
       break;
     case MS_FOR_PURGE_BEFORE:
-      w->purge_before = ev->sample.mem;
+      purge_before_read(m, ev, out);
       break;
     case MS_FOR_PURGE_AFTER: {
       ms_log_t* l = say(m, out, MS_LOG_PURGE);
@@ -431,6 +485,8 @@ static void note_measured(ms_machine_t* m, const ms_event_t* ev,
       l->has_heap = w->heap.has_heap;
       l->purge_resident_before = w->purge_resident_before;
       l->purge_resident_after = w->purge_resident_after;
+      l->hard = w->purge_hard;
+      if (w->purge_hard) hard_purge_done(m, ev, out);
       break;
     }
     case MS_FOR_TICK:  /* comes as SAMPLE */
@@ -442,6 +498,11 @@ static void note_measured(ms_machine_t* m, const ms_event_t* ev,
 
 static void note_gone(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
   (void)out;
+  if (ev->sample.purpose == MS_FOR_PURGE_BEFORE && m->w.purge_unsent) {
+    m->w.purge_unsent = 0;
+    m->w.purge_seq = 0;
+    m->w.purge_hard = 0;
+  }
   /* A "before" that cannot be re-read stays the estimate it was. */
   if (ev->sample.purpose == MS_FOR_BEFORE && m->rs.active && !m->rs.before_full) {
     set_before(m, &m->rs.before);
@@ -491,7 +552,13 @@ static void note_sample(ms_machine_t* m, const ms_event_t* ev,
   const ms_mem_t* mem = &ev->sample.mem;
   w->last = *mem;
   /* Only measured figures: an estimate counts lazy-free pages. */
-  if (mem->full) ms_growth_add(&w->growth, ev->now, mem->footprint);
+  if (mem->full) {
+    ms_growth_add(&w->growth, ev->now, mem->footprint);
+    ms_cause_add(&m->cause, ev->now, mem->footprint,
+                 w->sdk && w->stats_ns ? &w->heap : NULL);
+    w->last_full = *mem;
+    w->last_full_ns = ev->now;
+  }
   if (m->cfg->sample_log_path == NULL ||
       (w->last_slog_ns && ev->now - w->last_slog_ns < m->cfg->sample_every_ns))
     return;
@@ -500,6 +567,10 @@ static void note_sample(ms_machine_t* m, const ms_event_t* ev,
   l->mem = &w->last;
   l->heap = &w->heap;
   l->has_heap = w->heap.has_heap;
+  if (w->last_full_ns) {
+    l->last_full = &w->last_full;
+    l->last_full_age_ns = ev->now - w->last_full_ns;
+  }
 }
 
 /* ---- the decision ------------------------------------------------------- */
@@ -538,6 +609,12 @@ static void begin_restart(ms_machine_t* m, const ms_event_t* ev,
   rs->where.tree = m->cfg->tree;
   rs->where.rank = metric == MS_METRIC_RSS ? MS_RANK_RSS : MS_RANK_FOOTPRINT;
   rs->where.top = w->pid;
+  rs->nearly = w->nearly;
+  rs->early_pid = w->early_pid;
+  rs->early_uptime_s = w->early_uptime_s;
+  if (w->nearly > 0)
+    memcpy(rs->early_rows, w->early_rows,
+           sizeof(rs->early_rows[0]) * (size_t)w->nearly);
 
   if (dry) {
     /* --dry-run: the worker runs on; the line is written once the
@@ -626,23 +703,82 @@ static int held(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out,
   return 0;
 }
 
+/* Asks the worker to purge; hard: for the hard limit (a restart follows
+ * when it leaves the worker over).  The "before" is read first when mem is
+ * an estimate (purge_before_read() then sends the request). */
+static void ask_purge(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out,
+                      const ms_mem_t* mem, int hard) {
+  ms_worker_t* w = &m->w;
+  w->purge_seq = ++m->seq;
+  w->purge_hard = hard;
+  w->last_purge_ns = ev->now;
+  w->purge_sent_ns = ev->now;
+  if (mem->full) {
+    w->purge_before = *mem;
+    push(out, MS_ACT_SEND_PURGE)->seq = w->purge_seq;
+  } else {
+    w->purge_unsent = 1;
+    measure(out, MS_FOR_PURGE_BEFORE, UINT64_MAX, 1);
+  }
+}
+
+/* Whether the worker's own figures say its allocator holds what put it
+ * over: the evidence's allocator-retention rule on this sample.  Only
+ * then can a purge, rather than a restart, bring it back under. */
+static int retention_now(const ms_worker_t* w, const ms_mem_t* mem) {
+  ms_classify_in_t in;
+  ms_classify_out_t cls;
+  if (!w->sdk || !w->heap.has_heap) return 0;
+  memset(&in, 0, sizeof(in));
+  in.footprint = mem->footprint;
+  in.rss = mem->rss;
+  in.lazyfree = mem->lazyfree;
+  in.rss_file = mem->rss_file;
+  in.has_heap = 1;
+  in.heap_allocated = w->heap.allocated;
+  in.heap_resident = w->heap.resident;
+  ms_classify(&in, &cls);
+  return strcmp(cls.cls, "allocator-retention") == 0;
+}
+
+/* A run of overs ended below the limit without a restart: it was shorter
+ * than --for.  Said once per run, with its peak. */
+static void note_filtered(ms_machine_t* m, const ms_event_t* ev,
+                          ms_actions_t* out, uint64_t since_ns) {
+  ms_log_t* l = say(m, out, MS_LOG_FILTERED);
+  l->peak = m->w.over_peak;
+  l->lasted_ns = ev->now - since_ns;
+}
+
 static void check_limit(ms_machine_t* m, const ms_event_t* ev,
                         ms_actions_t* out, const ms_mem_t* mem,
                         ms_metric_t metric, ms_value_kind_t kind,
                         uint64_t value) {
   const ms_config_t* cfg = m->cfg;
   ms_worker_t* w = &m->w;
+  /* The soft limit purges only when there is something to give back:
+   * with heap-in-use about the footprint a purge frees nothing and only
+   * holds the next, useful one off for MS_PURGE_MIN_GAP_NS. */
   if (cfg->soft_limit && w->sdk && w->purge_seq == 0 && kind == MS_VALUE_KNOWN &&
-      ms_policy_purge(cfg->soft_limit, value, ev->now, m->last_purge_ns,
-                      MS_PURGE_MIN_GAP_NS)) {
-    w->purge_seq = ++m->seq;
-    push(out, MS_ACT_SEND_PURGE)->seq = w->purge_seq;
-    m->last_purge_ns = ev->now;
-    w->purge_before = *mem;
-    if (!mem->full) measure(out, MS_FOR_PURGE_BEFORE, UINT64_MAX, 1);
-  }
+      ms_cause_purge_useful(mem->footprint, w->heap.has_heap,
+                            w->heap.allocated) &&
+      ms_policy_purge(cfg->soft_limit, value, ev->now, w->last_purge_ns,
+                      MS_PURGE_MIN_GAP_NS))
+    ask_purge(m, ev, out, mem, 0);
+  int was_over = w->lim.over;
+  uint64_t since = w->lim.over_since_ns;
   int due = ms_policy_limit(&w->lim, cfg->limit, cfg->for_ns, kind, value, ev->now);
-  if (!w->lim.over) m->dry_episode = m->hold_logged = 0;
+  if (kind == MS_VALUE_KNOWN && w->lim.over &&
+      (!was_over || value > w->over_peak))
+    w->over_peak = value;
+  if (!w->lim.over) {
+    /* A crossing that ended while held, or by a hard-limit purge, was
+     * not filtered by --for. */
+    if (was_over && !w->hard_purge_tried && !m->hold_logged)
+      note_filtered(m, ev, out, since);
+    m->dry_episode = m->hold_logged = 0;
+    w->hard_purge_tried = 0;
+  }
   if (!due) return;
   if (cfg->dry_run) {
     /* Logged once per run of samples over the limit. */
@@ -656,6 +792,20 @@ static void check_limit(ms_machine_t* m, const ms_event_t* ev,
     return;
   }
   if (held(m, ev, out, mem, metric, value)) return;
+  /* Allocator retention at the hard limit: a purge first, a restart only
+   * if it leaves the worker over (hard_purge_done()).  A purge that is
+   * not answered within --grace is given up on. */
+  if (w->purge_hard && ev->now - w->purge_sent_ns < cfg->grace_ns) return;
+  if (!w->hard_purge_tried && metric != MS_METRIC_HEAP &&
+      retention_now(w, mem)) {
+    w->hard_purge_tried = 1;
+    if (w->purge_seq == 0)
+      ask_purge(m, ev, out, mem, 1);
+    else /* a soft-limit purge is in flight: it answers for this one */
+      w->purge_hard = 1;
+    return;
+  }
+  w->purge_hard = 0;
   begin_restart(m, ev, out, mem, metric, value, 0);
 }
 
@@ -745,6 +895,8 @@ static void starting_on_spawned(ms_machine_t* m, const ms_event_t* ev,
   w->gen = ++m->gen;
   w->started_ns = ev->now;
   w->metric = m->cfg->metric;
+  w->nearly = -1;
+  ms_cause_new_life(&m->cause);
   m->state = MS_ST_RUNNING;
   if (m->cfg->watch_pid) {
     say(m, out, MS_LOG_WATCH);
@@ -822,6 +974,29 @@ static void on_starting(ms_machine_t* m, const ms_event_t* ev,
 
 /* ---- RUNNING: a worker is up and held to the limit ------------------------ */
 
+/* The early smaps snapshot of the life, once (evidence "grew" compares
+ * the restart's read with it): at the first full sample after "ready", or
+ * after --handshake-timeout for a worker that never says it, or
+ * MS_EARLY_SNAPSHOT_NS into the life of a worker without the SDK.  Not
+ * when a restart began in the same step (its own read is under way). */
+static void early_snapshot(ms_machine_t* m, const ms_event_t* ev,
+                           ms_actions_t* out) {
+  ms_worker_t* w = &m->w;
+  if (w->early_asked || !ev->sample.mem.full || m->state != MS_ST_RUNNING ||
+      m->cfg->watch_pid)
+    return;
+  int sdk = w->sdk || m->sdk_seen;
+  uint64_t age = ev->now - w->started_ns;
+  if (!w->ready &&
+      age < (sdk ? m->cfg->handshake_ns : MS_EARLY_SNAPSHOT_NS))
+    return;
+  w->early_asked = 1;
+  w->early_uptime_s = secs(age);
+  ms_action_t* a = push(out, MS_ACT_COLLECT_EVIDENCE);
+  a->id = w->gen;
+  a->early = 1;
+}
+
 static void running_on_sample(ms_machine_t* m, const ms_event_t* ev,
                               ms_actions_t* out) {
   const ms_mem_t* mem = &ev->sample.mem;
@@ -841,6 +1016,7 @@ static void running_on_sample(ms_machine_t* m, const ms_event_t* ev,
                   mem->footprint);
       break;
   }
+  early_snapshot(m, ev, out);
 }
 
 /* --metric heap acts on the worker's own report as it arrives: a crossing
@@ -1378,6 +1554,7 @@ int ms_machine_init(ms_machine_t* m, const ms_config_t* cfg) {
   m->state = MS_ST_DOWN;
   m->want = MS_WANT_UP;
   m->intensity.max = cfg->max_restarts;
+  ms_cause_init(&m->cause);
   m->intensity.times = calloc((size_t)cfg->max_restarts + 1, sizeof(uint64_t));
   return m->intensity.times ? 0 : -ENOMEM;
 }

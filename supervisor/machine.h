@@ -20,6 +20,7 @@
 #include <stdint.h>
 #include <sys/types.h>
 
+#include "cause.h"
 #include "config.h"
 #include "evidence.h"
 #include "growth.h"
@@ -36,8 +37,16 @@
 /* A worker that closed its channel is given this long to exit before the
  * closing is reported as a problem. */
 #define MS_CHANNEL_EOF_NS (500 * MS_NS_PER_MS)
-/* Evidence rows kept per restart (top mappings of /proc/PID/smaps). */
+/* Evidence rows logged per restart (top mappings of /proc/PID/smaps). */
 #define MS_EVIDENCE_ROWS 10
+/* Rows read per smaps snapshot (the restart's, and the early one of each
+ * life): more than are logged, so "grew" finds a region of the late
+ * snapshot in the early one even when it was small then. */
+#define MS_EVIDENCE_READ_ROWS 32
+/* A worker without the SDK gets its early snapshot at its first full
+ * sample this long into its life (an SDK worker: at its first after
+ * "ready", or after --handshake-timeout). */
+#define MS_EARLY_SNAPSHOT_NS (1 * MS_NS_PER_S)
 /* A growth rate needs this many ticks of life behind it: over less, it
  * measures start-up (a restore filling memory), not a trend. */
 #define MS_GROWTH_MIN_TICKS 10
@@ -131,8 +140,9 @@ typedef struct {
     struct { int sig; } signal;
     struct {
       unsigned id;   /* the COLLECT_EVIDENCE's id */
+      int early;     /* the COLLECT_EVIDENCE's early (id: the worker's gen) */
       int n;         /* rows (<0: not read) */
-      ms_mapping_t rows[MS_EVIDENCE_ROWS];
+      ms_mapping_t rows[MS_EVIDENCE_READ_ROWS];
       int has_where; /* where is filled */
       ms_evidence_where_t where;
     } evidence;
@@ -173,7 +183,9 @@ typedef enum {
   MS_LOG_HOLD,           /* "hold": over the limit, restarts held off
                             (m->hold_until, m->rs the restart that did not
                             help); value, metric, mem */
-  MS_LOG_HOLD_BROKEN     /* stderr: it kept growing while held: value */
+  MS_LOG_HOLD_BROKEN,    /* stderr: it kept growing while held: value */
+  MS_LOG_FILTERED        /* "filtered": a crossing shorter than --for:
+                            peak, lasted_ns */
 } ms_log_kind_t;
 
 typedef struct {
@@ -201,6 +213,12 @@ typedef struct {
   uint64_t ceiling;      /* CEILING: the ceiling crossed */
   uint64_t from;         /* HOLD_BROKEN: its value when the hold began */
   ms_metric_t metric;    /* HOLD */
+  int hard;              /* PURGE: asked at the hard limit, not the soft */
+  uint64_t peak;         /* FILTERED: highest value of the crossing */
+  uint64_t lasted_ns;    /* FILTERED: how long it was over */
+  const ms_mem_t* last_full; /* SAMPLE: the worker's last full read, NULL
+                                none yet */
+  uint64_t last_full_age_ns; /* SAMPLE: how old it is */
 } ms_log_t;
 
 typedef enum {
@@ -218,7 +236,9 @@ typedef enum {
   MS_ACT_TIMER_CANCEL,
   MS_ACT_MEASURE,         /* sample: purpose, near, force; answer is
                              SAMPLE (tick), MEASURED, or GONE */
-  MS_ACT_COLLECT_EVIDENCE,/* read /proc/PID/smaps off the loop: id */
+  MS_ACT_COLLECT_EVIDENCE,/* read /proc/PID/smaps off the loop: id; early:
+                             the life's early snapshot (id = gen, ranked
+                             by footprint), not a restart's evidence */
   MS_ACT_VERIFY,          /* check state->fd off the loop: STATE_OK/BAD */
   MS_ACT_KEEP_STATE,      /* state->fd becomes the last good state */
   MS_ACT_CLOSE_FD,        /* drop state->fd */
@@ -237,6 +257,7 @@ typedef struct {
   uint64_t near;
   int force;
   unsigned id;
+  int early;
   const ms_ev_state_t* state; /* VERIFY, KEEP_STATE, CLOSE_FD: the event's */
   int code;
   ms_log_t log;
@@ -264,6 +285,9 @@ typedef struct {
   ms_heap_t heap;         /* last stats (heap.has_heap: figures known) */
   uint64_t stats_ns;      /* when they arrived, 0 = never */
   ms_mem_t last;          /* last sample */
+  ms_mem_t last_full;     /* last full read (lazy-free pages are known only
+                             from those), last_full_ns 0 = none yet */
+  uint64_t last_full_ns;
   ms_growth_t growth;     /* measured footprints of the last seconds */
   uint64_t last_slog_ns;  /* last --sample-log line */
   uint64_t eof_ns;        /* it closed the channel, not yet reported */
@@ -273,8 +297,23 @@ typedef struct {
   int prof_start;         /* a start-of-life profile was asked */
   ms_limit_state_t lim;
   uint64_t purge_seq;     /* purge asked and not answered, 0 none */
+  int purge_unsent;       /* purge_seq decided, waiting for its "before"
+                             read: the request goes once it is in */
+  int purge_hard;         /* the purge in flight is the hard limit's: a
+                             restart follows if it leaves the worker over */
+  int hard_purge_tried;   /* this run of overs had its purge already */
+  uint64_t purge_sent_ns;
+  uint64_t last_purge_ns; /* soft-limit pacing, per worker: a new worker
+                             may need a purge at once */
+  uint64_t over_peak;     /* highest known value of this run of overs */
   ms_mem_t purge_before;
   uint64_t purge_resident_before, purge_resident_after;
+  /* The early smaps snapshot of this life (evidence "grew"). */
+  int early_asked;
+  int nearly;             /* rows, -1 none (not read, or not yet) */
+  pid_t early_pid;        /* whose mappings (with --tree, the top member) */
+  double early_uptime_s;
+  ms_mapping_t early_rows[MS_EVIDENCE_READ_ROWS];
   /* How it ended (up == 0). */
   int64_t exit_status;
   int term_signal;
@@ -301,6 +340,7 @@ typedef struct {
   int has_growth;
   double growth_bps;      /* recent growth (MS_GROWTH_WINDOW_NS), bytes/s */
   ms_growth_fit_t growth_fit;
+  ms_cause_best_t gauge;  /* the gauge that tracks footprint best */
   int expect_sdk;         /* the old worker spoke the SDK: a save is asked */
   int prof_start, prof_end; /* heap profiles asked of the old worker */
   uint64_t seq;           /* the save request */
@@ -314,8 +354,12 @@ typedef struct {
   char restore[16];
   char handed[16];
   int evidence_pending;
-  int nrows;
-  ms_mapping_t rows[MS_EVIDENCE_ROWS];
+  int nrows;              /* rows read (the log lists MS_EVIDENCE_ROWS) */
+  ms_mapping_t rows[MS_EVIDENCE_READ_ROWS];
+  int nearly;             /* the old worker's early snapshot, -1 none */
+  pid_t early_pid;
+  double early_uptime_s;
+  ms_mapping_t early_rows[MS_EVIDENCE_READ_ROWS];
   ms_evidence_where_t where; /* whose rows, how ranked, the tree's split */
   /* The outcome, once logged. */
   pid_t new_pid;          /* 0: no new worker (spawn failed, memsup ending) */
@@ -355,7 +399,7 @@ typedef struct {
   unsigned restarts;      /* memory restarts logged */
   unsigned next_id;
   uint64_t seq;           /* last request seq (save, purge) */
-  uint64_t last_purge_ns;
+  ms_cause_t cause;       /* footprint and gauges over the last lives */
   int dry_episode;        /* --dry-run: this run of overs was logged */
   int sdk_seen;           /* some worker of this slot spoke the SDK */
   char handoff[16];       /* kind of the last good state, "" none */

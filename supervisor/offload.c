@@ -21,7 +21,7 @@ typedef struct {
   ms_rank_t rank;
   unsigned id;
   int n;
-  ms_mapping_t rows[MS_EVIDENCE_ROWS];
+  ms_mapping_t rows[MS_EVIDENCE_READ_ROWS];
   ms_evidence_where_t where;
   ms_evidence_cb cb;
   void* arg;
@@ -29,7 +29,7 @@ typedef struct {
 
 static void evidence_work(uv_work_t* req) {
   evidence_t* e = req->data;
-  e->n = ms_evidence_read(e->pid, e->tree, e->rank, e->rows, MS_EVIDENCE_ROWS,
+  e->n = ms_evidence_read(e->pid, e->tree, e->rank, e->rows, MS_EVIDENCE_READ_ROWS,
                           &e->where);
 }
 

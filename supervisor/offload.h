@@ -19,7 +19,7 @@
 #include "handoff.h"
 #include "machine.h"
 
-/* Reads the top MS_EVIDENCE_ROWS mappings of pid ranked by rank, with
+/* Reads the top MS_EVIDENCE_READ_ROWS mappings of pid ranked by rank, with
  * tree those of the session member holding the most, and the split by
  * process (ms_evidence_read).  n is the row count or a negative errno;
  * rows and where are valid during the call. */

@@ -267,6 +267,20 @@ static void evidence_cb(void* arg, unsigned id, int n, const ms_mapping_t* rows,
   post(sup);
 }
 
+/* The same for a life's early snapshot (the machine tells them apart). */
+static void early_cb(void* arg, unsigned id, int n, const ms_mapping_t* rows,
+                     const ms_evidence_where_t* where) {
+  ms_sup_t* sup = arg;
+  ms_event_t* ev = event(sup, MS_EV_EVIDENCE);
+  ev->evidence.id = id;
+  ev->evidence.early = 1;
+  ev->evidence.n = n;
+  if (n > 0) memcpy(ev->evidence.rows, rows, sizeof(rows[0]) * (size_t)n);
+  ev->evidence.has_where = where != NULL;
+  if (where) ev->evidence.where = *where;
+  post(sup);
+}
+
 /* ---- talking to the worker -------------------------------------------------- */
 
 static void send_failed(ms_sup_t* sup, ms_send_t what, int err) {
@@ -572,6 +586,11 @@ static void run(ms_sup_t* sup, const ms_action_t* a) {
       measure(sup, a);
       break;
     case MS_ACT_COLLECT_EVIDENCE:
+      if (a->early) { /* growth is of footprint: ranked by it */
+        ms_offload_evidence(sup->loop, sup->m.w.pid, sup->cfg->tree,
+                            MS_RANK_FOOTPRINT, a->id, early_cb, sup);
+        break;
+      }
       /* Ranked by what crossed: RSS under --metric rss, else footprint. */
       ms_offload_evidence(sup->loop, sup->m.w.pid, sup->cfg->tree,
                           sup->m.rs.metric == MS_METRIC_RSS ? MS_RANK_RSS

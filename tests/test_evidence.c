@@ -458,36 +458,36 @@ static ms_classify_out_t classify(uint64_t fp, uint64_t rss, int has_heap,
 #define assert_class(want, ...) \
   assert_string_equal(classify(__VA_ARGS__).cls, want)
 
-static void not_counted_at_twice_footprint_and_16m_over(void** state) {
+static void file_backed_at_twice_footprint_and_16m_over(void** state) {
   (void)state;
   /* Exactly at both thresholds, then one byte short of each. */
-  assert_class("not-counted", MIB(16), MIB(32), 0, 0, 0, 0);
+  assert_class("file-backed", MIB(16), MIB(32), 0, 0, 0, 0);
   assert_class("unknown", MIB(16), MIB(32) - 1, 0, 0, 0, 0);
-  assert_class("not-counted", MIB(1), MIB(17), 0, 0, 0, 0);
+  assert_class("file-backed", MIB(1), MIB(17), 0, 0, 0, 0);
   assert_class("unknown", MIB(1), MIB(17) - 1, 0, 0, 0, 0);
   /* Checked first: also allocator retention and growing. */
-  assert_class("not-counted", MIB(100), MIB(300), 1, MIB(10), 1e6, 1);
+  assert_class("file-backed", MIB(100), MIB(300), 1, MIB(10), 1e6, 1);
 }
 
 static void retention_at_twice_heap_and_16m_over(void** state) {
   (void)state;
   assert_class("allocator-retention", MIB(32), MIB(32), 1, MIB(16), 0, 0);
   /* Heap one byte more: ratio fails, heap is half of footprint: growth. */
-  assert_class("growth", MIB(32), MIB(32), 1, MIB(16) + 1, 1.0, 1);
+  assert_class("leak", MIB(32), MIB(32), 1, MIB(16) + 1, 1.0, 1);
   assert_class("allocator-retention", MIB(17), MIB(17), 1, MIB(1), 0, 0);
   assert_class("unknown", MIB(17) - 1, MIB(17), 1, MIB(1), 0, 0);
   /* Retention wins over growth, and needs heap statistics. */
   assert_class("allocator-retention", MIB(200), MIB(200), 1, MIB(20), 1e6, 1);
-  assert_class("growth", MIB(200), MIB(200), 0, MIB(20), 1e6, 1);
+  assert_class("leak-or-cache", MIB(200), MIB(200), 0, MIB(20), 1e6, 1);
 }
 
-static void growth_needs_heap_half_of_footprint_and_positive_rate(
+static void leak_needs_heap_half_of_footprint_and_positive_rate(
     void** state) {
   (void)state;
   /* Heap exactly half (gap under 16 MiB, so not retention). */
-  assert_class("growth", MIB(10), MIB(10), 1, MIB(5), 1.0, 1);
+  assert_class("leak", MIB(10), MIB(10), 1, MIB(5), 1.0, 1);
   assert_class("unknown", MIB(10), MIB(10), 1, MIB(5) - 1, 1.0, 1);
-  assert_class("growth", MIB(10), MIB(10), 0, 0, 1.0, 1);
+  assert_class("leak-or-cache", MIB(10), MIB(10), 0, 0, 1.0, 1);
   assert_class("unknown", MIB(10), MIB(10), 0, 0, 0.0, 1);
   assert_class("unknown", MIB(10), MIB(10), 0, 0, -5.0, 1);
   assert_class("unknown", MIB(10), MIB(10), 0, 0, 1e6, 0);
@@ -504,14 +504,14 @@ static void why_sentence_carries_the_figures(void** state) {
 
   o = classify((uint64_t)(128.5 * MIB(1)), MIB(130), 1,
                (uint64_t)(118.2 * MIB(1)), 10.1 * MIB(1) / 60.0, 1);
-  assert_string_equal(o.cls, "growth");
+  assert_string_equal(o.cls, "leak");
   assert_non_null(strstr(o.why, "heap-in-use 118.2 MiB"));
   assert_non_null(strstr(o.why, "92%"));
   assert_non_null(strstr(o.why, "footprint 128.5 MiB"));
   assert_non_null(strstr(o.why, "10.1 MiB/min"));
 
   ms_classify(&in, &o);
-  assert_string_equal(o.cls, "not-counted");
+  assert_string_equal(o.cls, "file-backed");
   assert_non_null(strstr(o.why, "RSS 900.0 MiB"));
   assert_non_null(strstr(o.why, "footprint 300.0 MiB"));
   assert_non_null(strstr(o.why, "file-backed 512.0 MiB"));
@@ -535,6 +535,223 @@ static void why_sentence_carries_the_figures(void** state) {
   assert_non_null(strstr(o.why, "footprint 48.0 MiB"));
   assert_non_null(strstr(o.why, "growth -1.0 MiB/min"));
   assert_non_null(strstr(o.why, "heap-in-use not reported"));
+}
+
+/* The six kinds through the pure pieces memsup feeds them from: the
+ * growth window (growth.h) and the gauge series (cause.h). */
+#define SEC_NS(x) ((uint64_t)((x) * 1e9))
+
+static ms_classify_in_t from_window(const ms_growth_t* g, uint64_t now,
+                                    uint64_t fp) {
+  ms_classify_in_t in = {.footprint = fp, .rss = fp + MIB(2)};
+  in.has_growth = ms_growth_rate(g, now, SEC_NS(0.5), &in.fit) == 0;
+  in.footprint_growth_bps = in.fit.bps;
+  return in;
+}
+
+/* Seen: a worker flat under 1 MiB for 8 s with a 0.6 s spike to 100 MiB
+ * was called "grew 923.8 MiB/min: leak or unbounded cache". */
+static void flat_then_short_jump_is_a_spike(void** state) {
+  (void)state;
+  ms_growth_t g;
+  ms_classify_out_t o;
+  uint64_t t;
+  ms_growth_init(&g, SEC_NS(10));
+  for (t = 0; t < SEC_NS(8); t += SEC_NS(1)) ms_growth_add(&g, t, MIB(1) - 4096);
+  /* A background read caught the ramp (a slow memset on a busy host). */
+  ms_growth_add(&g, SEC_NS(7.6), MIB(30));
+  for (; t <= SEC_NS(8.6); t += SEC_NS(0.05)) ms_growth_add(&g, t, MIB(100));
+  ms_classify_in_t in = from_window(&g, SEC_NS(8.6), MIB(100));
+  assert_true(in.has_growth);
+  ms_classify(&in, &o);
+  assert_string_equal(o.cls, "spike");
+  assert_null(strstr(o.why, "grew"));
+  assert_non_null(strstr(o.why, "100.0 MiB"));
+}
+
+static void steady_growth_and_a_lasting_step_are_not_spikes(void** state) {
+  (void)state;
+  ms_growth_t g;
+  ms_classify_out_t o;
+  uint64_t t;
+  /* A leak: 1 -> 100 MiB in 6 s. */
+  ms_growth_init(&g, SEC_NS(10));
+  for (t = 0; t <= SEC_NS(6); t += SEC_NS(0.1))
+    ms_growth_add(&g, t, MIB(1) + (uint64_t)(MIB(99) * (double)t / 6e9));
+  ms_classify_in_t in = from_window(&g, SEC_NS(6), MIB(100));
+  ms_classify(&in, &o);
+  assert_string_equal(o.cls, "leak-or-cache");
+  assert_non_null(strstr(o.why, "link the SDK to tell them apart"));
+  /* Flat 3 s, then up and staying up 6 s: not a transient peak. */
+  ms_growth_init(&g, SEC_NS(10));
+  for (t = 0; t < SEC_NS(3); t += SEC_NS(0.5)) ms_growth_add(&g, t, MIB(1));
+  for (; t <= SEC_NS(9); t += SEC_NS(0.5)) ms_growth_add(&g, t, MIB(100));
+  in = from_window(&g, SEC_NS(9), MIB(100));
+  ms_classify(&in, &o);
+  assert_string_not_equal(o.cls, "spike");
+  /* A fast leak read at start-up and then at the limit only: no flat
+   * stretch was seen, whatever the time between the two reads. */
+  ms_growth_init(&g, SEC_NS(10));
+  ms_growth_add(&g, 0, MIB(1));
+  ms_growth_add(&g, SEC_NS(1), MIB(33));
+  ms_growth_add(&g, SEC_NS(1.05), MIB(34));
+  in = from_window(&g, SEC_NS(1.05), MIB(34));
+  ms_classify(&in, &o);
+  assert_string_equal(o.cls, "leak-or-cache");
+}
+
+static void lazy_free_and_file_backed_are_told_apart(void** state) {
+  (void)state;
+  ms_classify_out_t o;
+  ms_classify_in_t in = {.footprint = MIB(1),
+                         .rss = MIB(258),
+                         .rss_file = MIB(2),
+                         .lazyfree = MIB(256)};
+  ms_classify(&in, &o);
+  assert_string_equal(o.cls, "lazy-free");
+  assert_non_null(strstr(o.why, "MADV_FREE"));
+  in.rss_file = MIB(257);
+  in.lazyfree = 0;
+  ms_classify(&in, &o);
+  assert_string_equal(o.cls, "file-backed");
+  assert_non_null(strstr(o.why, "mapped-file"));
+}
+
+/* Two lives of a worker whose footprint grows 1 MiB per 100 entries:
+ * cache.entries restarts from 0, requests is carried in its state. */
+static void two_lives(ms_cause_t* c, int with_cache, uint64_t* now) {
+  ms_heap_t h;
+  ms_cause_init(c);
+  double requests = 0;
+  for (int life = 0; life < 2; life++) {
+    ms_cause_new_life(c);
+    for (int i = 0; i <= 24; i++) {
+      memset(&h, 0, sizeof(h));
+      h.has_heap = 1;
+      h.ngauges = 0;
+      if (with_cache) {
+        strcpy(h.gauges[h.ngauges].name, "cache.entries");
+        h.gauges[h.ngauges++].value = i * 250.0;
+      }
+      strcpy(h.gauges[h.ngauges].name, "requests");
+      h.gauges[h.ngauges++].value = requests;
+      requests += 1000;
+      ms_cause_add(c, *now, MIB(2) + (uint64_t)i * MIB(5) / 2, &h);
+      *now += SEC_NS(0.25);
+    }
+  }
+}
+
+static ms_classify_in_t grown(const ms_cause_t* c) {
+  ms_classify_in_t in = {.footprint = MIB(62),
+                         .rss = MIB(64),
+                         .has_heap = 1,
+                         .heap_allocated = MIB(58),
+                         .has_growth = 1,
+                         .footprint_growth_bps = MIB(10)};
+  ms_cause_best(c, &in.gauge);
+  return in;
+}
+
+static void gauge_that_falls_back_at_a_restart_is_a_cache(void** state) {
+  (void)state;
+  ms_cause_t c;
+  ms_classify_out_t o;
+  uint64_t now = SEC_NS(100);
+  two_lives(&c, 1, &now);
+  ms_classify_in_t in = grown(&c);
+  ms_classify(&in, &o);
+  assert_string_equal(o.cls, "unbounded-cache");
+  assert_string_equal(o.gauge, "cache.entries");
+  assert_non_null(strstr(o.why, "gauge cache.entries"));
+  assert_null(strstr(o.why, "requests"));
+}
+
+static void counter_carried_across_restarts_leaves_a_leak(void** state) {
+  (void)state;
+  ms_cause_t c;
+  ms_classify_out_t o;
+  uint64_t now = SEC_NS(100);
+  two_lives(&c, 0, &now);
+  ms_classify_in_t in = grown(&c);
+  ms_classify(&in, &o);
+  assert_string_equal(o.cls, "leak");
+  assert_null(o.gauge);
+}
+
+static void first_life_with_a_tracking_gauge_cannot_tell_yet(void** state) {
+  (void)state;
+  ms_cause_t c;
+  ms_heap_t h;
+  ms_classify_out_t o;
+  ms_cause_init(&c);
+  ms_cause_new_life(&c);
+  for (int i = 0; i <= 24; i++) {
+    memset(&h, 0, sizeof(h));
+    h.ngauges = 1;
+    strcpy(h.gauges[0].name, "cache.entries");
+    h.gauges[0].value = i * 250.0;
+    ms_cause_add(&c, SEC_NS(i), MIB(2) + (uint64_t)i * MIB(2), &h);
+  }
+  ms_classify_in_t in = grown(&c);
+  ms_classify(&in, &o);
+  assert_string_equal(o.cls, "leak-or-cache");
+  assert_non_null(strstr(o.why, "gauge cache.entries"));
+  assert_non_null(strstr(o.why, "next restart"));
+}
+
+static ms_mapping_t region(const char* name, ms_map_class_t cls,
+                           uint64_t anon) {
+  ms_mapping_t r;
+  memset(&r, 0, sizeof(r));
+  snprintf(r.name, sizeof(r.name), "%s", name);
+  r.cls = cls;
+  r.anonymous = anon;
+  r.rss = anon;
+  return r;
+}
+
+/* Per region, the growth of footprint between the early and the late
+ * snapshot, not the totals at restart: libcrypto's relocated pages (there
+ * from the start) are not listed, a region absent early counts from 0. */
+static void grew_lists_growth_per_region_not_totals(void** state) {
+  (void)state;
+  ms_mapping_t early[3] = {
+      region("", MS_MAP_ANON, MIB(2)),
+      region("/usr/lib/libcrypto.so.3", MS_MAP_FILE, 404 * 1024),
+      region("[heap]", MS_MAP_HEAP, MIB(1))};
+  ms_mapping_t late[4] = {
+      region("", MS_MAP_ANON, MIB(60)),
+      region("/usr/lib/libcrypto.so.3", MS_MAP_FILE, 404 * 1024),
+      region("[heap]", MS_MAP_HEAP, MIB(5)),
+      region("/memfd:cache (deleted)", MS_MAP_SHMEM, 0)};
+  late[3].rss = MIB(8); /* shmem counts by its resident pages */
+  late[2].cls = MS_MAP_HEAP;
+  ms_grew_t g[4];
+  int n = ms_evidence_grew(early, 3, late, 4, g, 4);
+  assert_int_equal(n, 3);
+  assert_string_equal(g[0].name, "");
+  assert_int_equal(g[0].late - g[0].early, MIB(58));
+  assert_string_equal(g[1].name, "/memfd:cache (deleted)");
+  assert_int_equal(g[1].early, 0);
+  assert_int_equal(g[1].late, MIB(8));
+  assert_string_equal(g[2].name, "[heap]");
+  assert_int_equal(g[2].late - g[2].early, MIB(4));
+  /* max bounds the rows; shrinking regions are not listed. */
+  assert_int_equal(ms_evidence_grew(early, 3, late, 4, g, 1), 1);
+  assert_int_equal(ms_evidence_grew(late, 4, early, 3, g, 4), 0);
+  /* JSON: rows in bytes, or null without an early snapshot. */
+  cJSON* j = cJSON_CreateObject();
+  n = ms_evidence_grew(early, 3, late, 4, g, 4);
+  assert_int_equal(ms_evidence_add_grew(j, g, n), 0);
+  cJSON* row = cJSON_GetArrayItem(cJSON_GetObjectItem(j, "grew"), 0);
+  assert_int_equal(cJSON_GetObjectItem(row, "grew")->valuedouble, MIB(58));
+  assert_string_equal(cJSON_GetObjectItem(row, "class")->valuestring, "anon");
+  cJSON_Delete(j);
+  j = cJSON_CreateObject();
+  assert_int_equal(ms_evidence_add_grew(j, g, -1), 0);
+  assert_true(cJSON_IsNull(cJSON_GetObjectItem(j, "grew")));
+  cJSON_Delete(j);
 }
 
 static void json_has_classification_and_rows_in_bytes(void** state) {
@@ -562,7 +779,7 @@ static void json_has_classification_and_rows_in_bytes(void** state) {
   assert_non_null(j);
   assert_string_equal(
       cJSON_GetObjectItemCaseSensitive(j, "classification")->valuestring,
-      "growth");
+      "leak-or-cache");
   assert_string_equal(cJSON_GetObjectItemCaseSensitive(j, "why")->valuestring,
                       cls.why);
   m = cJSON_GetObjectItemCaseSensitive(j, "mappings");
@@ -675,7 +892,7 @@ static void session_with_big_child(void) {
 
 static void capture_with_tree_lists_the_biggest_process(void** state) {
   (void)state;
-  ms_classify_out_t cls = {.cls = "growth", .why = "test"};
+  ms_classify_out_t cls = {.cls = "leak", .why = "test"};
   child_t c;
   cJSON *ev, *procs, *maps, *p0;
   pid_t top;
@@ -689,7 +906,7 @@ static void capture_with_tree_lists_the_biggest_process(void** state) {
       "footprint");
   assert_string_equal(
       cJSON_GetObjectItemCaseSensitive(ev, "classification")->valuestring,
-      "growth");
+      "leak");
   assert_int_equal(cJSON_GetObjectItemCaseSensitive(ev, "nprocs")->valuedouble,
                    2);
   procs = cJSON_GetObjectItemCaseSensitive(ev, "processes");
@@ -759,10 +976,17 @@ int main(void) {
       cmocka_unit_test(child_malloc_64m_is_top_anon_row),
       cmocka_unit_test(child_mapped_file_is_resident_but_clean),
       cmocka_unit_test(exited_or_zombie_process_is_esrch),
-      cmocka_unit_test(not_counted_at_twice_footprint_and_16m_over),
+      cmocka_unit_test(file_backed_at_twice_footprint_and_16m_over),
       cmocka_unit_test(retention_at_twice_heap_and_16m_over),
-      cmocka_unit_test(growth_needs_heap_half_of_footprint_and_positive_rate),
+      cmocka_unit_test(leak_needs_heap_half_of_footprint_and_positive_rate),
       cmocka_unit_test(why_sentence_carries_the_figures),
+      cmocka_unit_test(flat_then_short_jump_is_a_spike),
+      cmocka_unit_test(steady_growth_and_a_lasting_step_are_not_spikes),
+      cmocka_unit_test(lazy_free_and_file_backed_are_told_apart),
+      cmocka_unit_test(gauge_that_falls_back_at_a_restart_is_a_cache),
+      cmocka_unit_test(counter_carried_across_restarts_leaves_a_leak),
+      cmocka_unit_test(first_life_with_a_tracking_gauge_cannot_tell_yet),
+      cmocka_unit_test(grew_lists_growth_per_region_not_totals),
       cmocka_unit_test(json_has_classification_and_rows_in_bytes),
       cmocka_unit_test(mapping_footprint_leaves_out_file_and_lazyfree_pages),
       cmocka_unit_test(rss_rank_puts_the_resident_file_first),

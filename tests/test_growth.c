@@ -145,11 +145,44 @@ static void shrinking_is_negative(void** state) {
   assert_true(fabs(f.bps + 2.0 * 1048576) < 0.01 * 2 * 1048576);
 }
 
+/* The jump's shape: the floor, the rise, the top. */
+static void jump_shape_splits_floor_rise_and_top(void** state) {
+  (void)state;
+  ms_growth_t g;
+  ms_growth_fit_t f;
+  uint64_t t;
+
+  ms_growth_init(&g, SEC(10));
+  for (t = 0; t < SEC(8); t += SEC(1)) ms_growth_add(&g, t, MIB(1));
+  ms_growth_add(&g, SEC(7.5), MIB(20)); /* a read during the ramp */
+  for (t = SEC(8); t <= SEC(8.6); t += MS(100)) ms_growth_add(&g, t, MIB(100));
+  assert_int_equal(ms_growth_rate(&g, SEC(8.6), MS(500), &f), 0);
+  assert_int_equal(f.floor_n, 8);
+  assert_true(fabs(f.floor_s - 7.0) < 1e-6);
+  assert_int_equal(f.floor_max, MIB(1));
+  assert_true(fabs(f.rise_s - 1.0) < 1e-6);
+  assert_true(fabs(f.high_s - 0.6) < 1e-6);
+  /* A line: its floor is its first eighth. */
+  ms_growth_init(&g, SEC(10));
+  for (t = 0; t <= SEC(6); t += MS(100))
+    ms_growth_add(&g, t, MIB(60.0 * (double)t / 6e9));
+  assert_int_equal(ms_growth_rate(&g, SEC(6), MS(500), &f), 0);
+  assert_true(f.floor_s < 0.76);
+  assert_true(f.rise_s > 2 && f.high_s > 2.9);
+  /* Flat: no top, all of it is floor. */
+  ms_growth_init(&g, SEC(10));
+  for (t = 0; t <= SEC(4); t += MS(500)) ms_growth_add(&g, t, MIB(5));
+  assert_int_equal(ms_growth_rate(&g, SEC(4), MS(500), &f), 0);
+  assert_true(fabs(f.high_s) < 1e-9);
+  assert_true(fabs(f.floor_s - 4.0) < 1e-6);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(steady_leak_is_a_line),
       cmocka_unit_test(growth_that_stopped_is_flat),
       cmocka_unit_test(spike_fits_poorly),
+      cmocka_unit_test(jump_shape_splits_floor_rise_and_top),
       cmocka_unit_test(dense_samples_keep_the_window_covered),
       cmocka_unit_test(young_or_sparse_is_eagain),
       cmocka_unit_test(shrinking_is_negative),

@@ -179,6 +179,14 @@ static const ms_action_t* find(const ms_actions_t* out, ms_action_type_t t,
   return NULL;
 }
 
+/* The evidence read that begins a restart (not a life's early snapshot). */
+static const ms_action_t* restart_read(const ms_actions_t* out) {
+  for (size_t i = 0; i < out->n; i++)
+    if (out->a[i].type == MS_ACT_COLLECT_EVIDENCE && !out->a[i].early)
+      return &out->a[i];
+  return NULL;
+}
+
 static int count(const ms_actions_t* out, ms_action_type_t t) {
   int n = 0;
   for (size_t i = 0; i < out->n; i++) n += out->a[i].type == t;
@@ -898,14 +906,14 @@ static void unhelpful_restarts_hold_off_the_next_one(void** state) {
   assert_int_equal(l->value, 130 * MIB);
   assert_int_equal(l->count, 1);
   assert_int_equal(l->delay_ns, S(9));
-  assert_null(find(out, MS_ACT_COLLECT_EVIDENCE, 0));
+  assert_null(restart_read(out));
   assert_int_equal(f->m.state, MS_ST_RUNNING);
   later(f, S(8));
   out = sample(f, 131 * MIB, 1);
   assert_int_equal(out->n, 0); /* said once per run of overs */
   later(f, S(1));
   out = sample(f, 132 * MIB, 1); /* the hold is over */
-  assert_non_null(find(out, MS_ACT_COLLECT_EVIDENCE, 0));
+  assert_non_null(restart_read(out));
   evidence(f);
   exit_ev(f, 0, SIGTERM);
   spawned(f);
@@ -1296,6 +1304,22 @@ static void closed_channel_is_reported_once_if_the_worker_runs_on(void** state) 
   assert_null(logged(out, MS_LOG_CHANNEL_CLOSED));
 }
 
+static ms_actions_t* stats(fx_t* f, uint64_t allocated) {
+  ms_event_t e = ev_(f, MS_EV_STATS);
+  e.stats.has_heap = 1;
+  e.stats.allocated = allocated;
+  e.stats.resident = allocated + MIB;
+  return feed(f, &e);
+}
+
+static ms_actions_t* purged(fx_t* f, uint64_t seq) {
+  ms_event_t e = ev_(f, MS_EV_PURGED);
+  e.purged.seq = seq;
+  e.purged.resident_before = 70 * MIB;
+  e.purged.resident_after = 30 * MIB;
+  return feed(f, &e);
+}
+
 static void soft_limit_asks_for_a_purge_and_logs_its_answer(void** state) {
   fx_t* f = *state;
   f->cfg.soft_limit = 50 * MIB;
@@ -1303,21 +1327,21 @@ static void soft_limit_asks_for_a_purge_and_logs_its_answer(void** state) {
   hello(f);
   feed_type(f, MS_EV_TICK);
   assert_int_equal(find(&f->out, MS_ACT_MEASURE, 0)->near, 50 * MIB);
+  /* An estimate: the "before" is read first, the request goes after. */
   ms_actions_t* out = sample(f, 60 * MIB, 0);
-  uint64_t seq = find(out, MS_ACT_SEND_PURGE, 0)->seq;
+  assert_null(find(out, MS_ACT_SEND_PURGE, 0));
   assert_int_equal(find(out, MS_ACT_MEASURE, 0)->purpose, MS_FOR_PURGE_BEFORE);
-  measured(f, MS_FOR_PURGE_BEFORE, 61 * MIB);
+  out = measured(f, MS_FOR_PURGE_BEFORE, 61 * MIB);
+  uint64_t seq = find(out, MS_ACT_SEND_PURGE, 0)->seq;
+  assert_int_equal(f->m.w.purge_before.footprint, 61 * MIB);
   out = sample(f, 60 * MIB, 1);
   assert_null(find(out, MS_ACT_SEND_PURGE, 0)); /* one at a time */
-  ms_event_t e = ev_(f, MS_EV_PURGED);
-  e.purged.seq = seq;
-  e.purged.resident_before = 70 * MIB;
-  e.purged.resident_after = 30 * MIB;
-  out = feed(f, &e);
+  out = purged(f, seq);
   assert_int_equal(find(out, MS_ACT_MEASURE, 0)->purpose, MS_FOR_PURGE_AFTER);
   out = measured(f, MS_FOR_PURGE_AFTER, 31 * MIB);
   const ms_log_t* l = logged(out, MS_LOG_PURGE);
   assert_int_equal(l->mem->footprint, 31 * MIB);
+  assert_int_equal(l->hard, 0);
   assert_int_equal(f->m.w.purge_before.footprint, 61 * MIB);
   assert_int_equal(l->purge_resident_after, 30 * MIB);
   later(f, S(1));
@@ -1325,7 +1349,241 @@ static void soft_limit_asks_for_a_purge_and_logs_its_answer(void** state) {
   assert_null(find(out, MS_ACT_SEND_PURGE, 0)); /* at most every 10 s */
   later(f, MS_PURGE_MIN_GAP_NS);
   out = sample(f, 60 * MIB, 1);
+  /* A full read is its own "before": the request goes at once. */
   assert_non_null(find(out, MS_ACT_SEND_PURGE, 0));
+  assert_int_equal(f->m.w.purge_before.footprint, 60 * MIB);
+}
+
+static void soft_limit_does_not_purge_when_heap_is_the_footprint(void** state) {
+  fx_t* f = *state;
+  f->cfg.soft_limit = 50 * MIB;
+  to_running(f);
+  hello(f);
+  stats(f, 58 * MIB); /* 60 MiB footprint: 2 MiB not in use */
+  ms_actions_t* out = sample(f, 60 * MIB, 1);
+  assert_null(find(out, MS_ACT_SEND_PURGE, 0));
+  assert_null(find(out, MS_ACT_MEASURE, 0));
+  /* Once the heap is well below the footprint, the purge is useful. */
+  stats(f, 20 * MIB);
+  later(f, MS(50));
+  out = sample(f, 60 * MIB, 1);
+  assert_non_null(find(out, MS_ACT_SEND_PURGE, 0));
+}
+
+static void purge_gap_does_not_carry_over_to_a_new_worker(void** state) {
+  fx_t* f = *state;
+  f->cfg.soft_limit = 50 * MIB;
+  to_running(f);
+  hello(f);
+  assert_non_null(find(sample(f, 60 * MIB, 1), MS_ACT_SEND_PURGE, 0));
+  later(f, MS(100));
+  exit_ev(f, 1, 0); /* crash: a new worker after the backoff */
+  feed_type(f, MS_EV_TIMEOUT);
+  spawned(f);
+  hello(f);
+  later(f, MS(100)); /* well within MS_PURGE_MIN_GAP_NS of the last purge */
+  assert_non_null(find(sample(f, 60 * MIB, 1), MS_ACT_SEND_PURGE, 0));
+}
+
+static void purge_before_read_of_a_gone_worker_sends_nothing(void** state) {
+  fx_t* f = *state;
+  f->cfg.soft_limit = 50 * MIB;
+  to_running(f);
+  hello(f);
+  sample(f, 60 * MIB, 0);
+  ms_event_t e = ev_(f, MS_EV_GONE);
+  e.sample.purpose = MS_FOR_PURGE_BEFORE;
+  feed(f, &e);
+  assert_int_equal(f->m.w.purge_seq, 0);
+  /* A late answer to the read does not send the request either. */
+  assert_null(find(measured(f, MS_FOR_PURGE_BEFORE, 61 * MIB), MS_ACT_SEND_PURGE, 0));
+}
+
+/* An SDK worker over the hard limit whose allocator holds the memory. */
+static uint64_t retaining_worker_over_the_limit(fx_t* f) {
+  to_running(f);
+  hello(f);
+  stats(f, 10 * MIB);
+  ms_actions_t* out = sample(f, 120 * MIB, 1);
+  assert_int_equal(f->m.state, MS_ST_RUNNING); /* no restart yet */
+  assert_null(find(out, MS_ACT_SEND_SAVE, 0));
+  const ms_action_t* a = find(out, MS_ACT_SEND_PURGE, 0);
+  assert_non_null(a);
+  return a->seq;
+}
+
+static void hard_limit_purges_retention_and_runs_on_when_it_helped(void** state) {
+  fx_t* f = *state;
+  uint64_t seq = retaining_worker_over_the_limit(f);
+  later(f, MS(50));
+  /* Ticks while the purge runs do not restart. */
+  assert_null(find(sample(f, 120 * MIB, 1), MS_ACT_SEND_SAVE, 0));
+  purged(f, seq);
+  ms_actions_t* out = measured(f, MS_FOR_PURGE_AFTER, 30 * MIB);
+  const ms_log_t* l = logged(out, MS_LOG_PURGE);
+  assert_non_null(l);
+  assert_int_equal(l->hard, 1);
+  assert_null(find(out, MS_ACT_SEND_SAVE, 0));
+  assert_int_equal(f->m.state, MS_ST_RUNNING);
+  later(f, MS(50));
+  out = sample(f, 30 * MIB, 1);
+  assert_int_equal(f->m.state, MS_ST_RUNNING);
+  assert_null(logged(out, MS_LOG_FILTERED)); /* purged, not filtered */
+}
+
+static void hard_limit_restarts_when_the_purge_left_it_over(void** state) {
+  fx_t* f = *state;
+  uint64_t seq = retaining_worker_over_the_limit(f);
+  later(f, MS(50));
+  purged(f, seq);
+  ms_actions_t* out = measured(f, MS_FOR_PURGE_AFTER, 110 * MIB);
+  /* The purge line comes before the restart begins. */
+  assert_true(at(out, MS_ACT_LOG) >= 0);
+  assert_true(at(out, MS_ACT_LOG) < at(out, MS_ACT_SEND_SAVE));
+  assert_int_equal(f->m.state, MS_ST_SAVING);
+  assert_int_equal(f->m.rs.before.footprint, 110 * MIB);
+}
+
+static void hard_limit_purge_unanswered_within_grace_restarts(void** state) {
+  fx_t* f = *state;
+  retaining_worker_over_the_limit(f);
+  later(f, f->cfg.grace_ns - MS(1));
+  assert_int_equal((sample(f, 120 * MIB, 1), f->m.state), MS_ST_RUNNING);
+  later(f, MS(1));
+  assert_non_null(find(sample(f, 120 * MIB, 1), MS_ACT_SEND_SAVE, 0));
+  assert_int_equal(f->m.state, MS_ST_SAVING);
+}
+
+static void hard_limit_purge_that_cannot_be_sent_restarts(void** state) {
+  fx_t* f = *state;
+  retaining_worker_over_the_limit(f);
+  ms_event_t e = ev_(f, MS_EV_SEND_FAILED);
+  e.send_failed.what = MS_SEND_PURGE;
+  e.send_failed.err = -32;
+  feed(f, &e);
+  later(f, MS(50));
+  assert_non_null(find(sample(f, 120 * MIB, 1), MS_ACT_SEND_SAVE, 0));
+}
+
+static void hard_limit_restarts_a_leak_without_a_purge(void** state) {
+  fx_t* f = *state;
+  to_running(f);
+  hello(f);
+  stats(f, 110 * MIB); /* heap-in-use is the footprint: a purge frees nothing */
+  ms_actions_t* out = sample(f, 120 * MIB, 1);
+  assert_null(find(out, MS_ACT_SEND_PURGE, 0));
+  assert_non_null(find(out, MS_ACT_SEND_SAVE, 0));
+}
+
+static void crossing_shorter_than_for_is_logged_once_as_filtered(void** state) {
+  fx_t* f = *state;
+  f->cfg.for_ns = S(1);
+  to_running(f);
+  sample(f, MIB, 1);
+  later(f, MS(100));
+  assert_null(logged(sample(f, 130 * MIB, 1), MS_LOG_FILTERED));
+  later(f, MS(300));
+  sample(f, 150 * MIB, 1);
+  later(f, MS(200));
+  sample(f, 120 * MIB, 1);
+  later(f, MS(100));
+  ms_actions_t* out = sample(f, MIB, 1);
+  const ms_log_t* l = logged(out, MS_LOG_FILTERED);
+  assert_non_null(l);
+  assert_int_equal(l->peak, 150 * MIB);
+  assert_int_equal(l->lasted_ns, MS(600));
+  assert_int_equal(f->m.state, MS_ST_RUNNING);
+  later(f, MS(100));
+  assert_null(logged(sample(f, MIB, 1), MS_LOG_FILTERED)); /* once */
+  /* An estimate over the limit is no crossing. */
+  later(f, MS(100));
+  sample(f, 130 * MIB, 0);
+  later(f, MS(100));
+  assert_null(logged(sample(f, MIB, 1), MS_LOG_FILTERED));
+}
+
+static void sample_line_carries_the_last_full_read(void** state) {
+  fx_t* f = *state;
+  f->cfg.sample_log_path = "s.jsonl";
+  to_running(f);
+  const ms_log_t* l = logged(sample(f, MIB, 0), MS_LOG_SAMPLE);
+  assert_null(l->last_full); /* nothing measured yet */
+  later(f, MS(200));
+  ms_event_t e = ev_(f, MS_EV_SAMPLE);
+  e.sample.purpose = MS_FOR_TICK;
+  e.sample.mem = mem(MIB, 1);
+  e.sample.mem.lazyfree = 7 * MIB;
+  feed(f, &e);
+  later(f, S(1));
+  l = logged(sample(f, MIB, 0), MS_LOG_SAMPLE);
+  assert_non_null(l->last_full);
+  assert_int_equal(l->last_full->lazyfree, 7 * MIB);
+  assert_int_equal(l->last_full_age_ns, S(1));
+}
+
+static ms_actions_t* early_evidence(fx_t* f, unsigned gen, uint64_t anon) {
+  ms_event_t e = ev_(f, MS_EV_EVIDENCE);
+  e.evidence.id = gen;
+  e.evidence.early = 1;
+  e.evidence.n = 1;
+  e.evidence.rows[0].anonymous = anon;
+  return feed(f, &e);
+}
+
+static const ms_action_t* early_read(const ms_actions_t* out) {
+  for (size_t i = 0; i < out->n; i++)
+    if (out->a[i].type == MS_ACT_COLLECT_EVIDENCE && out->a[i].early)
+      return &out->a[i];
+  return NULL;
+}
+
+/* The early snapshot of an SDK worker: its first full sample after
+ * "ready", once; the restart's record carries it. */
+static void early_snapshot_after_ready_is_kept_for_the_restart(void** state) {
+  fx_t* f = *state;
+  to_running(f);
+  hello(f);
+  assert_null(early_read(sample(f, 10 * MIB, 1))); /* not ready yet */
+  feed_type(f, MS_EV_READY);
+  later(f, MS(50));
+  assert_null(early_read(sample(f, 10 * MIB, 0))); /* an estimate */
+  later(f, MS(50));
+  const ms_action_t* a = early_read(sample(f, 10 * MIB, 1));
+  assert_non_null(a);
+  assert_int_equal(a->id, f->m.w.gen);
+  assert_int_equal(f->m.state, MS_ST_RUNNING);
+  later(f, MS(50));
+  assert_null(early_read(sample(f, 10 * MIB, 1))); /* once per life */
+  early_evidence(f, f->m.w.gen + 7, 3 * MIB); /* not this worker's */
+  assert_int_equal(f->m.w.nearly, -1);
+  early_evidence(f, f->m.w.gen, 3 * MIB);
+  assert_int_equal(f->m.w.nearly, 1);
+  assert_false(f->m.rs.active); /* not a restart's evidence */
+  sample(f, 120 * MIB, 1);
+  assert_int_equal(f->m.state, MS_ST_SAVING);
+  assert_int_equal(f->m.rs.nearly, 1);
+  assert_int_equal(f->m.rs.early_rows[0].anonymous, 3 * MIB);
+}
+
+/* Without the SDK: MS_EARLY_SNAPSHOT_NS into the life; none when the
+ * crossing comes first (the restart's own read is under way). */
+static void early_snapshot_without_sdk_waits_a_second(void** state) {
+  fx_t* f = *state;
+  feed_type(f, MS_EV_START);
+  spawned(f);
+  later(f, MS(500));
+  assert_null(early_read(sample(f, 10 * MIB, 1)));
+  later(f, MS(500));
+  assert_non_null(early_read(sample(f, 10 * MIB, 1)));
+  /* A new worker that crosses at its first eligible sample. */
+  exit_ev(f, 1, 0);
+  feed_type(f, MS_EV_TIMEOUT);
+  spawned(f);
+  later(f, S(2));
+  ms_actions_t* out = sample(f, 120 * MIB, 1);
+  assert_int_equal(f->m.state, MS_ST_COLLECTING);
+  assert_null(early_read(out));
+  assert_int_equal(f->m.rs.nearly, -1);
 }
 
 static void dry_run_logs_once_per_episode_and_never_stops(void** state) {
@@ -1458,6 +1716,7 @@ static void sim_actions(fx_t* f, sim_t* sm, unsigned* seed) {
       case MS_ACT_COLLECT_EVIDENCE:
         e.type = MS_EV_EVIDENCE;
         e.evidence.id = a->id;
+        e.evidence.early = a->early;
         e.evidence.n = (int)(rnd(seed) % 3);
         sim_push(sm, &e);
         break;
@@ -1739,6 +1998,18 @@ int main(void) {
       T(heap_metric_falls_back_after_the_handshake_timeout),
       T(closed_channel_is_reported_once_if_the_worker_runs_on),
       T(soft_limit_asks_for_a_purge_and_logs_its_answer),
+      T(soft_limit_does_not_purge_when_heap_is_the_footprint),
+      T(purge_gap_does_not_carry_over_to_a_new_worker),
+      T(purge_before_read_of_a_gone_worker_sends_nothing),
+      T(hard_limit_purges_retention_and_runs_on_when_it_helped),
+      T(hard_limit_restarts_when_the_purge_left_it_over),
+      T(hard_limit_purge_unanswered_within_grace_restarts),
+      T(hard_limit_purge_that_cannot_be_sent_restarts),
+      T(hard_limit_restarts_a_leak_without_a_purge),
+      T(crossing_shorter_than_for_is_logged_once_as_filtered),
+      T(sample_line_carries_the_last_full_read),
+      T(early_snapshot_after_ready_is_kept_for_the_restart),
+      T(early_snapshot_without_sdk_waits_a_second),
       T(dry_run_logs_once_per_episode_and_never_stops),
       T(watch_ends_when_the_process_is_gone_and_never_signals),
       T(stop_ends_a_watch_without_signals),
