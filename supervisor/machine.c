@@ -793,9 +793,17 @@ static void check_limit(ms_machine_t* m, const ms_event_t* ev,
   }
   if (held(m, ev, out, mem, metric, value)) return;
   /* Allocator retention at the hard limit: a purge first, a restart only
-   * if it leaves the worker over (hard_purge_done()).  A purge that is
-   * not answered within --grace is given up on. */
-  if (w->purge_hard && ev->now - w->purge_sent_ns < cfg->grace_ns) return;
+   * if it leaves the worker over (hard_purge_done()).  The wait is short
+   * and bounded like a save: a purge is answered in milliseconds, so one
+   * not answered within MS_HARD_PURGE_WAIT_NS (or --grace if shorter), or
+   * a worker that passes the save ceiling meanwhile, is given up on: the
+   * worker is growing, not purging. */
+  if (w->purge_hard &&
+      ev->now - w->purge_sent_ns <
+          (cfg->grace_ns < MS_HARD_PURGE_WAIT_NS ? cfg->grace_ns
+                                                 : MS_HARD_PURGE_WAIT_NS) &&
+      !(kind == MS_VALUE_KNOWN && value > ms_policy_ceiling(cfg->limit)))
+    return;
   if (!w->hard_purge_tried && metric != MS_METRIC_HEAP &&
       retention_now(w, mem)) {
     w->hard_purge_tried = 1;

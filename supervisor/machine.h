@@ -34,6 +34,9 @@
  * some CPU and, if it did not free enough, asking again at once will not
  * free more. */
 #define MS_PURGE_MIN_GAP_NS (10 * MS_NS_PER_S)
+/* How long a purge asked at the hard limit (allocator retention) may take
+ * before the restart goes ahead: a purge returns pages in milliseconds. */
+#define MS_HARD_PURGE_WAIT_NS (1 * MS_NS_PER_S)
 /* A worker that closed its channel is given this long to exit before the
  * closing is reported as a problem. */
 #define MS_CHANNEL_EOF_NS (500 * MS_NS_PER_MS)

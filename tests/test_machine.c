@@ -1444,13 +1444,27 @@ static void hard_limit_restarts_when_the_purge_left_it_over(void** state) {
   assert_int_equal(f->m.rs.before.footprint, 110 * MIB);
 }
 
+/* A purge is answered in milliseconds: one unanswered for
+ * MS_HARD_PURGE_WAIT_NS (1 s, under the 10 s --grace) is given up on. */
 static void hard_limit_purge_unanswered_within_grace_restarts(void** state) {
   fx_t* f = *state;
   retaining_worker_over_the_limit(f);
-  later(f, f->cfg.grace_ns - MS(1));
+  later(f, MS_HARD_PURGE_WAIT_NS - MS(1));
   assert_int_equal((sample(f, 120 * MIB, 1), f->m.state), MS_ST_RUNNING);
   later(f, MS(1));
   assert_non_null(find(sample(f, 120 * MIB, 1), MS_ACT_SEND_SAVE, 0));
+  assert_int_equal(f->m.state, MS_ST_SAVING);
+}
+
+/* A worker that grows past the save ceiling (limit + 64 MiB here) while
+ * its purge is pending is growing, not purging: restarted at once. */
+static void hard_limit_purge_pending_past_the_ceiling_restarts(void** state) {
+  fx_t* f = *state;
+  retaining_worker_over_the_limit(f);
+  later(f, MS(50));
+  assert_int_equal((sample(f, 160 * MIB, 1), f->m.state), MS_ST_RUNNING);
+  later(f, MS(50));
+  assert_non_null(find(sample(f, 170 * MIB, 1), MS_ACT_SEND_SAVE, 0));
   assert_int_equal(f->m.state, MS_ST_SAVING);
 }
 
@@ -2004,6 +2018,7 @@ int main(void) {
       T(hard_limit_purges_retention_and_runs_on_when_it_helped),
       T(hard_limit_restarts_when_the_purge_left_it_over),
       T(hard_limit_purge_unanswered_within_grace_restarts),
+      T(hard_limit_purge_pending_past_the_ceiling_restarts),
       T(hard_limit_purge_that_cannot_be_sent_restarts),
       T(hard_limit_restarts_a_leak_without_a_purge),
       T(crossing_shorter_than_for_is_logged_once_as_filtered),
