@@ -105,7 +105,7 @@ endif
 # Each unit test links only the modules it tests (TEST_OBJS_<name>), so a
 # half-edited module elsewhere does not break it; unlisted tests get all.
 TEST_OBJS_config  = supervisor/config supervisor/addr supervisor/log
-TEST_OBJS_sample  = supervisor/sample supervisor/log
+TEST_OBJS_sample  = supervisor/sample supervisor/log supervisor/reaper
 TEST_OBJS_policy  = supervisor/policy
 TEST_OBJS_wire    = supervisor/channel supervisor/log child-sdk/wire
 TEST_OBJS_sdk     = child-sdk/memsup child-sdk/wire supervisor/channel supervisor/log
