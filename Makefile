@@ -105,7 +105,7 @@ endif
 # Each unit test links only the modules it tests (TEST_OBJS_<name>), so a
 # half-edited module elsewhere does not break it; unlisted tests get all.
 TEST_OBJS_config  = supervisor/config supervisor/addr supervisor/log
-TEST_OBJS_sample  = supervisor/sample supervisor/log
+TEST_OBJS_sample  = supervisor/sample supervisor/log supervisor/reaper
 TEST_OBJS_policy  = supervisor/policy
 TEST_OBJS_wire    = supervisor/channel supervisor/log child-sdk/wire
 TEST_OBJS_sdk     = child-sdk/memsup child-sdk/wire supervisor/channel supervisor/log
@@ -201,6 +201,8 @@ FUZZ_SRC_cli = supervisor/config.c supervisor/addr.c
 FUZZ_SRC_cgroup = supervisor/config.c supervisor/addr.c
 FUZZ_SRC_state = supervisor/handoff.c child-sdk/wire.c
 FUZZ_SRC_report = $(filter-out report/report.c,$(REPORT_SRC)) supervisor/log.c
+FUZZ_SRC_proc = supervisor/sample.c supervisor/reaper.c
+FUZZ_SRC_smaps = supervisor/evidence.c supervisor/sample.c supervisor/log.c
 FUZZ_LIBS = -lcjson -luv -lpthread -lm
 FUZZ_BINS := $(FUZZ_TARGETS:%=build-fuzz/fuzz_%)
 build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*)

@@ -9,6 +9,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -27,6 +28,16 @@ int ms_reaper_enable(void) {
 int ms_reaper_inherited(void) {
   int on = 0;
   return prctl(PR_GET_CHILD_SUBREAPER, (unsigned long)&on, 0, 0, 0) == 0 && on;
+}
+
+int ms_reaper_next_child(const char** p, pid_t* pid) {
+  char* end;
+  long v = strtol(*p, &end, 10);
+  if (end == *p) return 0;
+  *p = end;
+  /* Outside pid_t's range is no pid: never truncate it into another. */
+  *pid = v > 0 && v <= INT_MAX ? (pid_t)v : 0;
+  return 1;
 }
 
 static int reap_listed(const char* path, pid_t keep) {
@@ -53,16 +64,14 @@ static int reap_listed(const char* path, pid_t keep) {
   }
   close(fd);
   buf[len] = '\0';
-  for (char* p = buf; *p;) {
-    char* end;
-    long pid = strtol(p, &end, 10);
-    if (end == p) break;
-    p = end;
+  const char* p = buf;
+  pid_t pid;
+  while (ms_reaper_next_child(&p, &pid)) {
     if (pid <= 0 || pid == keep) continue;
     int status;
     pid_t r;
     do
-      r = waitpid((pid_t)pid, &status, WNOHANG);
+      r = waitpid(pid, &status, WNOHANG);
     while (r < 0 && errno == EINTR);
     if (r > 0) n++;
   }

@@ -16,4 +16,10 @@ int ms_reaper_inherited(void);
  * whose status libuv collects).  Returns how many were reaped. */
 int ms_reaper_sweep(pid_t keep);
 
+/* Parser of a /proc/self/task/TID/children text ("123 456 "), one pid
+ * per call: reads the next number at *p (NUL-terminated), stores it in
+ * *pid (0 when it is not a pid: <= 0 or beyond pid_t) and moves *p past
+ * it.  Returns 1, or 0 when no number follows (end of the list).  Pure. */
+int ms_reaper_next_child(const char** p, pid_t* pid);
+
 #endif

@@ -368,14 +368,23 @@ int ms_sampler_take(ms_sampler_t* s, uint64_t now_ns, uint64_t near_bytes,
   return 0;
 }
 
-/* Session id of pid, field 6 of /proc/<pid>/stat, or -1 if it is gone.
- * The name (field 2) may hold spaces and ')', so parse after the last ')',
+/* The name (field 2) may hold spaces and ')', so parse after the last ')',
  * as libuv does. */
+int ms_parse_stat_session(const char* text, pid_t* sid) {
+  const char* p = strrchr(text, ')');
+  int v;
+
+  if (p == NULL || sscanf(p + 1, " %*c %*d %*d %d", &v) != 1) return -EINVAL;
+  *sid = v;
+  return 0;
+}
+
+/* Session id of pid, field 6 of /proc/<pid>/stat, or -1 if it is gone. */
 static pid_t session_of(const char* pid) {
   char path[64], buf[1024];
-  char* p;
   ssize_t n;
-  int fd, sid;
+  pid_t sid;
+  int fd;
 
   snprintf(path, sizeof(path), "/proc/%s/stat", pid);
   fd = open(path, O_RDONLY | O_CLOEXEC);
@@ -386,9 +395,7 @@ static pid_t session_of(const char* pid) {
   close(fd);
   if (n <= 0) return -1;
   buf[n] = '\0';
-  p = strrchr(buf, ')');
-  if (p == NULL || sscanf(p + 1, " %*c %*d %*d %d", &sid) != 1) return -1;
-  return sid;
+  return ms_parse_stat_session(buf, &sid) == 0 ? sid : -1;
 }
 
 int ms_session_pids(pid_t sid, pid_t* pids, size_t max) {

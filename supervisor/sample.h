@@ -111,6 +111,13 @@ void ms_sampler_free(ms_sampler_t* s);
 int ms_sampler_take(ms_sampler_t* s, uint64_t now_ns, uint64_t near_bytes,
                     int force_full, ms_mem_t* out);
 
+/* Session id (field 6) of a /proc/PID/stat text, NUL-terminated, into
+ * *sid.  Fields are read after the last ')' (the command name, field 2,
+ * may hold spaces and parentheses).  Returns 0, or -EINVAL when the text
+ * has no ')' or too few fields after it.  Pure (fed by ms_session_pids()
+ * and the fuzz target). */
+int ms_parse_stat_session(const char* text, pid_t* sid);
+
 /* Session members of sid found by scanning /proc/<pid>/stat (field 6),
  * sid itself first.  Returns the count (<= max) or a negative errno. */
 int ms_session_pids(pid_t sid, pid_t* pids, size_t max);

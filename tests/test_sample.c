@@ -18,6 +18,7 @@
 #include <stdint.h>
 #include <cmocka.h>
 
+#include "reaper.h"
 #include "sample.h"
 
 #define KIB(x) ((uint64_t)(x) * 1024ull)
@@ -328,6 +329,40 @@ static void rollup_garbage_is_einval(void** state) {
   /* A status text has none of the rollup's names. */
   assert_int_equal(ms_parse_smaps_rollup(text, &m), -EINVAL);
   free(text);
+}
+
+static void stat_session_is_field_6_after_the_last_paren(void** state) {
+  (void)state;
+  pid_t sid = 0;
+  /* A command name may hold spaces and ')': fields count from the last. */
+  assert_int_equal(ms_parse_stat_session("20787 (a) b) S 20786 20724 18701 0"
+                                         " -1 4194304 132\n", &sid), 0);
+  assert_int_equal(sid, 18701);
+  assert_int_equal(ms_parse_stat_session("1 (init) S 0 1 1 0 -1\n", &sid), 0);
+  assert_int_equal(sid, 1);
+  sid = 7;
+  assert_int_equal(ms_parse_stat_session("", &sid), -EINVAL);
+  assert_int_equal(ms_parse_stat_session("20787 (a b S 1 2 3", &sid), -EINVAL);
+  assert_int_equal(ms_parse_stat_session("20787 (a) S 1 2", &sid), -EINVAL);
+  assert_int_equal(ms_parse_stat_session("20787 (a) S 1 2 x", &sid), -EINVAL);
+  assert_int_equal(sid, 7);
+}
+
+static void children_list_gives_each_pid(void** state) {
+  (void)state;
+  const char* p = "20804 20805 2147483648 -3 20815 ";
+  pid_t pid, want[] = { 20804, 20805, 0, 0, 20815 };
+  size_t n = 0;
+  while (ms_reaper_next_child(&p, &pid)) {
+    assert_true(n < 5);
+    /* Beyond pid_t or not positive: 0, never truncated into another pid. */
+    assert_int_equal(pid, want[n++]);
+  }
+  assert_int_equal(n, 5);
+  p = "";
+  assert_int_equal(ms_reaper_next_child(&p, &pid), 0);
+  p = "\n";
+  assert_int_equal(ms_reaper_next_child(&p, &pid), 0);
 }
 
 static void full_read_due_when_none_yet(void** state) {
@@ -750,6 +785,8 @@ int main(void) {
     cmocka_unit_test(rollup_of_lazyfree_pages_is_not_footprint),
     cmocka_unit_test(rollup_of_older_kernels),
     cmocka_unit_test(rollup_garbage_is_einval),
+    cmocka_unit_test(stat_session_is_field_6_after_the_last_paren),
+    cmocka_unit_test(children_list_gives_each_pid),
     cmocka_unit_test(full_read_due_when_none_yet),
     cmocka_unit_test(full_read_near_limit_spaced_by_interval_or_cost),
     cmocka_unit_test(sampler_follows_the_worker_through_exec),
