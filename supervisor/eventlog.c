@@ -9,7 +9,6 @@
 #include <string.h>
 
 #include "evidence.h"
-#include "logkeys.h"
 #include "log.h"
 #include "logkeys.h"
 #include "memsup_wire.h"
@@ -48,13 +47,13 @@ static void emit(ms_eventlog_t* el, cJSON* ev) {
 void ms_eventlog_descendants(ms_eventlog_t* el, pid_t pid, unsigned gen,
                              uint64_t footprint, const ms_descendants_t* d) {
   char b1[16], b2[16];
-  cJSON* ev = ms_rlog_event("descendants", pid, gen);
-  cJSON_AddNumberToObject(ev, "footprint", (double)footprint);
-  cJSON_AddNumberToObject(ev, "descendants_footprint", (double)d->footprint);
-  cJSON_AddNumberToObject(ev, "descendants", d->nprocs);
-  cJSON_AddNumberToObject(ev, "top_pid", d->top_pid);
-  cJSON_AddStringToObject(ev, "top_command", d->top_comm);
-  cJSON_AddStringToObject(ev, "hint", "--tree");
+  cJSON* ev = ms_rlog_event(MS_LOGEV_DESCENDANTS, pid, gen);
+  cJSON_AddNumberToObject(ev, MS_K_FOOTPRINT, (double)footprint);
+  cJSON_AddNumberToObject(ev, MS_K_DESCENDANTS_FOOTPRINT, (double)d->footprint);
+  cJSON_AddNumberToObject(ev, MS_K_DESCENDANTS, d->nprocs);
+  cJSON_AddNumberToObject(ev, MS_K_TOP_PID, d->top_pid);
+  cJSON_AddStringToObject(ev, MS_K_TOP_COMMAND, d->top_comm);
+  cJSON_AddStringToObject(ev, MS_K_HINT, "--tree");
   emit(el, ev);
   ms_warn("pid %d holds %s but its descendants hold %s (largest: %s, pid %d): "
           "the limit applies to pid %d only; use --tree to count them",
@@ -66,13 +65,13 @@ void ms_eventlog_descendants(ms_eventlog_t* el, pid_t pid, unsigned gen,
 static cJSON* status_event(const char* event, const ms_log_t* l) {
   cJSON* ev = ms_rlog_event(event, l->pid, l->gen);
   if (l->term_signal) {
-    cJSON_AddNullToObject(ev, "exit_code");
-    cJSON_AddStringToObject(ev, "signal", ms_signame(l->term_signal));
+    cJSON_AddNullToObject(ev, MS_K_EXIT_CODE);
+    cJSON_AddStringToObject(ev, MS_K_SIGNAL, ms_signame(l->term_signal));
   } else {
-    cJSON_AddNumberToObject(ev, "exit_code", (double)l->status);
-    cJSON_AddNullToObject(ev, "signal");
+    cJSON_AddNumberToObject(ev, MS_K_EXIT_CODE, (double)l->status);
+    cJSON_AddNullToObject(ev, MS_K_SIGNAL);
   }
-  cJSON_AddNumberToObject(ev, "uptime_s", r3(l->uptime_s));
+  cJSON_AddNumberToObject(ev, MS_K_UPTIME_S, r3(l->uptime_s));
   return ev;
 }
 
@@ -147,36 +146,36 @@ static cJSON* evidence(const ms_restart_t* rs) {
 
 static void restart_state(cJSON* ev, const ms_restart_t* rs) {
   if (!rs->expect_sdk) {
-    cJSON_AddNullToObject(ev, "state");
+    cJSON_AddNullToObject(ev, MS_K_STATE);
     return;
   }
-  cJSON* st = cJSON_AddObjectToObject(ev, "state");
-  cJSON_AddStringToObject(st, "outcome", rs->outcome);
-  cJSON_AddNumberToObject(st, "bytes", (double)rs->saved_bytes);
-  cJSON_AddNumberToObject(st, "save_ms",
+  cJSON* st = cJSON_AddObjectToObject(ev, MS_K_STATE);
+  cJSON_AddStringToObject(st, MS_K_OUTCOME, rs->outcome);
+  cJSON_AddNumberToObject(st, MS_K_BYTES, (double)rs->saved_bytes);
+  cJSON_AddNumberToObject(st, MS_K_SAVE_MS,
                           r3(rs->t_state ? msecs(rs->t_state - rs->t_decide) : 0));
-  cJSON_AddNumberToObject(st, "verify_ms",
+  cJSON_AddNumberToObject(st, MS_K_VERIFY_MS,
                           r3(rs->t_recv ? msecs(rs->t_state - rs->t_recv) : 0));
   if (rs->t_recv)
-    cJSON_AddNumberToObject(st, "received_unix_s", rs->recv_unix_s);
+    cJSON_AddNumberToObject(st, MS_K_RECEIVED_UNIX_S, rs->recv_unix_s);
   else
-    cJSON_AddNullToObject(st, "received_unix_s");
+    cJSON_AddNullToObject(st, MS_K_RECEIVED_UNIX_S);
   if (rs->held_unix_us)
-    cJSON_AddNumberToObject(st, "held_unix_s", (double)rs->held_unix_us / 1e6);
+    cJSON_AddNumberToObject(st, MS_K_HELD_UNIX_S, (double)rs->held_unix_us / 1e6);
   else
-    cJSON_AddNullToObject(st, "held_unix_s");
-  cJSON_AddNumberToObject(st, "restore_ms",
+    cJSON_AddNullToObject(st, MS_K_HELD_UNIX_S);
+  cJSON_AddNumberToObject(st, MS_K_RESTORE_MS,
                           r3(rs->t_ready && rs->t_welcome
                                  ? msecs(rs->t_ready - rs->t_welcome)
                                  : 0));
   if (rs->handed[0])
-    cJSON_AddStringToObject(st, "handed", rs->handed);
+    cJSON_AddStringToObject(st, MS_K_HANDED, rs->handed);
   else
-    cJSON_AddNullToObject(st, "handed");
+    cJSON_AddNullToObject(st, MS_K_HANDED);
   if (rs->restore[0])
-    cJSON_AddStringToObject(st, "restore", rs->restore);
+    cJSON_AddStringToObject(st, MS_K_RESTORE, rs->restore);
   else
-    cJSON_AddNullToObject(st, "restore");
+    cJSON_AddNullToObject(st, MS_K_RESTORE);
 }
 
 /* "prof": the heap profiles asked of the old worker (docs/profiling.md),
@@ -213,28 +212,28 @@ static void restart(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l)
   const ms_mem_t* after = rs->has_after ? &rs->after : NULL;
   char b1[16], b2[16], b3[16], b4[16], b5[16], b6[16];
 
-  cJSON* ev = ms_rlog_event("restart", l->pid, l->gen);
-  cJSON_AddStringToObject(ev, "reason", "limit");
-  cJSON_AddStringToObject(ev, "metric", ms_metric_name(rs->metric));
-  cJSON_AddNumberToObject(ev, "limit", (double)cfg->limit);
-  cJSON_AddNumberToObject(ev, "value", (double)rs->value);
-  cJSON_AddNumberToObject(ev, "over_for_s", r3(rs->over_for_s));
-  cJSON_AddNumberToObject(ev, "decided_unix_s", rs->decided_unix_s);
-  cJSON_AddNumberToObject(ev, "old_pid", rs->old_pid);
-  cJSON_AddNumberToObject(ev, "new_pid", rs->new_pid);
-  cJSON_AddNumberToObject(ev, "uptime_s", r3(rs->uptime_s));
-  cJSON_AddItemToObject(ev, "before", ms_rlog_mem(&rs->before, rs->before_heap.has_heap,
+  cJSON* ev = ms_rlog_event(MS_LOGEV_RESTART, l->pid, l->gen);
+  cJSON_AddStringToObject(ev, MS_K_REASON, MS_REASON_LIMIT);
+  cJSON_AddStringToObject(ev, MS_K_METRIC, ms_metric_name(rs->metric));
+  cJSON_AddNumberToObject(ev, MS_K_LIMIT, (double)cfg->limit);
+  cJSON_AddNumberToObject(ev, MS_K_VALUE, (double)rs->value);
+  cJSON_AddNumberToObject(ev, MS_K_OVER_FOR_S, r3(rs->over_for_s));
+  cJSON_AddNumberToObject(ev, MS_K_DECIDED_UNIX_S, rs->decided_unix_s);
+  cJSON_AddNumberToObject(ev, MS_K_OLD_PID, rs->old_pid);
+  cJSON_AddNumberToObject(ev, MS_K_NEW_PID, rs->new_pid);
+  cJSON_AddNumberToObject(ev, MS_K_UPTIME_S, r3(rs->uptime_s));
+  cJSON_AddItemToObject(ev, MS_K_BEFORE, ms_rlog_mem(&rs->before, rs->before_heap.has_heap,
                                                   &rs->before_heap));
   if (after)
-    cJSON_AddItemToObject(ev, "after", ms_rlog_mem(after, rs->after_heap.has_heap,
+    cJSON_AddItemToObject(ev, MS_K_AFTER, ms_rlog_mem(after, rs->after_heap.has_heap,
                                                    &rs->after_heap));
   else
-    cJSON_AddNullToObject(ev, "after");
-  cJSON_AddItemToObject(ev, "evidence", evidence(rs));
+    cJSON_AddNullToObject(ev, MS_K_AFTER);
+  cJSON_AddItemToObject(ev, MS_K_EVIDENCE, evidence(rs));
   if (rs->helped >= 0)
-    cJSON_AddBoolToObject(ev, "helped", rs->helped);
+    cJSON_AddBoolToObject(ev, MS_K_HELPED, rs->helped);
   else
-    cJSON_AddNullToObject(ev, "helped");
+    cJSON_AddNullToObject(ev, MS_K_HELPED);
   if (rs->has_after) {
     cJSON_AddNumberToObject(ev, MS_K_JUDGED_AFTER_S, r3(rs->judged_after_s));
   } else {
@@ -326,16 +325,16 @@ static void would_restart(ms_eventlog_t* el, const ms_machine_t* m,
                           const ms_log_t* l) {
   const ms_restart_t* rs = &m->rs;
   char b1[16], b2[16], b3[16], b4[16];
-  cJSON* ev = ms_rlog_event("would-restart", l->pid, rs->old_gen);
-  cJSON_AddStringToObject(ev, "reason", "limit");
-  cJSON_AddStringToObject(ev, "metric", ms_metric_name(rs->metric));
-  cJSON_AddNumberToObject(ev, "limit", (double)el->cfg->limit);
-  cJSON_AddNumberToObject(ev, "value", (double)rs->value);
-  cJSON_AddNumberToObject(ev, "over_for_s", r3(rs->over_for_s));
-  cJSON_AddNumberToObject(ev, "uptime_s", r3(rs->uptime_s));
-  cJSON_AddItemToObject(ev, "before", ms_rlog_mem(&rs->before, rs->before_heap.has_heap,
+  cJSON* ev = ms_rlog_event(MS_LOGEV_WOULD_RESTART, l->pid, rs->old_gen);
+  cJSON_AddStringToObject(ev, MS_K_REASON, MS_REASON_LIMIT);
+  cJSON_AddStringToObject(ev, MS_K_METRIC, ms_metric_name(rs->metric));
+  cJSON_AddNumberToObject(ev, MS_K_LIMIT, (double)el->cfg->limit);
+  cJSON_AddNumberToObject(ev, MS_K_VALUE, (double)rs->value);
+  cJSON_AddNumberToObject(ev, MS_K_OVER_FOR_S, r3(rs->over_for_s));
+  cJSON_AddNumberToObject(ev, MS_K_UPTIME_S, r3(rs->uptime_s));
+  cJSON_AddItemToObject(ev, MS_K_BEFORE, ms_rlog_mem(&rs->before, rs->before_heap.has_heap,
                                                   &rs->before_heap));
-  cJSON_AddItemToObject(ev, "evidence", evidence(rs));
+  cJSON_AddItemToObject(ev, MS_K_EVIDENCE, evidence(rs));
   emit(el, ev);
   ms_info("dry run: would restart pid %d (%s %s > %s after %.1f s; footprint %s, rss %s)",
           (int)rs->old_pid, ms_metric_name(rs->metric), ms_fmt_bytes(b1, rs->value),
@@ -344,9 +343,9 @@ static void would_restart(ms_eventlog_t* el, const ms_machine_t* m,
 }
 
 static void sample(ms_eventlog_t* el, const ms_log_t* l) {
-  cJSON* ev = ms_rlog_event("sample", l->pid, l->gen);
+  cJSON* ev = ms_rlog_event(MS_LOGEV_SAMPLE, l->pid, l->gen);
   ms_rlog_add_mem(ev, l->mem, l->has_heap, l->heap);
-  cJSON_AddBoolToObject(ev, "full", l->mem->full);
+  cJSON_AddBoolToObject(ev, MS_K_FULL, l->mem->full);
   /* Lazy-free pages are known only from a full read: a sample that
    * estimated carries the last full read's figure and its age, so a line
    * never says null while the figure is known (docs/restart-log.md). */
@@ -360,7 +359,7 @@ static void sample(ms_eventlog_t* el, const ms_log_t* l) {
   } else {
     cJSON_AddNullToObject(ev, MS_K_LAZYFREE_AGE_S);
   }
-  cJSON_AddNumberToObject(ev, "limit", (double)el->cfg->limit);
+  cJSON_AddNumberToObject(ev, MS_K_LIMIT, (double)el->cfg->limit);
   int err = ms_rlog_write(el->slog, ev);
   if (err < 0 && !el->slog_failed) {
     el->slog_failed = 1;
@@ -377,17 +376,17 @@ static void purge(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l) {
   char b1[16], b2[16], b3[16];
   uint64_t freed =
       before->footprint > l->mem->footprint ? before->footprint - l->mem->footprint : 0;
-  cJSON* ev = ms_rlog_event("purge", l->pid, l->gen);
+  cJSON* ev = ms_rlog_event(MS_LOGEV_PURGE, l->pid, l->gen);
   cJSON_AddStringToObject(ev, MS_K_REASON, l->hard ? MS_REASON_HARD_LIMIT
                                                    : MS_REASON_SOFT_LIMIT);
-  cJSON_AddNumberToObject(ev, "soft_limit", (double)el->cfg->soft_limit);
-  cJSON_AddNumberToObject(ev, "freed", (double)freed);
+  cJSON_AddNumberToObject(ev, MS_K_SOFT_LIMIT, (double)el->cfg->soft_limit);
+  cJSON_AddNumberToObject(ev, MS_K_FREED, (double)freed);
   /* Heap-in-use is what the worker holds; a purge does not change it, so
    * the latest report stands for both sides. */
-  cJSON_AddItemToObject(ev, "before", ms_rlog_mem(before, l->has_heap, l->heap));
-  cJSON_AddItemToObject(ev, "after", ms_rlog_mem(l->mem, l->has_heap, l->heap));
-  cJSON_AddNumberToObject(ev, "resident_before", (double)l->purge_resident_before);
-  cJSON_AddNumberToObject(ev, "resident_after", (double)l->purge_resident_after);
+  cJSON_AddItemToObject(ev, MS_K_BEFORE, ms_rlog_mem(before, l->has_heap, l->heap));
+  cJSON_AddItemToObject(ev, MS_K_AFTER, ms_rlog_mem(l->mem, l->has_heap, l->heap));
+  cJSON_AddNumberToObject(ev, MS_K_RESIDENT_BEFORE, (double)l->purge_resident_before);
+  cJSON_AddNumberToObject(ev, MS_K_RESIDENT_AFTER, (double)l->purge_resident_after);
   emit(el, ev);
   ms_info("purge%s: pid %d freed %s of footprint (%s -> %s)",
           l->hard ? " at the hard limit" : "", (int)l->pid,
@@ -413,23 +412,23 @@ void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
   int pid = (int)l->pid;
   switch (l->kind) {
     case MS_LOG_START:
-      ev = ms_rlog_event("start", l->pid, l->gen);
+      ev = ms_rlog_event(MS_LOGEV_START, l->pid, l->gen);
       {
-        cJSON* cmd = cJSON_AddArrayToObject(ev, "cmd");
+        cJSON* cmd = cJSON_AddArrayToObject(ev, MS_K_CMD);
         for (int i = 0; i < cfg->argc; i++)
           cJSON_AddItemToArray(cmd, cJSON_CreateString(cfg->argv[i]));
       }
       if (m->handoff[0])
-        cJSON_AddStringToObject(ev, "state", m->handoff);
+        cJSON_AddStringToObject(ev, MS_K_STATE, m->handoff);
       else
-        cJSON_AddNullToObject(ev, "state");
+        cJSON_AddNullToObject(ev, MS_K_STATE);
       emit(el, ev);
       ms_debug("started %s (pid %d, generation %u)", cfg->argv[0], pid, l->gen);
       break;
     case MS_LOG_WATCH:
-      ev = ms_rlog_event("watch", l->pid, l->gen);
-      cJSON_AddNumberToObject(ev, "limit", (double)cfg->limit);
-      cJSON_AddStringToObject(ev, "metric", ms_metric_name(cfg->metric));
+      ev = ms_rlog_event(MS_LOGEV_WATCH, l->pid, l->gen);
+      cJSON_AddNumberToObject(ev, MS_K_LIMIT, (double)cfg->limit);
+      cJSON_AddStringToObject(ev, MS_K_METRIC, ms_metric_name(cfg->metric));
       emit(el, ev);
       ms_info("watching pid %d (limit %s, dry run)", pid, cfg->limit ? "set" : "none");
       break;
@@ -443,13 +442,13 @@ void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
       would_restart(el, m, l);
       break;
     case MS_LOG_CRASH:
-      ev = status_event("crash", l);
+      ev = status_event(MS_LOGEV_CRASH, l);
       if (l->delay_ns < 0) {
-        cJSON_AddNullToObject(ev, "restart_in_ms");
+        cJSON_AddNullToObject(ev, MS_K_RESTART_IN_MS);
         emit(el, ev);
         break;
       }
-      cJSON_AddNumberToObject(ev, "restart_in_ms", msecs((uint64_t)l->delay_ns));
+      cJSON_AddNumberToObject(ev, MS_K_RESTART_IN_MS, msecs((uint64_t)l->delay_ns));
       emit(el, ev);
       if (l->term_signal)
         ms_info("pid %d killed by %s after %.1f s; restarting in %.0f ms", pid,
@@ -459,25 +458,25 @@ void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
                 pid, (int)l->status, l->uptime_s, msecs((uint64_t)l->delay_ns));
       break;
     case MS_LOG_EXIT:
-      emit(el, status_event("exit", l));
+      emit(el, status_event(MS_LOGEV_EXIT, l));
       ms_info("pid %d exited with status 0 after %.1f s", pid, l->uptime_s);
       break;
     case MS_LOG_STOPPED:
-      emit(el, status_event("exit", l));
+      emit(el, status_event(MS_LOGEV_EXIT, l));
       ms_info("pid %d stopped (%s %d)", pid, how(l), how_n(l));
       break;
     case MS_LOG_WATCH_END:
-      ev = status_event("exit", l);
+      ev = status_event(MS_LOGEV_EXIT, l);
       /* Not our child: its status is its parent's to know. */
-      cJSON_ReplaceItemInObject(ev, "exit_code", cJSON_CreateNull());
+      cJSON_ReplaceItemInObject(ev, MS_K_EXIT_CODE, cJSON_CreateNull());
       emit(el, ev);
       ms_info("pid %d has exited: watch ends", pid);
       break;
     case MS_LOG_GIVEUP:
-      ev = ms_rlog_event("giveup", l->pid, l->gen);
-      cJSON_AddNumberToObject(ev, "crashes", l->count);
-      cJSON_AddNumberToObject(ev, "within_s", secs(cfg->within_ns));
-      cJSON_AddNumberToObject(ev, "exit_code", l->code);
+      ev = ms_rlog_event(MS_LOGEV_GIVEUP, l->pid, l->gen);
+      cJSON_AddNumberToObject(ev, MS_K_CRASHES, l->count);
+      cJSON_AddNumberToObject(ev, MS_K_WITHIN_S, secs(cfg->within_ns));
+      cJSON_AddNumberToObject(ev, MS_K_EXIT_CODE, l->code);
       emit(el, ev);
       ms_error("giving up: %u exits within %.0f s (--max-restarts %u --within "
                "%.0fs); last exit status %d",
@@ -488,8 +487,8 @@ void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
       ms_error("giving up: the worker could not be started");
       break;
     case MS_LOG_STOP:
-      ev = ms_rlog_event("stop", l->pid, l->gen);
-      cJSON_AddStringToObject(ev, "signal", ms_signame(l->sig));
+      ev = ms_rlog_event(MS_LOGEV_STOP, l->pid, l->gen);
+      cJSON_AddStringToObject(ev, MS_K_SIGNAL, ms_signame(l->sig));
       emit(el, ev);
       ms_info("%s: stopping", ms_signame(l->sig));
       break;

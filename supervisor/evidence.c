@@ -13,6 +13,7 @@
 #include <unistd.h>
 
 #include "log.h"
+#include "logkeys.h"
 #include "sample.h"
 
 static int starts(const char* s, size_t len, const char* prefix) {
@@ -399,10 +400,10 @@ cJSON* ms_evidence_json(const ms_mapping_t* rows, int n,
 
   if (root == NULL) return NULL;
   if (cls != NULL &&
-      (!cJSON_AddStringToObject(root, "classification", cls->cls) ||
-       !cJSON_AddStringToObject(root, "why", cls->why)))
+      (!cJSON_AddStringToObject(root, MS_K_CLASSIFICATION, cls->cls) ||
+       !cJSON_AddStringToObject(root, MS_K_WHY, cls->why)))
     goto fail;
-  arr = cJSON_AddArrayToObject(root, "mappings");
+  arr = cJSON_AddArrayToObject(root, MS_K_MAPPINGS);
   if (arr == NULL) goto fail;
   for (r = rows; r < rows + n; r++) {
     o = cJSON_CreateObject();
@@ -410,17 +411,17 @@ cJSON* ms_evidence_json(const ms_mapping_t* rows, int n,
       cJSON_Delete(o);
       goto fail;
     }
-    if (!cJSON_AddStringToObject(o, "name", r->name) ||
-        !cJSON_AddStringToObject(o, "class", ms_map_class_name(r->cls)) ||
-        !cJSON_AddNumberToObject(o, "count", r->count) ||
-        !cJSON_AddNumberToObject(o, "size", (double)r->size) ||
-        !cJSON_AddNumberToObject(o, "rss", (double)r->rss) ||
-        !cJSON_AddNumberToObject(o, "private_dirty",
+    if (!cJSON_AddStringToObject(o, MS_K_NAME, r->name) ||
+        !cJSON_AddStringToObject(o, MS_K_CLASS, ms_map_class_name(r->cls)) ||
+        !cJSON_AddNumberToObject(o, MS_K_COUNT, r->count) ||
+        !cJSON_AddNumberToObject(o, MS_K_SIZE, (double)r->size) ||
+        !cJSON_AddNumberToObject(o, MS_K_RSS, (double)r->rss) ||
+        !cJSON_AddNumberToObject(o, MS_K_PRIVATE_DIRTY,
                                  (double)r->private_dirty) ||
-        !cJSON_AddNumberToObject(o, "swap", (double)r->swap) ||
-        !cJSON_AddNumberToObject(o, "anonymous", (double)r->anonymous) ||
-        !cJSON_AddNumberToObject(o, "lazyfree", (double)r->lazyfree) ||
-        !cJSON_AddNumberToObject(o, "footprint",
+        !cJSON_AddNumberToObject(o, MS_K_SWAP, (double)r->swap) ||
+        !cJSON_AddNumberToObject(o, MS_K_ANONYMOUS, (double)r->anonymous) ||
+        !cJSON_AddNumberToObject(o, MS_K_LAZYFREE, (double)r->lazyfree) ||
+        !cJSON_AddNumberToObject(o, MS_K_FOOTPRINT,
                                  (double)ms_mapping_footprint(r)))
       goto fail;
   }
@@ -434,9 +435,9 @@ fail:
 /* "processes" and "nprocs": a tree's members holding the most. */
 static int add_processes(cJSON* ev, const ms_proc_t* procs, int n,
                          size_t total) {
-  cJSON *arr = cJSON_AddArrayToObject(ev, "processes"), *o;
+  cJSON *arr = cJSON_AddArrayToObject(ev, MS_K_PROCESSES), *o;
 
-  if (arr == NULL || !cJSON_AddNumberToObject(ev, "nprocs", (double)total))
+  if (arr == NULL || !cJSON_AddNumberToObject(ev, MS_K_NPROCS, (double)total))
     return -1;
   for (int i = 0; i < n; i++) {
     o = cJSON_CreateObject();
@@ -444,11 +445,11 @@ static int add_processes(cJSON* ev, const ms_proc_t* procs, int n,
       cJSON_Delete(o);
       return -1;
     }
-    if (!cJSON_AddNumberToObject(o, "pid", procs[i].pid) ||
-        !cJSON_AddStringToObject(o, "command", procs[i].comm) ||
-        !cJSON_AddNumberToObject(o, "footprint",
+    if (!cJSON_AddNumberToObject(o, MS_K_PID, procs[i].pid) ||
+        !cJSON_AddStringToObject(o, MS_K_COMMAND, procs[i].comm) ||
+        !cJSON_AddNumberToObject(o, MS_K_FOOTPRINT,
                                  (double)procs[i].mem.footprint) ||
-        !cJSON_AddNumberToObject(o, "rss", (double)procs[i].mem.rss))
+        !cJSON_AddNumberToObject(o, MS_K_RSS, (double)procs[i].mem.rss))
       return -1;
   }
   return 0;
@@ -471,13 +472,13 @@ int ms_evidence_read(pid_t pid, int tree, ms_rank_t rank, ms_mapping_t* rows,
 }
 
 int ms_evidence_add_where(cJSON* ev, const ms_evidence_where_t* where) {
-  if (!cJSON_AddStringToObject(ev, "ranked_by",
+  if (!cJSON_AddStringToObject(ev, MS_K_RANKED_BY,
                                where->rank == MS_RANK_RSS ? "rss" : "footprint") ||
-      !cJSON_AddNumberToObject(ev, "mappings_pid", where->top))
+      !cJSON_AddNumberToObject(ev, MS_K_MAPPINGS_PID, where->top))
     return -1;
   if (where->tree)
     return add_processes(ev, where->procs, where->np, where->total);
-  return cJSON_AddNullToObject(ev, "processes") == NULL ? -1 : 0;
+  return cJSON_AddNullToObject(ev, MS_K_PROCESSES) == NULL ? -1 : 0;
 }
 
 cJSON* ms_evidence_capture(pid_t pid, int tree, ms_rank_t rank,
@@ -532,8 +533,8 @@ int ms_evidence_grew(const ms_mapping_t* early, int nearly,
 }
 
 int ms_evidence_add_grew(cJSON* ev, const ms_grew_t* rows, int n) {
-  if (n < 0) return cJSON_AddNullToObject(ev, "grew") == NULL ? -1 : 0;
-  cJSON *arr = cJSON_AddArrayToObject(ev, "grew"), *o;
+  if (n < 0) return cJSON_AddNullToObject(ev, MS_K_GREW) == NULL ? -1 : 0;
+  cJSON *arr = cJSON_AddArrayToObject(ev, MS_K_GREW), *o;
   if (arr == NULL) return -1;
   for (int i = 0; i < n; i++) {
     o = cJSON_CreateObject();
@@ -541,11 +542,11 @@ int ms_evidence_add_grew(cJSON* ev, const ms_grew_t* rows, int n) {
       cJSON_Delete(o);
       return -1;
     }
-    if (!cJSON_AddStringToObject(o, "name", rows[i].name) ||
-        !cJSON_AddStringToObject(o, "class", ms_map_class_name(rows[i].cls)) ||
-        !cJSON_AddNumberToObject(o, "early", (double)rows[i].early) ||
-        !cJSON_AddNumberToObject(o, "late", (double)rows[i].late) ||
-        !cJSON_AddNumberToObject(o, "grew",
+    if (!cJSON_AddStringToObject(o, MS_K_NAME, rows[i].name) ||
+        !cJSON_AddStringToObject(o, MS_K_CLASS, ms_map_class_name(rows[i].cls)) ||
+        !cJSON_AddNumberToObject(o, MS_K_EARLY, (double)rows[i].early) ||
+        !cJSON_AddNumberToObject(o, MS_K_LATE, (double)rows[i].late) ||
+        !cJSON_AddNumberToObject(o, MS_K_GREW,
                                  (double)(rows[i].late - rows[i].early)))
       return -1;
   }

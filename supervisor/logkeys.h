@@ -1,5 +1,5 @@
 /* logkeys.h: the names in memsup's restart log (--log) and sample log
- * (--sample-log), in one place for the writers (restartlog.c, supervise.c,
+ * (--sample-log), in one place for the writers (restartlog.c, eventlog.c,
  * evidence.c) and the reader (report/).  docs/restart-log.md says what each
  * one means; a name changed here changes the file format, so change the
  * document with it.  String literals, so they also work in concatenations
@@ -167,5 +167,17 @@
 #define MS_K_LASTED_S "lasted_s"
 #define MS_K_FOR_S "for_s"
 /* also MS_K_METRIC, MS_K_LIMIT */
+
+/* ---- further keys and events the writers use (eventlog.c, evidence.c) ---- */
+#define MS_K_DESCENDANTS_FOOTPRINT "descendants_footprint"
+#define MS_K_DESCENDANTS "descendants"
+#define MS_K_TOP_PID "top_pid"
+#define MS_K_TOP_COMMAND "top_command"
+#define MS_K_HINT "hint"
+#define MS_LOGEV_DESCENDANTS "descendants"
+#define MS_K_ANONYMOUS "anonymous"
+#define MS_K_NPROCS "nprocs"
+#define MS_K_RANKED_BY "ranked_by"
+#define MS_K_MAPPINGS_PID "mappings_pid"
 
 #endif
