@@ -117,6 +117,7 @@ TEST_OBJS_evidence = supervisor/evidence supervisor/sample supervisor/growth sup
 TEST_OBJS_growth  = supervisor/growth
 TEST_OBJS_machine = supervisor/machine supervisor/policy supervisor/growth supervisor/cause supervisor/evidence supervisor/sample supervisor/log
 TEST_OBJS_cause   = supervisor/cause
+TEST_OBJS_cgroup  = supervisor/cgroup
 TEST_OBJS_offload = supervisor/offload supervisor/handoff supervisor/evidence supervisor/sample supervisor/growth supervisor/log child-sdk/wire
 TEST_OBJS_metrics = supervisor/metrics supervisor/addr
 TEST_OBJS_notify  = supervisor/notify

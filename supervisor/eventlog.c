@@ -443,6 +443,11 @@ void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
       break;
     case MS_LOG_CRASH:
       ev = status_event(MS_LOGEV_CRASH, l);
+      cJSON_AddBoolToObject(ev, MS_K_OOM_KILL, l->oom_kill);
+      if (l->oom_kill)
+        ms_warn("pid %d killed by the kernel's OOM killer (cgroup %s): "
+                "memsup's --limit should sit below the container limit",
+                pid, el->cgroup ? el->cgroup : "?");
       if (l->delay_ns < 0) {
         cJSON_AddNullToObject(ev, MS_K_RESTART_IN_MS);
         emit(el, ev);

@@ -15,6 +15,7 @@ typedef struct {
   ms_rlog_t* slog;     /* --sample-log, may be NULL */
   int rlog_failed, slog_failed; /* a write failed (said once) */
   unsigned hold_warned; /* restart whose "hold" was said on stderr */
+  const char* cgroup;   /* memsup's memory cgroup directory, or NULL */
 } ms_eventlog_t;
 
 /* Writes what l asks for; m is the machine that asked (its records are

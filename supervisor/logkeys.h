@@ -148,6 +148,7 @@
 #define MS_K_EXIT_CODE "exit_code" /* also giveup */
 #define MS_K_SIGNAL "signal"       /* also stop */
 #define MS_K_RESTART_IN_MS "restart_in_ms"
+#define MS_K_OOM_KILL "oom_kill" /* crash: the cgroup's OOM killer took it */
 #define MS_K_CRASHES "crashes"
 #define MS_K_WITHIN_S "within_s"
 

@@ -184,6 +184,7 @@ static void exited(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
   w->up = 0;
   w->exit_status = ev->exit.status;
   w->term_signal = ev->exit.term_signal;
+  w->oom_kill = ev->exit.oom_kill;
   w->exit_uptime_s = secs(ev->now - w->started_ns);
   m->last_status = status_code(ev->exit.status, ev->exit.term_signal);
   /* Whatever is left of the worker's process group goes with it, so no
@@ -202,6 +203,7 @@ static ms_log_t* say_status(ms_machine_t* m, ms_actions_t* out,
   ms_log_t* l = say(m, out, kind);
   l->status = m->w.exit_status;
   l->term_signal = m->w.term_signal;
+  l->oom_kill = m->w.oom_kill;
   l->uptime_s = m->w.exit_uptime_s;
   return l;
 }

@@ -139,7 +139,9 @@ typedef struct {
     struct { ms_send_t what; int err; } send_failed;
     struct { uint64_t seq, resident_before, resident_after; } purged;
     struct { char text[16]; uint64_t restored_unix_us; } ready;
-    struct { int64_t status; int term_signal; } exit;
+    /* oom_kill: memsup's cgroup counted an OOM kill during this life
+     * (supervise.c reads memory.events / memory.oom_control). */
+    struct { int64_t status; int term_signal; int oom_kill; } exit;
     struct { int sig; } signal;
     struct {
       unsigned id;   /* the COLLECT_EVIDENCE's id */
@@ -197,6 +199,7 @@ typedef struct {
   unsigned gen;
   int64_t status;        /* CRASH, EXIT, STOPPED, DIED_SAVING */
   int term_signal;       /*   "   (0: exited normally) */
+  int oom_kill;          /*   "   the cgroup's OOM killer took it */
   double uptime_s;       /* CRASH, EXIT, STOPPED, WATCH_END */
   int64_t delay_ns;      /* CRASH: restart_in (-1: gives up) */
   unsigned count;        /* GIVEUP: crashes in the window */
@@ -320,6 +323,7 @@ typedef struct {
   /* How it ended (up == 0). */
   int64_t exit_status;
   int term_signal;
+  int oom_kill; /* killed by the kernel's OOM killer (EXIT's flag) */
   double exit_uptime_s;
 } ms_worker_t;
 

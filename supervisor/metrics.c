@@ -218,6 +218,18 @@ int ms_metrics_render(const ms_metrics_figures_t* f, char** out, size_t* len) {
   if (f->soft_limit)
     gauge_u64(&b, "memsup_soft_limit_bytes",
               "Soft limit: ask the worker to purge above it.", f->soft_limit);
+  if (f->has_cgroup_memory)
+    gauge_u64(&b, "memsup_cgroup_memory_bytes",
+              "Memory charged to memsup's cgroup (the whole container).",
+              f->cgroup_memory);
+  if (f->has_cgroup_limit)
+    gauge_u64(&b, "memsup_cgroup_limit_bytes",
+              "Memory limit of memsup's cgroup: the kernel OOM-kills above it.",
+              f->cgroup_limit);
+  if (f->has_cgroup_oom_kills)
+    counter_u64(&b, "memsup_cgroup_oom_kills_total",
+                "Processes the kernel's OOM killer killed in memsup's cgroup.",
+                f->cgroup_oom_kills);
   gauge_u64(&b, "memsup_holding_off",
             "1 while memsup holds off restarting a crashing worker.",
             f->holding_off ? 1 : 0);

@@ -39,6 +39,10 @@ typedef struct {
   size_t nrestarts;
   uint64_t crashes, purges, purged_bytes, state_handed_bytes;
   double last_restart_unix_s; /* 0 = no restart yet: left out */
+  /* memsup's memory cgroup (cgroup.h), read at the scrape; each figure
+   * is left out when its has_ flag is 0 (no group, no limit, no file). */
+  int has_cgroup_memory, has_cgroup_limit, has_cgroup_oom_kills;
+  uint64_t cgroup_memory, cgroup_limit, cgroup_oom_kills;
   /* The SDK's gauges, borrowed for the duration of the callback. */
   const ms_heap_gauge_t* gauges;
   size_t ngauges;

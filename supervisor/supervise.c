@@ -27,6 +27,7 @@
 
 #include "channel.h"
 #include "child.h"
+#include "cgroup.h"
 #include "eventlog.h"
 #include "handoff.h"
 #include "listen.h"
@@ -105,6 +106,11 @@ struct ms_sup_s {
   /* Counters for /metrics, from the lines the machine logs. */
   uint64_t limit_restarts, crashes, purges, purged_bytes, handed_bytes;
   double last_restart_unix_s;
+  /* memsup's memory cgroup (version 0: none), and its OOM-kill count when
+   * the worker started (oom_at_spawn_known: it could be read). */
+  ms_cgroup_t cgroup;
+  uint64_t oom_at_spawn;
+  int oom_at_spawn_known;
 };
 
 static void run(ms_sup_t* sup, const ms_action_t* a);
@@ -210,6 +216,15 @@ static void fill_metrics(void* arg, ms_metrics_figures_t* f) {
   f->purged_bytes = sup->purged_bytes;
   f->state_handed_bytes = sup->handed_bytes;
   f->last_restart_unix_s = sup->last_restart_unix_s;
+  /* Read now, not on the tick: three preads of small kernel files. */
+  ms_cgroup_read_t cg;
+  ms_cgroup_read(&sup->cgroup, &cg);
+  f->has_cgroup_memory = cg.has_usage;
+  f->cgroup_memory = cg.usage;
+  f->has_cgroup_limit = cg.has_limit;
+  f->cgroup_limit = cg.limit;
+  f->has_cgroup_oom_kills = cg.has_oom_kill;
+  f->cgroup_oom_kills = cg.oom_kill;
   if (m->w.up) {
     f->gauges = m->w.heap.gauges;
     f->ngauges = m->w.heap.ngauges;
@@ -444,6 +459,15 @@ static void on_exit_cb(ms_child_t* c, int64_t exit_status, int term_signal) {
   ms_event_t* ev = event(sup, MS_EV_EXIT);
   ev->exit.status = exit_status;
   ev->exit.term_signal = term_signal;
+  /* The kernel's OOM killer sends SIGKILL and counts the kill in the
+   * group: a count that went up during this life means it took the
+   * worker (or, rarely, another process of the container while something
+   * else SIGKILLed the worker). */
+  if (term_signal == SIGKILL && sup->oom_at_spawn_known) {
+    ms_cgroup_read_t cg;
+    ms_cgroup_read(&sup->cgroup, &cg);
+    ev->exit.oom_kill = cg.has_oom_kill && cg.oom_kill > sup->oom_at_spawn;
+  }
   post(sup);
 }
 
@@ -483,6 +507,10 @@ static void spawn_worker(ms_sup_t* sup) {
                                                   cfg->argv)) < 0)
       ms_warn("record worker pid in %s/" MS_PIDFILE_NAME ": %s", cfg->state_dir,
               strerror(-err));
+    ms_cgroup_read_t cg;
+    ms_cgroup_read(&sup->cgroup, &cg);
+    sup->oom_at_spawn_known = cg.has_oom_kill;
+    sup->oom_at_spawn = cg.oom_kill;
     event(sup, MS_EV_SPAWNED)->spawned.pid = c->pid;
   }
   post(sup);
@@ -666,7 +694,11 @@ int ms_sup_create(uv_loop_t* loop, const ms_config_t* cfg, ms_rlog_t* log,
   /* Without sockets: environ less what systemd meant for memsup, plus
    * MEMSUP_FD=3 (ms_sup_start redoes it when there are sockets). */
   if (ms_listen_env(NULL, environ, 3, &sup->env) < 0) sup->env = NULL;
+  /* No memory cgroup is fine: the cgroup figures are left out. */
+  if (ms_cgroup_open(&sup->cgroup, "/sys/fs/cgroup", "/proc/self/cgroup") == 0)
+    sup->log.cgroup = sup->cgroup.dir;
   if (ms_machine_init(&sup->m, cfg) < 0 || sup->env == NULL) {
+    ms_cgroup_close(&sup->cgroup);
     ms_machine_free(&sup->m);
     ms_listen_env_free(sup->env);
     free(sup);
@@ -826,6 +858,7 @@ void ms_sup_destroy(ms_sup_t* sup) {
   ms_machine_free(&sup->m);
   ms_listen_env_free(sup->env);
   ms_listen_close(&sup->listen);
+  ms_cgroup_close(&sup->cgroup);
   free(sup->spawn_argv);
   free(sup);
 }

@@ -1153,6 +1153,28 @@ static void crash_loop_backs_off_then_gives_up(void** state) {
   assert_int_equal(find(out, MS_ACT_EXIT, 0)->code, 3);
 }
 
+/* The EXIT's oom_kill flag reaches the crash line; the next crash of a
+ * fresh life without it says nothing of the OOM killer. */
+static void crash_carries_the_oom_kill_flag(void** state) {
+  fx_t* f = *state;
+  to_running(f);
+  ms_event_t e = ev_(f, MS_EV_EXIT);
+  e.exit.term_signal = SIGKILL;
+  e.exit.oom_kill = 1;
+  ms_actions_t* out = feed(f, &e);
+  const ms_log_t* l = logged(out, MS_LOG_CRASH);
+  assert_non_null(l);
+  assert_int_equal(l->term_signal, SIGKILL);
+  assert_int_equal(l->oom_kill, 1);
+  feed_type(f, MS_EV_TIMEOUT);
+  spawned(f);
+  later(f, MS(100));
+  out = exit_ev(f, 0, SIGKILL);
+  l = logged(out, MS_LOG_CRASH);
+  assert_non_null(l);
+  assert_int_equal(l->oom_kill, 0);
+}
+
 static void clean_exit_on_failure_ends_memsup_with_zero(void** state) {
   fx_t* f = *state;
   to_running(f);
@@ -1998,6 +2020,7 @@ int main(void) {
       T(spawn_failing_during_a_memory_restart_is_logged),
       T(spawn_failures_give_up_at_the_intensity_limit),
       T(crash_loop_backs_off_then_gives_up),
+      T(crash_carries_the_oom_kill_flag),
       T(clean_exit_on_failure_ends_memsup_with_zero),
       T(clean_exit_under_restart_always_is_a_crash),
       T(healthy_worker_resets_the_backoff),

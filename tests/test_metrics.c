@@ -66,6 +66,10 @@ static void full_figures(void) {
   figs.generation = 3;
   figs.limit = 128 << 20;
   figs.soft_limit = 96 << 20;
+  figs.has_cgroup_memory = figs.has_cgroup_limit = figs.has_cgroup_oom_kills = 1;
+  figs.cgroup_memory = 200 << 20;
+  figs.cgroup_limit = 256 << 20;
+  figs.cgroup_oom_kills = 3;
   figs.restarts[0].reason = "limit";
   figs.restarts[0].count = 2;
   figs.nrestarts = 1;
@@ -360,6 +364,11 @@ static void metrics_has_help_type_and_values(void** state) {
       "memsup_worker_heap_inuse_bytes 94371840\n",
       "memsup_limit_bytes 134217728\n",
       "memsup_soft_limit_bytes 100663296\n",
+      "# TYPE memsup_cgroup_memory_bytes gauge\n"
+      "memsup_cgroup_memory_bytes 209715200\n",
+      "memsup_cgroup_limit_bytes 268435456\n",
+      "# TYPE memsup_cgroup_oom_kills_total counter\n"
+      "memsup_cgroup_oom_kills_total 3\n",
       "# TYPE memsup_restarts_total counter\n"
       "memsup_restarts_total{reason=\"limit\"} 2\n",
       "memsup_crashes_total 1\n",
@@ -393,12 +402,14 @@ static void metrics_leaves_out_worker_figures_without_a_worker(void** state) {
   figs.worker_up = 0;
   figs.limit = 0;
   figs.last_restart_unix_s = 0;
+  figs.has_cgroup_memory = figs.has_cgroup_limit = figs.has_cgroup_oom_kills = 0;
   get("GET /metrics HTTP/1.0\r\n\r\n", &resp);
   assert_int_equal(status_of(&resp), 200);
   const char* b = body_of(&resp);
   assert_null(strstr(b, "memsup_worker_footprint_bytes"));
   assert_null(strstr(b, "memsup_limit_bytes"));
   assert_null(strstr(b, "memsup_last_restart_timestamp_seconds"));
+  assert_null(strstr(b, "memsup_cgroup_"));
   assert_non_null(strstr(b, "memsup_worker_up 0\n"));
   assert_non_null(strstr(b, "memsup_worker_uptime_seconds 0\n"));
 }
