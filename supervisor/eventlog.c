@@ -295,8 +295,8 @@ static void restart(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l)
   ms_fmt_bytes(b5, rs->before.rss);
   ms_fmt_bytes(b6, after ? after->rss : 0);
   if (rs->early)
-    ms_info("restart #%u is early, at %.0f%% of the limit: due in %.1f s, and "
-            "slot %d %.1f s later, within the %.1f s a restart takes (%u "
+    ms_info("restart #%u is early, at %.0f%% of the limit: due in %.2f s, and "
+            "slot %d %.2f s later, within the %.2f s a restart takes (%u "
             "planned back to back)",
             rs->number, cfg->limit ? 100.0 * (double)rs->value / (double)cfg->limit : 0,
             rs->early_why.due_in_s, rs->early_why.next_slot,

@@ -127,6 +127,7 @@ struct ms_sup_s {
   char resolved[4096];
   char** spawn_argv;
   int notified_ready;      /* READY=1 sent */
+  int wait_hint;           /* the --handshake-timeout hint was given */
   /* memsup's memory cgroup (version 0: none). */
   ms_cgroup_t cgroup;
   /* The pool ends when its first slot ends for good: that slot's code. */
@@ -183,10 +184,12 @@ static int down_for_memory(const ms_slot_t* slot) {
   return m->state != MS_ST_DONE;
 }
 
-/* The slot of the pool, other than k, that is down for memory; -1 none. */
+/* The slot of the pool, other than k, that is down for memory; -1 none.
+ * Asked afresh at each step: a worker without the SDK becomes ready by
+ * the clock, not by an event. */
 static int pool_busy(const ms_sup_t* sup, unsigned k) {
   for (unsigned j = 0; j < sup->nslots; j++)
-    if (j != k && sup->slots[j]->down_since) return (int)j;
+    if (j != k && down_for_memory(sup->slots[j])) return (int)j;
   return -1;
 }
 
@@ -209,12 +212,20 @@ static void pool_track(ms_sup_t* sup) {
   }
 }
 
+/* How long a restart takes: the longest of the last few measured.  Before
+ * any, a worker without the SDK counts as ready only after
+ * --handshake-timeout, so that is its restart time; with the SDK, a
+ * default (pool.h). */
 static double restart_time(const ms_sup_t* sup) {
   double r = 0;
   unsigned n = sup->nrestart_s < RESTART_TIMES ? sup->nrestart_s : RESTART_TIMES;
   for (unsigned i = 0; i < n; i++)
     if (sup->restart_s[i] > r) r = sup->restart_s[i];
-  return n ? r : MS_POOL_RESTART_DEFAULT_S;
+  if (n) return r;
+  for (unsigned k = 0; k < sup->nslots; k++)
+    if (sup->slots[k]->m.sdk_seen) return MS_POOL_RESTART_DEFAULT_S;
+  r = (double)sup->cfg->handshake_ns / 1e9;
+  return r > MS_POOL_RESTART_DEFAULT_S ? r : MS_POOL_RESTART_DEFAULT_S;
 }
 
 /* ---- what systemd and Prometheus are told --------------------------------- */
@@ -265,9 +276,22 @@ static void account(ms_slot_t* slot, const ms_log_t* l) {
       if (l->purge_resident_before > l->purge_resident_after)
         slot->purged_bytes += l->purge_resident_before - l->purge_resident_after;
       break;
-    case MS_LOG_WAIT:
+    case MS_LOG_WAIT: {
+      const ms_slot_t* busy = slot->sup->slots[l->slot];
       slot->waits++;
+      /* The wait most worth explaining: without the SDK, the other slot's
+       * new worker counts as down until --handshake-timeout. */
+      if (!slot->sup->wait_hint && !busy->m.sdk_seen && busy->m.w.up &&
+          busy->m.w.pid != busy->m.rs.old_pid) {
+        slot->sup->wait_hint = 1;
+        ms_warn("slot %u's worker does not speak the SDK, so it counts as "
+                "restarting until --handshake-timeout (%.1f s) after its "
+                "start; set --handshake-timeout to its real start-up time so "
+                "that other slots wait less",
+                busy->k, (double)slot->sup->cfg->handshake_ns / 1e9);
+      }
       break;
+    }
     case MS_LOG_STOP:
       ms_notify_stopping(slot->sup->notify);
       break;
@@ -815,8 +839,11 @@ static void stagger(ms_sup_t* sup, uint64_t now) {
     const ms_machine_t* m = &sup->slots[k]->m;
     ms_growth_fit_t fit;
     memset(&ps[k], 0, sizeof(ps[k]));
+    /* Over the limit it is no longer early: it restarts, or waits, by
+     * itself. */
     if (m->state != MS_ST_RUNNING || m->rs.active || !m->w.up ||
-        m->want != MS_WANT_UP || (m->unhelpful && now < m->hold_until) ||
+        m->want != MS_WANT_UP || m->w.lim.over || m->waiting ||
+        (m->unhelpful && now < m->hold_until) ||
         ms_growth_rate(&m->w.growth, now, MS_POOL_MIN_SPAN_NS, &fit) < 0 ||
         fit.r2 < MS_POOL_MIN_R2)
       continue;
@@ -841,20 +868,28 @@ static void stagger(ms_sup_t* sup, uint64_t now) {
  * memsup well under 1% of a core while a crossing is still confirmed
  * within one tick plus one rollup read.  The machine decides what to read
  * and what the figure means (machine.c: tick, check_limit). */
+static int by_wait(const void* a, const void* b) {
+  const ms_slot_t* x = *(ms_slot_t* const*)a;
+  const ms_slot_t* y = *(ms_slot_t* const*)b;
+  if (x->m.waiting != y->m.waiting) return x->m.waiting ? -1 : 1;
+  if (x->m.waiting && x->m.wait_since_ns != y->m.wait_since_ns)
+    return x->m.wait_since_ns < y->m.wait_since_ns ? -1 : 1;
+  return (int)x->k - (int)y->k;
+}
+
 static void tick_cb(uv_timer_t* t) {
   ms_sup_t* sup = t->data;
-  for (unsigned k = 0; k < sup->nslots && !sup->ending; k++) {
-    event(sup->slots[k], MS_EV_TICK);
-    post(sup->slots[k]);
+  ms_slot_t* order[MS_WORKERS_MAX];
+  /* A tick's sample is taken and decided on at once (measure()), so the
+   * first slot ticked while the pool is free takes it: slots waiting over
+   * the limit go first, the longest waiting first. */
+  memcpy(order, sup->slots, sizeof(order[0]) * sup->nslots);
+  if (sup->nslots > 1) qsort(order, sup->nslots, sizeof(order[0]), by_wait);
+  for (unsigned k = 0; k < sup->nslots; k++) {
+    if (order[k]->m.state == MS_ST_DONE) continue;
+    event(order[k], MS_EV_TICK);
+    post(order[k]);
   }
-  /* ending: every slot is being stopped, and ticks still drive their
-   * stops' measurements. */
-  if (sup->ending)
-    for (unsigned k = 0; k < sup->nslots; k++)
-      if (sup->slots[k]->m.state != MS_ST_DONE) {
-        event(sup->slots[k], MS_EV_TICK);
-        post(sup->slots[k]);
-      }
   stagger(sup, uv_hrtime());
 }
 
