@@ -128,6 +128,8 @@ struct ms_sup_s {
   char** spawn_argv;
   int notified_ready;      /* READY=1 sent */
   int wait_hint;           /* the --handshake-timeout hint was given */
+  unsigned prof_removed;   /* heap profiles of generations up to this are
+                              removed (send_prof) */
   /* memsup's memory cgroup (version 0: none). */
   ms_cgroup_t cgroup;
   /* The pool ends when its first slot ends for good: that slot's code. */
@@ -474,11 +476,16 @@ static void send_prof(ms_slot_t* slot, const ms_action_t* a) {
   (void)ms_channel_send(c->chan, req, -1);
   cJSON_Delete(req);
   /* Keep the last MS_PROF_KEEP generations' profiles (a few unlinks, once
-   * per restart).  Profiles are named by pid too, so a pool's slots,
-   * whose generations overlap, keep theirs apart; the removal by
-   * generation is the single worker's. */
-  if (a->code == MS_PROF_END && a->gen > MS_PROF_KEEP && slot->sup->nslots == 1)
-    (void)ms_prof_remove_gen(cfg->log_path, a->gen - MS_PROF_KEEP);
+   * per restart).  A pool's slots number their generations each from 1:
+   * a generation goes once every slot is MS_PROF_KEEP past it. */
+  if (a->code == MS_PROF_END) {
+    ms_sup_t* sup = slot->sup;
+    unsigned low = a->gen;
+    for (unsigned k = 0; k < sup->nslots; k++)
+      if (sup->slots[k]->m.gen < low) low = sup->slots[k]->m.gen;
+    while (low > MS_PROF_KEEP && sup->prof_removed < low - MS_PROF_KEEP)
+      (void)ms_prof_remove_gen(cfg->log_path, ++sup->prof_removed);
+  }
 }
 
 static void send_welcome(ms_slot_t* slot) {

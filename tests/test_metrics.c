@@ -454,6 +454,46 @@ static void metrics_pass_promtool_check(void** state) {
   assert_int_equal(promtool_check(body_of(&resp), 0), 0);
 }
 
+/* A pool: each worker's series carries its slot, reasons and gauges keep
+ * their own labels beside it, a slot without a worker has no memory
+ * figures, and promtool accepts the whole (when installed). */
+static void pool_series_are_labelled_by_slot(void** state) {
+  (void)state;
+  char* body;
+  size_t len;
+  full_figures();
+  figs.pool = 1;
+  figs.nworkers = 2;
+  figs.w[1] = figs.w[0];
+  figs.w[1].up = 0;
+  figs.w[1].generation = 7;
+  figs.w[0].restarts[1].reason = "early";
+  figs.w[0].restarts[1].count = 5;
+  figs.w[0].nrestarts = 2;
+  figs.w[1].waits = 9;
+  assert_int_equal(ms_metrics_render(&figs, &body, &len), 0);
+  static const char* want[] = {
+      "memsup_worker_footprint_bytes{slot=\"0\"} 104857600\n",
+      "memsup_worker_up{slot=\"1\"} 0\n",
+      "memsup_worker_generation{slot=\"1\"} 7\n",
+      "memsup_restarts_total{reason=\"limit\",slot=\"0\"} 2\n",
+      "memsup_restarts_total{reason=\"early\",slot=\"0\"} 5\n",
+      "memsup_restart_waits_total{slot=\"1\"} 9\n",
+      "memsup_worker_sdk_value{name=\"cache.entries\",slot=\"0\"} 1500\n",
+      "memsup_limit_bytes 134217728\n",
+  };
+  for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+    if (strstr(body, want[i]) == NULL) fail_msg("no '%s' in:\n%s", want[i], body);
+  /* slot 1 has no worker: none of its memory figures */
+  assert_null(strstr(body, "memsup_worker_footprint_bytes{slot=\"1\"}"));
+  /* one family header per name, however many slots */
+  const char* h = strstr(body, "# TYPE memsup_worker_generation gauge");
+  assert_non_null(h);
+  assert_null(strstr(h + 1, "# TYPE memsup_worker_generation gauge"));
+  if (have_promtool()) assert_int_equal(promtool_check(body, 0), 0);
+  free(body);
+}
+
 static void healthz_and_readyz_follow_the_figures(void** state) {
   (void)state;
   figs.supervising = 1;
@@ -748,6 +788,7 @@ int main(void) {
           teardown),
       cmocka_unit_test_setup_teardown(metrics_pass_promtool_check, setup_short,
                                       teardown),
+      cmocka_unit_test(pool_series_are_labelled_by_slot),
       cmocka_unit_test_setup_teardown(healthz_and_readyz_follow_the_figures,
                                       setup_short, teardown),
       cmocka_unit_test_setup_teardown(other_requests_get_404_405_400,
