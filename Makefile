@@ -27,6 +27,9 @@ DEB_PKGS = gcc make pkg-config libuv1-dev libcjson-dev libjemalloc-dev \
            libcmocka-dev libxml2-utils clang libclang-rt-14-dev
 # The Python and Go child SDKs (standard library only) and their tests.
 DEB_PKGS += python3 golang-go
+# A real Prometheus server and promtool: the /metrics tests scrape memsup
+# with it and check the exposition (skipped, and said, without them).
+DEB_PKGS += prometheus
 SUDO := $(if $(filter 0,$(shell id -u)),,sudo)
 SUP_LIBS = -luv -lcjson -lpthread -lm
 SDK_LIBS = -lcjson -lpthread

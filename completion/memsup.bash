@@ -48,14 +48,14 @@ _memsup() {
     --pid) COMPREPLY=($(compgen -W "$(ps -e -o pid= 2>/dev/null)" -- "$cur")); return ;;
     --limit|--soft-limit|--interval|--for|--grace|--handshake-timeout|\
     --max-restarts|--within|--sample-every|--sample-log-max|--log-max|--max-state|\
-    --metrics|--listen)
+    --metrics|--listen|--workers)
       return ;;
   esac
 
   local opts='--limit --soft-limit --metric --interval --for --grace
     --handshake-timeout --max-restarts --within --restart --tree --subreaper
     --dry-run --log --log-max --sample-log --sample-every --sample-log-max --state-dir
-    --max-state --metrics --listen --quiet --verbose --help --version'
+    --max-state --metrics --listen --workers --quiet --verbose --help --version'
   if [[ $sub == watch ]]; then
     opts="--pid $opts"
   elif [[ $cword == 1 && $cur != -* ]]; then

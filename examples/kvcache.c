@@ -5,10 +5,11 @@
  * requests, gauges, and a checkpoint every 2 s.  It runs without memsup too.
  *
  * State format (also what --dump writes): text lines
- *   "kvcache 1\ngen G\nrequests R\nelapsed_ms E\nkeys K\n", K lines
+ *   "kvcache 1\nslot S\ngen G\nrequests R\nelapsed_ms E\nkeys K\n", K lines
  *   "NAME COUNT\n", then "pad_mib M\n", then M MiB of deterministic
  *   padding bytes.  elapsed_ms carries the run time across restarts, so
- *   --run-for bounds the whole supervised run, not each worker.
+ *   --run-for bounds the whole supervised run, not each worker.  slot is
+ *   MEMSUP_WORKER (memsup --workers): a restored state says whose it was.
  */
 #include <errno.h>
 #include <getopt.h>
@@ -36,6 +37,7 @@ typedef struct logrec_s {
 static struct {
   pthread_mutex_t mu; /* main thread vs. the save callback (SDK thread) */
   uint64_t gen, requests, restored;
+  int slot, restored_slot; /* MEMSUP_WORKER, and the saved state's */
   uint64_t elapsed_ms; /* run time of previous workers */
   double start;        /* when this worker started */
   uint64_t counts[NKEYS];
@@ -86,9 +88,10 @@ static uint64_t elapsed_ms(void) {
 /* Canonical text of the state; caller holds kv.mu.  Returns its length. */
 static size_t render(char* buf, size_t cap, size_t pad_mib) {
   size_t n = (size_t)snprintf(buf, cap,
-                              "kvcache 1\ngen %" PRIu64 "\nrequests %" PRIu64
-                              "\nelapsed_ms %" PRIu64 "\nkeys %d\n",
-                              kv.gen, kv.requests, elapsed_ms(), NKEYS);
+                              "kvcache 1\nslot %d\ngen %" PRIu64
+                              "\nrequests %" PRIu64 "\nelapsed_ms %" PRIu64
+                              "\nkeys %d\n",
+                              kv.slot, kv.gen, kv.requests, elapsed_ms(), NKEYS);
   for (int i = 0; i < NKEYS; i++)
     n += (size_t)snprintf(buf + n, cap - n, "key%02d %" PRIu64 "\n", i,
                           kv.counts[i]);
@@ -137,13 +140,14 @@ static int parse(const char* data, size_t len) {
   size_t pad_mib, text_len = len < TEXT_MAX ? len : TEXT_MAX;
   char text[TEXT_MAX + 1]; /* sscanf needs a terminated string */
   const char* p = text;
-  int keys, used;
+  int keys, used, slot;
 
   memcpy(text, data, text_len);
   text[text_len] = '\0';
-  if (sscanf(p, "kvcache 1\ngen %" SCNu64 "\nrequests %" SCNu64
+  if (sscanf(p, "kvcache 1\nslot %d\ngen %" SCNu64 "\nrequests %" SCNu64
              "\nelapsed_ms %" SCNu64 "\nkeys %d\n%n",
-             &gen, &requests, &elapsed, &keys, &used) != 4 || keys != NKEYS)
+             &slot, &gen, &requests, &elapsed, &keys, &used) != 5 ||
+      keys != NKEYS)
     return -1;
   p += used;
   for (int i = 0; i < NKEYS; i++) {
@@ -164,6 +168,7 @@ static int parse(const char* data, size_t len) {
     printf("kvcache[pid %d]: state verified (%zu MiB padding)\n", (int)getpid(),
            pad_mib);
   }
+  kv.restored_slot = slot;
   kv.gen = gen;
   kv.requests = requests;
   kv.elapsed_ms = elapsed;
@@ -181,7 +186,8 @@ static void restore(void) {
   if (err == 0 && parse(data, len) == 0) {
     kv.restored = kv.requests;
     printf("kvcache[pid %d]: restored state: requests=%" PRIu64
-           " keys=%d crc ok\n", pid, kv.requests, NKEYS);
+           " keys=%d crc ok, slot %d's state in slot %d\n", pid, kv.requests,
+           NKEYS, kv.restored_slot, kv.slot);
   } else if (err == 0) {
     printf("kvcache[pid %d]: saved state unreadable, starting fresh\n", pid);
   } else if (err == -EBADMSG) {
@@ -222,7 +228,9 @@ int main(int argc, char** argv) {
   logrec_t* log = NULL;
   uint64_t leaked = 0;
   int c, err, pid = (int)getpid();
+  const char* slot = getenv("MEMSUP_WORKER");
 
+  kv.slot = slot ? atoi(slot) : 0;
   while ((c = getopt_long(argc, argv, "", longopts, NULL)) != -1) {
     switch (c) {
       case 'l': leak_mib_per_s = num(optarg); break;

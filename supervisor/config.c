@@ -77,6 +77,9 @@ const char ms_usage[] =
     "  --listen [ADDR:]PORT     hold a listening socket across restarts and\n"
     "                           hand it to each worker at fd 3.. (LISTEN_FDS);\n"
     "                           repeatable\n"
+    "  --workers N              run N workers (1..64) sharing the --listen\n"
+    "                           sockets, each with its own --limit and state;\n"
+    "                           memory restarts go one at a time (default 1)\n"
     "  -q, --quiet              errors only\n"
     "  -v, --verbose            more detail; repeat (-vv) for more\n"
     "  -h, --help               this text\n"
@@ -94,6 +97,7 @@ const char ms_usage[] =
     "examples:\n"
     "  memsup --limit 128M -- ./worker --port 8080\n"
     "  memsup --limit 80% --for 2s --log restarts.jsonl -- ./server\n"
+    "  memsup --workers 4 --listen 8080 --limit 128M -- ./server\n"
     "  memsup --metric heap --soft-limit 96M --limit 128M \\\n"
     "         --state-dir /var/lib/w -- ./cache\n";
 
@@ -398,6 +402,7 @@ static void defaults(ms_config_t* cfg) {
   cfg->restart = MS_RESTART_ON_FAILURE;
   cfg->max_state = 1ULL << 30;
   cfg->handshake_ns = 5 * NS_PER_S;
+  cfg->workers = 1;
   cfg->sample_every_ns = NS_PER_S;
   cfg->sample_log_max = 64ULL << 20;
   cfg->log_max = 64ULL << 20;
@@ -410,7 +415,7 @@ enum {
   OPT_GRACE, OPT_HANDSHAKE, OPT_MAX_RESTARTS, OPT_WITHIN, OPT_RESTART,
   OPT_TREE, OPT_SUBREAPER, OPT_DRY_RUN, OPT_PID, OPT_LOG, OPT_SAMPLE_LOG,
   OPT_SAMPLE_EVERY, OPT_SAMPLE_LOG_MAX, OPT_STATE_DIR, OPT_MAX_STATE,
-  OPT_VERSION, OPT_METRICS, OPT_LISTEN, OPT_LOG_MAX
+  OPT_VERSION, OPT_METRICS, OPT_LISTEN, OPT_LOG_MAX, OPT_WORKERS
 };
 
 static const struct option longopts[] = {
@@ -437,6 +442,7 @@ static const struct option longopts[] = {
     {"max-state", required_argument, NULL, OPT_MAX_STATE},
     {"metrics", required_argument, NULL, OPT_METRICS},
     {"listen", required_argument, NULL, OPT_LISTEN},
+    {"workers", required_argument, NULL, OPT_WORKERS},
     {"quiet", no_argument, NULL, 'q'},
     {"verbose", no_argument, NULL, 'v'},
     {"help", no_argument, NULL, 'h'},
@@ -503,6 +509,9 @@ static int option(ms_config_t* cfg, int c, const char* val,
     case OPT_MAX_RESTARTS:
       return count_opt(flag, val, "a whole number", 1, RESTARTS_MAX,
                        &cfg->max_restarts, err, errlen);
+    case OPT_WORKERS:
+      return count_opt(flag, val, "a whole number", 1, MS_WORKERS_MAX,
+                       &cfg->workers, err, errlen);
     case OPT_PID:
       if (count_opt(flag, val, "a process id", 1, PID_MAX, &n, err, errlen))
         return -EINVAL;
@@ -642,6 +651,8 @@ int ms_config_parse(int argc, char** argv, ms_config_t* cfg,
     return fail(err, errlen,
                 "memsup watch needs --pid PID (the process to watch)");
   if (cfg->watch_pid) {
+    if (cfg->workers > 1)
+      return fail(err, errlen, "--workers runs workers: not with --pid");
     if (optind < argc)
       return fail(err, errlen,
                   "--pid watches a running process: give no command");

@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+/* --workers' upper bound: a pool is a handful of processes per core. */
+#define MS_WORKERS_MAX 64
+
 typedef enum { MS_METRIC_FOOTPRINT = 0, MS_METRIC_RSS, MS_METRIC_HEAP } ms_metric_t;
 typedef enum { MS_RESTART_ON_FAILURE = 0, MS_RESTART_ALWAYS } ms_restart_mode_t;
 
@@ -37,6 +40,7 @@ typedef struct {
   uint64_t max_state;    /* --max-state, default 1 GiB */
   uint64_t handshake_ns; /* --handshake-timeout, default 5 s */
   long watch_pid;        /* --pid PID (memsup watch): sample, never restart */
+  unsigned workers;      /* --workers N: slots in the pool, 1..64, default 1 */
   char** argv;           /* worker argv, NULL-terminated, points into main's argv */
   int argc;
 } ms_config_t;
@@ -49,7 +53,7 @@ enum { MS_CONFIG_RUN = 0, MS_CONFIG_HELP = 1, MS_CONFIG_VERSION = 2 };
  * VERSION, or -EINVAL with a one-line reason naming the flag (no "memsup:"
  * prefix, no newline) in err; it never exits or prints.  Every numeric
  * value is range-checked (sizes up to 8192T, durations up to 720h,
- * --max-restarts 1..10000, --pid 1..4194304).  Uses getopt_long(), whose
+ * --max-restarts 1..10000, --workers 1..64, --pid 1..4194304).  Uses getopt_long(), whose
  * state is global: not reentrant.  cgroup_root is "/sys/fs/cgroup" except
  * in tests. */
 int ms_config_parse(int argc, char** argv, ms_config_t* cfg,

@@ -30,6 +30,14 @@ const char* ms_signame(int sig) {
   return buf;
 }
 
+/* A new line for event: ts, event, pid, gen, and in a pool its slot. */
+static cJSON* line(const ms_eventlog_t* el, const char* event, pid_t pid,
+                   unsigned gen) {
+  cJSON* ev = ms_rlog_event(event, pid, gen);
+  if (ev && el->slot >= 0) cJSON_AddNumberToObject(ev, MS_K_SLOT, el->slot);
+  return ev;
+}
+
 static void emit(ms_eventlog_t* el, cJSON* ev) {
   int err = ms_rlog_write(el->rlog, ev);
   /* Said once per outage: the writer keeps trying, so logging resumes by
@@ -47,7 +55,7 @@ static void emit(ms_eventlog_t* el, cJSON* ev) {
 void ms_eventlog_descendants(ms_eventlog_t* el, pid_t pid, unsigned gen,
                              uint64_t footprint, const ms_descendants_t* d) {
   char b1[16], b2[16];
-  cJSON* ev = ms_rlog_event(MS_LOGEV_DESCENDANTS, pid, gen);
+  cJSON* ev = line(el, MS_LOGEV_DESCENDANTS, pid, gen);
   cJSON_AddNumberToObject(ev, MS_K_FOOTPRINT, (double)footprint);
   cJSON_AddNumberToObject(ev, MS_K_DESCENDANTS_FOOTPRINT, (double)d->footprint);
   cJSON_AddNumberToObject(ev, MS_K_DESCENDANTS, d->nprocs);
@@ -62,8 +70,9 @@ void ms_eventlog_descendants(ms_eventlog_t* el, pid_t pid, unsigned gen,
 }
 
 /* An "exit" or "crash" event: exit_code, or signal when killed by one. */
-static cJSON* status_event(const char* event, const ms_log_t* l) {
-  cJSON* ev = ms_rlog_event(event, l->pid, l->gen);
+static cJSON* status_event(const ms_eventlog_t* el, const char* event,
+                           const ms_log_t* l) {
+  cJSON* ev = line(el, event, l->pid, l->gen);
   if (l->term_signal) {
     cJSON_AddNullToObject(ev, MS_K_EXIT_CODE);
     cJSON_AddStringToObject(ev, MS_K_SIGNAL, ms_signame(l->term_signal));
@@ -206,14 +215,35 @@ static void add_ms(cJSON* ev, const char* key, uint64_t start, uint64_t end) {
     cJSON_AddNullToObject(ev, key);
 }
 
+/* A pool's restart: why it was early, or how long it waited for another
+ * slot's.  Nothing without a pool. */
+static void restart_pool(cJSON* ev, const ms_restart_t* rs) {
+  if (rs->early) {
+    const ms_early_t* e = &rs->early_why;
+    cJSON* o = cJSON_AddObjectToObject(ev, MS_K_EARLY);
+    cJSON_AddNumberToObject(o, MS_K_FRACTION, r3(e->fraction));
+    cJSON_AddNumberToObject(o, MS_K_DUE_IN_S, r3(e->due_in_s));
+    cJSON_AddNumberToObject(o, MS_K_NEXT_SLOT, e->next_slot);
+    cJSON_AddNumberToObject(o, MS_K_NEXT_DUE_IN_S, r3(e->next_due_in_s));
+    cJSON_AddNumberToObject(o, MS_K_RESTART_S, r3(e->restart_s));
+    cJSON_AddNumberToObject(o, MS_K_PLANNED, e->planned);
+  }
+  if (rs->waited) {
+    cJSON_AddNumberToObject(ev, MS_K_WAITED_S, r3(rs->waited_s));
+    cJSON_AddNumberToObject(ev, MS_K_WAITED_FOR, rs->waited_for);
+    cJSON_AddBoolToObject(ev, MS_K_CEILING, rs->ceiling);
+  }
+}
+
 static void restart(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l) {
   const ms_restart_t* rs = &m->rs;
   const ms_config_t* cfg = el->cfg;
   const ms_mem_t* after = rs->has_after ? &rs->after : NULL;
   char b1[16], b2[16], b3[16], b4[16], b5[16], b6[16];
 
-  cJSON* ev = ms_rlog_event(MS_LOGEV_RESTART, l->pid, l->gen);
-  cJSON_AddStringToObject(ev, MS_K_REASON, MS_REASON_LIMIT);
+  cJSON* ev = line(el, MS_LOGEV_RESTART, l->pid, l->gen);
+  cJSON_AddStringToObject(ev, MS_K_REASON,
+                          rs->early ? MS_REASON_EARLY : MS_REASON_LIMIT);
   cJSON_AddStringToObject(ev, MS_K_METRIC, ms_metric_name(rs->metric));
   cJSON_AddNumberToObject(ev, MS_K_LIMIT, (double)cfg->limit);
   cJSON_AddNumberToObject(ev, MS_K_VALUE, (double)rs->value);
@@ -255,6 +285,7 @@ static void restart(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l)
   add_ms(ev, MS_K_STOP_MS, rs->t_stop, rs->t_exit);
   restart_state(ev, rs);
   restart_prof(ev, cfg, rs);
+  restart_pool(ev, rs);
   emit(el, ev);
 
   ms_fmt_bytes(b1, rs->value);
@@ -263,9 +294,22 @@ static void restart(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l)
   ms_fmt_bytes(b4, after ? after->footprint : 0);
   ms_fmt_bytes(b5, rs->before.rss);
   ms_fmt_bytes(b6, after ? after->rss : 0);
-  ms_info("restart #%u (%s %s > %s after %.1f s): pid %d -> %d, "
+  if (rs->early)
+    ms_info("restart #%u is early, at %.0f%% of the limit: due in %.2f s, and "
+            "slot %d %.2f s later, within the %.2f s a restart takes (%u "
+            "planned back to back)",
+            rs->number, cfg->limit ? 100.0 * (double)rs->value / (double)cfg->limit : 0,
+            rs->early_why.due_in_s, rs->early_why.next_slot,
+            rs->early_why.next_due_in_s - rs->early_why.due_in_s,
+            rs->early_why.restart_s, rs->early_why.planned);
+  else if (rs->waited)
+    ms_info("restart #%u waited %.1f s for slot %d's restart%s", rs->number,
+            rs->waited_s, rs->waited_for,
+            rs->ceiling ? " until it crossed the save ceiling" : "");
+  ms_info("restart #%u (%s %s %s %s after %.1f s): pid %d -> %d, "
           "footprint %s -> %s, rss %s -> %s%s%s",
-          rs->number, ms_metric_name(rs->metric), b1, b2, rs->uptime_s,
+          rs->number, ms_metric_name(rs->metric), b1, rs->early ? "<" : ">",
+          b2, rs->uptime_s,
           (int)rs->old_pid, (int)rs->new_pid, b3, after ? b4 : "?", b5,
           after ? b6 : "?", rs->expect_sdk ? ", state " : "",
           rs->expect_sdk ? rs->outcome : "");
@@ -289,7 +333,7 @@ static void restart(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l)
 static void hold(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l) {
   const ms_restart_t* rs = &m->rs;
   char b1[16], b2[16];
-  cJSON* ev = ms_rlog_event(MS_LOGEV_HOLD, l->pid, l->gen);
+  cJSON* ev = line(el, MS_LOGEV_HOLD, l->pid, l->gen);
   cJSON_AddStringToObject(ev, MS_K_REASON,
                           rs->crossed ? MS_HOLD_CROSSED_SOON : MS_HOLD_AS_BIG);
   cJSON_AddStringToObject(ev, MS_K_METRIC, ms_metric_name(l->metric));
@@ -325,8 +369,9 @@ static void would_restart(ms_eventlog_t* el, const ms_machine_t* m,
                           const ms_log_t* l) {
   const ms_restart_t* rs = &m->rs;
   char b1[16], b2[16], b3[16], b4[16];
-  cJSON* ev = ms_rlog_event(MS_LOGEV_WOULD_RESTART, l->pid, rs->old_gen);
-  cJSON_AddStringToObject(ev, MS_K_REASON, MS_REASON_LIMIT);
+  cJSON* ev = line(el, MS_LOGEV_WOULD_RESTART, l->pid, rs->old_gen);
+  cJSON_AddStringToObject(ev, MS_K_REASON,
+                          rs->early ? MS_REASON_EARLY : MS_REASON_LIMIT);
   cJSON_AddStringToObject(ev, MS_K_METRIC, ms_metric_name(rs->metric));
   cJSON_AddNumberToObject(ev, MS_K_LIMIT, (double)el->cfg->limit);
   cJSON_AddNumberToObject(ev, MS_K_VALUE, (double)rs->value);
@@ -343,7 +388,7 @@ static void would_restart(ms_eventlog_t* el, const ms_machine_t* m,
 }
 
 static void sample(ms_eventlog_t* el, const ms_log_t* l) {
-  cJSON* ev = ms_rlog_event(MS_LOGEV_SAMPLE, l->pid, l->gen);
+  cJSON* ev = line(el, MS_LOGEV_SAMPLE, l->pid, l->gen);
   ms_rlog_add_mem(ev, l->mem, l->has_heap, l->heap);
   cJSON_AddBoolToObject(ev, MS_K_FULL, l->mem->full);
   /* Lazy-free pages are known only from a full read: a sample that
@@ -376,7 +421,7 @@ static void purge(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l) {
   char b1[16], b2[16], b3[16];
   uint64_t freed =
       before->footprint > l->mem->footprint ? before->footprint - l->mem->footprint : 0;
-  cJSON* ev = ms_rlog_event(MS_LOGEV_PURGE, l->pid, l->gen);
+  cJSON* ev = line(el, MS_LOGEV_PURGE, l->pid, l->gen);
   cJSON_AddStringToObject(ev, MS_K_REASON, l->hard ? MS_REASON_HARD_LIMIT
                                                    : MS_REASON_SOFT_LIMIT);
   cJSON_AddNumberToObject(ev, MS_K_SOFT_LIMIT, (double)el->cfg->soft_limit);
@@ -412,7 +457,7 @@ void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
   int pid = (int)l->pid;
   switch (l->kind) {
     case MS_LOG_START:
-      ev = ms_rlog_event(MS_LOGEV_START, l->pid, l->gen);
+      ev = line(el, MS_LOGEV_START, l->pid, l->gen);
       {
         cJSON* cmd = cJSON_AddArrayToObject(ev, MS_K_CMD);
         for (int i = 0; i < cfg->argc; i++)
@@ -426,7 +471,7 @@ void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
       ms_debug("started %s (pid %d, generation %u)", cfg->argv[0], pid, l->gen);
       break;
     case MS_LOG_WATCH:
-      ev = ms_rlog_event(MS_LOGEV_WATCH, l->pid, l->gen);
+      ev = line(el, MS_LOGEV_WATCH, l->pid, l->gen);
       cJSON_AddNumberToObject(ev, MS_K_LIMIT, (double)cfg->limit);
       cJSON_AddStringToObject(ev, MS_K_METRIC, ms_metric_name(cfg->metric));
       emit(el, ev);
@@ -442,7 +487,7 @@ void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
       would_restart(el, m, l);
       break;
     case MS_LOG_CRASH:
-      ev = status_event(MS_LOGEV_CRASH, l);
+      ev = status_event(el, MS_LOGEV_CRASH, l);
       cJSON_AddBoolToObject(ev, MS_K_OOM_KILL, l->oom_kill);
       if (l->oom_kill)
         ms_warn("pid %d killed by the kernel's OOM killer (cgroup %s): "
@@ -463,22 +508,22 @@ void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
                 pid, (int)l->status, l->uptime_s, msecs((uint64_t)l->delay_ns));
       break;
     case MS_LOG_EXIT:
-      emit(el, status_event(MS_LOGEV_EXIT, l));
+      emit(el, status_event(el, MS_LOGEV_EXIT, l));
       ms_info("pid %d exited with status 0 after %.1f s", pid, l->uptime_s);
       break;
     case MS_LOG_STOPPED:
-      emit(el, status_event(MS_LOGEV_EXIT, l));
+      emit(el, status_event(el, MS_LOGEV_EXIT, l));
       ms_info("pid %d stopped (%s %d)", pid, how(l), how_n(l));
       break;
     case MS_LOG_WATCH_END:
-      ev = status_event(MS_LOGEV_EXIT, l);
+      ev = status_event(el, MS_LOGEV_EXIT, l);
       /* Not our child: its status is its parent's to know. */
       cJSON_ReplaceItemInObject(ev, MS_K_EXIT_CODE, cJSON_CreateNull());
       emit(el, ev);
       ms_info("pid %d has exited: watch ends", pid);
       break;
     case MS_LOG_GIVEUP:
-      ev = ms_rlog_event(MS_LOGEV_GIVEUP, l->pid, l->gen);
+      ev = line(el, MS_LOGEV_GIVEUP, l->pid, l->gen);
       cJSON_AddNumberToObject(ev, MS_K_CRASHES, l->count);
       cJSON_AddNumberToObject(ev, MS_K_WITHIN_S, secs(cfg->within_ns));
       cJSON_AddNumberToObject(ev, MS_K_EXIT_CODE, l->code);
@@ -492,7 +537,7 @@ void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
       ms_error("giving up: the worker could not be started");
       break;
     case MS_LOG_STOP:
-      ev = ms_rlog_event(MS_LOGEV_STOP, l->pid, l->gen);
+      ev = line(el, MS_LOGEV_STOP, l->pid, l->gen);
       cJSON_AddStringToObject(ev, MS_K_SIGNAL, ms_signame(l->sig));
       emit(el, ev);
       ms_info("%s: stopping", ms_signame(l->sig));
@@ -550,7 +595,7 @@ void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
       break;
     case MS_LOG_FILTERED: {
       char b1[16], b2[16];
-      ev = ms_rlog_event(MS_LOGEV_FILTERED, l->pid, l->gen);
+      ev = line(el, MS_LOGEV_FILTERED, l->pid, l->gen);
       cJSON_AddStringToObject(ev, MS_K_METRIC, ms_metric_name(m->w.metric));
       cJSON_AddNumberToObject(ev, MS_K_LIMIT, (double)cfg->limit);
       cJSON_AddNumberToObject(ev, MS_K_PEAK, (double)l->peak);
@@ -577,6 +622,21 @@ void ms_eventlog_write(ms_eventlog_t* el, const ms_machine_t* m,
     case MS_LOG_HOLD:
       hold(el, m, l);
       break;
+    case MS_LOG_WAIT: {
+      char b1[16], b2[16];
+      ev = line(el, MS_LOGEV_WAIT, l->pid, l->gen);
+      cJSON_AddStringToObject(ev, MS_K_METRIC, ms_metric_name(l->metric));
+      cJSON_AddNumberToObject(ev, MS_K_LIMIT, (double)cfg->limit);
+      cJSON_AddNumberToObject(ev, MS_K_VALUE, (double)l->value);
+      cJSON_AddNumberToObject(ev, MS_K_WAITING_FOR, l->slot);
+      emit(el, ev);
+      ms_info("pid %d is over the limit (%s %s > %s) while slot %d restarts: "
+              "it waits (restarts go one at a time; past %s it goes at once)",
+              pid, ms_metric_name(l->metric), ms_fmt_bytes(b1, l->value),
+              ms_fmt_bytes(b2, cfg->limit), l->slot,
+              ms_fmt_bytes(b2, ms_policy_ceiling(cfg->limit)));
+      break;
+    }
     case MS_LOG_HOLD_BROKEN: {
       char b1[16], b2[16];
       ms_warn("pid %d kept growing while restarts were held off (%s %s -> %s): "

@@ -16,6 +16,8 @@ typedef struct {
   int rlog_failed, slog_failed; /* a write failed (said once) */
   unsigned hold_warned; /* restart whose "hold" was said on stderr */
   const char* cgroup;   /* memsup's memory cgroup directory, or NULL */
+  int slot;             /* the pool's slot (--workers > 1), -1 none: then
+                           lines have no "slot" key */
 } ms_eventlog_t;
 
 /* Writes what l asks for; m is the machine that asked (its records are

@@ -159,7 +159,7 @@ void ms_listen_close(ms_listen_t* l) {
 
 static int dropped(const char* e) {
   static const char* const drop[] = {
-      "MEMSUP_FD",  "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
+      "MEMSUP_FD",  "MEMSUP_WORKER", "NOTIFY_SOCKET", "WATCHDOG_USEC", "WATCHDOG_PID",
       "LISTEN_FDS", "LISTEN_PID",    "LISTEN_FDNAMES"};
   for (size_t d = 0; d < sizeof(drop) / sizeof(drop[0]); d++) {
     size_t len = strlen(drop[d]);
@@ -169,16 +169,21 @@ static int dropped(const char* e) {
 }
 
 int ms_listen_env(const ms_listen_t* l, char* const* base, int memsup_fd,
-                  char*** out) {
+                  int worker, char*** out) {
   size_t n = 0, k = 0;
   while (base[n]) n++;
-  char** env = calloc(n + 4, sizeof(*env));
+  char** env = calloc(n + 5, sizeof(*env));
   if (env == NULL) return -ENOMEM;
   for (size_t i = 0; i < n; i++) {
     if (dropped(base[i])) continue;
     if ((env[k++] = strdup(base[i])) == NULL) goto oom;
   }
   if (asprintf(&env[k], "MEMSUP_FD=%d", memsup_fd) < 0) {
+    env[k] = NULL;
+    goto oom;
+  }
+  k++;
+  if (asprintf(&env[k], "MEMSUP_WORKER=%d", worker) < 0) {
     env[k] = NULL;
     goto oom;
   }

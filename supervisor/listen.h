@@ -56,13 +56,14 @@ int ms_listen_port(const ms_listen_t* l, size_t i);
 /* Closes every socket. */
 void ms_listen_close(ms_listen_t* l);
 
-/* A worker's environment: base without MEMSUP_FD, NOTIFY_SOCKET,
- * WATCHDOG_*, LISTEN_*; then MEMSUP_FD=<memsup_fd>, and with sockets
+/* A worker's environment: base without MEMSUP_FD, MEMSUP_WORKER,
+ * NOTIFY_SOCKET, WATCHDOG_*, LISTEN_*; then MEMSUP_FD=<memsup_fd>,
+ * MEMSUP_WORKER=<worker> (its slot in the pool, 0 without), and with sockets
  * LISTEN_FDS=N and LISTEN_FDNAMES=a:b (LISTEN_PID is the shim's job).
  * Every string is a copy: free with ms_listen_env_free().  Returns 0 or
  * -ENOMEM. */
 int ms_listen_env(const ms_listen_t* l, char* const* base, int memsup_fd,
-                  char*** out);
+                  int worker, char*** out);
 void ms_listen_env_free(char** env);
 
 /* Finds what execvp would run for file (PATH from the given value, or

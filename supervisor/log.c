@@ -6,14 +6,20 @@
 #include <stdio.h>
 
 static int verbosity;
+/* memsup logs from its loop thread only: a plain static is enough. */
+static char context[32];
 
 void ms_log_set_verbosity(int v) { verbosity = v; }
 int ms_log_verbosity(void) { return verbosity; }
 
+void ms_log_set_context(const char* ctx) {
+  snprintf(context, sizeof(context), "%s", ctx ? ctx : "");
+}
+
 static void vlog(const char* tag, const char* fmt, va_list ap) {
   char line[1024];
   vsnprintf(line, sizeof(line), fmt, ap);
-  fprintf(stderr, "memsup: %s%s\n", tag, line);
+  fprintf(stderr, "memsup: %s%s%s\n", context, tag, line);
 }
 
 void ms_error(const char* fmt, ...) {

@@ -7,6 +7,9 @@
 /* -1 quiet (errors only), 0 normal (restarts, crashes), 1 verbose. */
 void ms_log_set_verbosity(int v);
 int ms_log_verbosity(void);
+/* Text put after "memsup: " on every line until reset with NULL ("slot 2:
+ * " while a pool's slot acts); copied, at most 31 bytes. */
+void ms_log_set_context(const char* ctx);
 
 void ms_error(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void ms_warn(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

@@ -21,12 +21,15 @@
 #define MS_LOGEV_HOLD "hold"
 #define MS_LOGEV_SAMPLE "sample" /* sample log only */
 #define MS_LOGEV_FILTERED "filtered" /* a crossing shorter than --for */
+#define MS_LOGEV_WAIT "wait" /* pool: over the limit while another slot
+                                restarts for memory */
 
 /* ---- on every line ------------------------------------------------------ */
 #define MS_K_TS "ts"
 #define MS_K_EVENT "event"
 #define MS_K_PID "pid"
 #define MS_K_GEN "gen"
+#define MS_K_SLOT "slot" /* with --workers > 1 only: the worker's slot */
 
 /* ---- memory figures: before, after, purge before/after, sample lines ---- */
 #define MS_K_FOOTPRINT "footprint"
@@ -54,7 +57,10 @@
 
 /* ---- restart and would-restart ------------------------------------------ */
 #define MS_K_REASON "reason"
-#define MS_REASON_LIMIT "limit" /* the only reason written today */
+#define MS_REASON_LIMIT "limit" /* crossed the limit */
+#define MS_REASON_EARLY "early" /* pool: restarted below the limit so that
+                                   the slots' restarts do not fall due
+                                   together; the "early" object says why */
 #define MS_K_METRIC "metric"    /* also watch */
 #define MS_K_VALUE "value"
 #define MS_K_OVER_FOR_S "over_for_s"
@@ -77,6 +83,20 @@
 #define MS_K_JUDGED_AFTER_S "judged_after_s"   /* new worker's age at the verdict */
 #define MS_K_CROSSED_AFTER_S "crossed_after_s" /* also hold */
 #define MS_K_HOLD_S "hold_s"                   /* also hold */
+
+/* restart's pool fields (--workers > 1) */
+/* "early" object (MS_K_EARLY): the keys below */
+#define MS_K_FRACTION "fraction"
+#define MS_K_DUE_IN_S "due_in_s"
+#define MS_K_NEXT_SLOT "next_slot"
+#define MS_K_NEXT_DUE_IN_S "next_due_in_s"
+#define MS_K_RESTART_S "restart_s"
+#define MS_K_PLANNED "planned"
+#define MS_K_WAITED_S "waited_s"     /* crossed while another slot restarted */
+#define MS_K_WAITED_FOR "waited_for" /* ... that slot */
+#define MS_K_CEILING "ceiling"       /* ... and went at the save ceiling */
+/* "wait" event: metric, limit, value, and: */
+#define MS_K_WAITING_FOR "waiting_for"
 
 /* ---- hold ---------------------------------------------------------------- */
 /* reason, metric, limit, value, crossed_after_s, hold_s as above, and: */

@@ -606,7 +606,7 @@ static void begin_restart(ms_machine_t* m, const ms_event_t* ev,
   rs->outcome = "none";
   rs->evidence_pending = 1;
   rs->judge_ns = ms_policy_judge_window(ev->now - w->started_ns);
-  m->hold_logged = 0;
+  m->hold_logged = m->waiting = 0;
   /* Whose mappings the evidence will list, should it never come. */
   rs->where.tree = m->cfg->tree;
   rs->where.rank = metric == MS_METRIC_RSS ? MS_RANK_RSS : MS_RANK_FOOTPRINT;
@@ -778,7 +778,7 @@ static void check_limit(ms_machine_t* m, const ms_event_t* ev,
      * not filtered by --for. */
     if (was_over && !w->hard_purge_tried && !m->hold_logged)
       note_filtered(m, ev, out, since);
-    m->dry_episode = m->hold_logged = 0;
+    m->dry_episode = m->hold_logged = m->waiting = 0;
     w->hard_purge_tried = 0;
   }
   if (!due) return;
@@ -816,7 +816,31 @@ static void check_limit(ms_machine_t* m, const ms_event_t* ev,
     return;
   }
   w->purge_hard = 0;
+  /* In a pool, one slot at a time is down for memory: a crossing waits
+   * for the slot that is (said once), unless it passes the save ceiling,
+   * where waiting risks more than a second slot down does. */
+  int over_ceiling = kind == MS_VALUE_KNOWN && value > ms_policy_ceiling(cfg->limit);
+  if (m->pool_busy >= 0 && !over_ceiling) {
+    if (!m->waiting) {
+      m->waiting = 1;
+      m->wait_since_ns = ev->now;
+      m->wait_for = m->pool_busy;
+      ms_log_t* l = say(m, out, MS_LOG_WAIT);
+      l->mem = mem;
+      l->metric = metric;
+      l->value = value;
+      l->slot = m->pool_busy;
+    }
+    return;
+  }
+  int waited = m->waiting;
   begin_restart(m, ev, out, mem, metric, value, 0);
+  if (waited) {
+    m->rs.waited = 1;
+    m->rs.waited_s = secs(ev->now - m->wait_since_ns);
+    m->rs.waited_for = m->wait_for;
+    m->rs.ceiling = m->pool_busy >= 0;
+  }
 }
 
 /* The save is settled (state checked, refused, failed, timed out): stop
@@ -870,6 +894,7 @@ static void on_down(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
     case MS_EV_START: down_on_start(m, ev, out); break;
     case MS_EV_STOP: down_on_stop(m, ev, out); break;
     case MS_EV_TICK: ignore(m, ev, out); break;
+    case MS_EV_EARLY: ignore(m, ev, out); break; /* not running: stale */
     case MS_EV_STATE_OK: /* no check can be under way yet */
     case MS_EV_STATE_BAD:
     case MS_EV_STATE:
@@ -964,6 +989,7 @@ static void on_starting(ms_machine_t* m, const ms_event_t* ev,
     case MS_EV_STATE_OK: /* a check of the previous worker's state */
     case MS_EV_STATE_BAD: note_checked(m, ev, out); break;
     case MS_EV_EVIDENCE: note_evidence(m, ev, out); break;
+    case MS_EV_EARLY: ignore(m, ev, out); break; /* not running: stale */
     case MS_EV_START:
     case MS_EV_SAMPLE:
     case MS_EV_MEASURED:
@@ -1075,6 +1101,25 @@ static void running_on_stop(ms_machine_t* m, const ms_event_t* ev,
   stop_worker(m, ev, out, ev->signal.sig);
 }
 
+/* The pool asks for a restart below the limit, so that this slot's and
+ * the next ones' restarts do not fall due together (pool.h).  Asked only
+ * of a slot that is running; refused when restarts are held off (they did
+ * not help: restarting earlier would not either), when a hard-limit purge
+ * is pending, or when another slot is down meanwhile. */
+static void running_on_early(ms_machine_t* m, const ms_event_t* ev,
+                             ms_actions_t* out) {
+  ms_worker_t* w = &m->w;
+  if (m->cfg->dry_run || m->cfg->limit == 0 || m->rs.active ||
+      m->pool_busy >= 0 || w->purge_hard ||
+      (m->unhelpful && ev->now < m->hold_until))
+    return;
+  begin_restart(m, ev, out, &w->last, w->metric,
+                metric_value(w->metric, &w->last, &w->heap), 0);
+  m->rs.over_for_s = 0;
+  m->rs.early = 1;
+  m->rs.early_why = ev->early;
+}
+
 static void on_running(ms_machine_t* m, const ms_event_t* ev,
                        ms_actions_t* out) {
   switch (ev->type) {
@@ -1096,6 +1141,7 @@ static void on_running(ms_machine_t* m, const ms_event_t* ev,
     case MS_EV_STOP: running_on_stop(m, ev, out); break;
     case MS_EV_FORWARD: forward(m, ev, out); break;
     case MS_EV_EVIDENCE: note_evidence(m, ev, out); break; /* --dry-run */
+    case MS_EV_EARLY: running_on_early(m, ev, out); break;
     case MS_EV_TIMEOUT: /* no timer runs here */
     case MS_EV_START:
     case MS_EV_SPAWNED:
@@ -1249,6 +1295,7 @@ static void on_saving(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) 
     case MS_EV_STOP: saving_on_stop(m, ev, out); break;
     case MS_EV_FORWARD: forward(m, ev, out); break;
     case MS_EV_EVIDENCE: note_evidence(m, ev, out); break; /* stop follows */
+    case MS_EV_EARLY: ignore(m, ev, out); break; /* not running: stale */
     case MS_EV_START:
     case MS_EV_SPAWNED:
     case MS_EV_SPAWN_FAILED:
@@ -1300,6 +1347,7 @@ static void on_verifying(ms_machine_t* m, const ms_event_t* ev,
     case MS_EV_STOP: restart_on_stop(m, ev, out); break;
     case MS_EV_FORWARD: forward(m, ev, out); break;
     case MS_EV_EVIDENCE: note_evidence(m, ev, out); break;
+    case MS_EV_EARLY: ignore(m, ev, out); break; /* not running: stale */
     case MS_EV_TIMEOUT: /* the save timer stopped when the state came */
     case MS_EV_START:
     case MS_EV_SPAWNED:
@@ -1350,6 +1398,7 @@ static void on_collecting(ms_machine_t* m, const ms_event_t* ev,
     case MS_EV_READY: note_ready(m, ev, out); break;
     case MS_EV_EOF: note_eof(m, ev, out); break;
     case MS_EV_FORWARD: forward(m, ev, out); break;
+    case MS_EV_EARLY: ignore(m, ev, out); break; /* not running: stale */
     case MS_EV_START:
     case MS_EV_SPAWNED:
     case MS_EV_SPAWN_FAILED:
@@ -1399,6 +1448,7 @@ static void on_stopping(ms_machine_t* m, const ms_event_t* ev,
     case MS_EV_EOF: note_eof(m, ev, out); break;
     case MS_EV_FORWARD: forward(m, ev, out); break;
     case MS_EV_EVIDENCE: note_evidence(m, ev, out); break;
+    case MS_EV_EARLY: ignore(m, ev, out); break; /* not running: stale */
     case MS_EV_START:
     case MS_EV_SPAWNED:
     case MS_EV_SPAWN_FAILED:
@@ -1433,6 +1483,7 @@ static void on_backoff(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out)
     case MS_EV_EVIDENCE: note_evidence(m, ev, out); break;
     case MS_EV_MEASURED: note_measured(m, ev, out); break; /* the old one's */
     case MS_EV_GONE: note_gone(m, ev, out); break;
+    case MS_EV_EARLY: ignore(m, ev, out); break; /* not running: stale */
     case MS_EV_START:
     case MS_EV_SPAWNED:
     case MS_EV_SPAWN_FAILED:
@@ -1517,6 +1568,7 @@ static void on_judging(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out)
     case MS_EV_STOP: judging_on_stop(m, ev, out); break;
     case MS_EV_FORWARD: forward(m, ev, out); break;
     case MS_EV_EVIDENCE: note_evidence(m, ev, out); break;
+    case MS_EV_EARLY: ignore(m, ev, out); break; /* not running: stale */
     case MS_EV_TIMEOUT: /* no timer runs here */
     case MS_EV_START:
     case MS_EV_SPAWNED:
@@ -1530,6 +1582,7 @@ static void on_judging(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out)
 static void on_done(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
   switch (ev->type) {
     /* Late answers (a check, an evidence read) and late signals: dropped. */
+    case MS_EV_EARLY: ignore(m, ev, out); break; /* not running: stale */
     case MS_EV_STATE:
     case MS_EV_STATE_OK:
     case MS_EV_STATE_BAD:
@@ -1563,6 +1616,7 @@ int ms_machine_init(ms_machine_t* m, const ms_config_t* cfg) {
   m->cfg = cfg;
   m->state = MS_ST_DOWN;
   m->want = MS_WANT_UP;
+  m->pool_busy = -1;
   m->intensity.max = cfg->max_restarts;
   ms_cause_init(&m->cause);
   m->intensity.times = calloc((size_t)cfg->max_restarts + 1, sizeof(uint64_t));
@@ -1608,7 +1662,7 @@ const char* ms_event_name(ms_event_type_t e) {
       "measured", "gone",       "hello",        "stats",   "state",
       "state_ok", "state_bad",  "save_failed",  "send_failed", "purged",
       "ready",   "eof",         "exit",         "timeout", "stop",
-      "forward", "evidence"};
+      "forward", "evidence",     "early"};
   return e < MS_EV_COUNT ? names[e] : "?";
 }
 

@@ -97,6 +97,8 @@ typedef enum {
   MS_EV_STOP,         /* memsup got SIGTERM/SIGINT: signal.sig */
   MS_EV_FORWARD,      /* memsup got a signal for the worker: signal.sig */
   MS_EV_EVIDENCE,     /* a COLLECT_EVIDENCE finished: evidence.* */
+  MS_EV_EARLY,        /* the pool asks for a restart below the limit, to
+                         spread the pool's restarts (pool.h): early.* */
   MS_EV_COUNT
 } ms_event_type_t;
 
@@ -112,6 +114,16 @@ typedef enum {
 
 typedef enum { MS_SEND_SAVE, MS_SEND_PURGE, MS_SEND_WELCOME } ms_send_t;
 enum { MS_PROF_START = 0, MS_PROF_END = 1 }; /* SEND_PROF's code */
+
+/* Why the pool asked for an early restart (pool.h: ms_pool_stagger). */
+typedef struct {
+  double fraction;      /* of the limit below which none is early */
+  double due_in_s;      /* this slot's time to the limit at its growth */
+  int next_slot;        /* the slot due after it */
+  double next_due_in_s; /* ... and its time to the limit */
+  double restart_s;     /* how long a restart takes (measured, pool.h) */
+  unsigned planned;     /* restarts planned back to back from this one */
+} ms_early_t;
 
 typedef struct {
   int fd;            /* the memfd (STATE, STATE_OK, STATE_BAD), -1 none */
@@ -151,6 +163,7 @@ typedef struct {
       int has_where; /* where is filled */
       ms_evidence_where_t where;
     } evidence;
+    ms_early_t early;
   };
 } ms_event_t;
 
@@ -189,8 +202,11 @@ typedef enum {
                             (m->hold_until, m->rs the restart that did not
                             help); value, metric, mem */
   MS_LOG_HOLD_BROKEN,    /* stderr: it kept growing while held: value */
-  MS_LOG_FILTERED        /* "filtered": a crossing shorter than --for:
+  MS_LOG_FILTERED,       /* "filtered": a crossing shorter than --for:
                             peak, lasted_ns */
+  MS_LOG_WAIT            /* "wait": over the limit while slot `slot` of
+                            the pool restarts for memory: value, metric,
+                            mem */
 } ms_log_kind_t;
 
 typedef struct {
@@ -222,6 +238,7 @@ typedef struct {
   int hard;              /* PURGE: asked at the hard limit, not the soft */
   uint64_t peak;         /* FILTERED: highest value of the crossing */
   uint64_t lasted_ns;    /* FILTERED: how long it was over */
+  int slot;              /* WAIT: the slot it waits for */
   const ms_mem_t* last_full; /* SAMPLE: the worker's last full read, NULL
                                 none yet */
   uint64_t last_full_age_ns; /* SAMPLE: how old it is */
@@ -383,6 +400,13 @@ typedef struct {
   double crossed_after_s; /* ... this long after its spawn */
   double judged_after_s;  /* its age at the verdict */
   uint64_t hold_ns;       /* not helped: restarts held off this long */
+  /* In a pool (--workers > 1). */
+  int early;              /* asked below the limit by the pool: why */
+  ms_early_t early_why;
+  int waited;             /* it crossed while another slot restarted */
+  double waited_s;        /* ... and waited this long */
+  int waited_for;         /* ... for this slot */
+  int ceiling;            /* ... until it crossed the save ceiling */
 } ms_restart_t;
 
 typedef enum { MS_WANT_UP, MS_WANT_DOWN } ms_want_t;
@@ -413,6 +437,13 @@ typedef struct {
   int last_status;        /* last worker status as an exit code */
   int exit_code;
   unsigned unexpected;    /* events that cannot happen in their state */
+  /* The pool's gate, an input set by the caller before each step: the
+   * slot of the pool that is down for a memory restart, or -1 (always -1
+   * without a pool).  A crossing waits while it is set (check_limit). */
+  int pool_busy;
+  int waiting;            /* this run of overs waits for pool_busy */
+  uint64_t wait_since_ns;
+  int wait_for;
 } ms_machine_t;
 
 /* Prepares m for cfg (borrowed, must outlive m).  Returns 0 or -ENOMEM. */

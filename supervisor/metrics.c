@@ -160,12 +160,6 @@ static void fmt_double(char* buf, size_t len, double v) {
     snprintf(buf, len, "%.17g", v);
 }
 
-static void val_double(sb_t* b, const char* name, double v) {
-  char num[40];
-  fmt_double(num, sizeof(num), v);
-  sb_printf(b, "%s %s\n", name, num);
-}
-
 static void gauge_u64(sb_t* b, const char* name, const char* help, uint64_t v) {
   family(b, name, "gauge", help);
   val_u64(b, name, v);
@@ -177,44 +171,118 @@ static void counter_u64(sb_t* b, const char* name, const char* help,
   val_u64(b, name, v);
 }
 
+/* A worker's series: name{slot="K"} in a pool, else name; extra is a
+ * further label ("reason=\"limit\"") or NULL. */
+static void worker_name(sb_t* b, const ms_metrics_figures_t* f, size_t i,
+                        const char* name, const char* extra) {
+  sb_str(b, name);
+  if (!f->pool && extra == NULL) return;
+  sb_str(b, "{");
+  if (extra) sb_str(b, extra);
+  if (f->pool) sb_printf(b, "%sslot=\"%zu\"", extra ? "," : "", i);
+  sb_str(b, "}");
+}
+
+/* Which per-worker figure a family shows, for worker_family(). */
+typedef enum {
+  W_UP, W_READY, W_FOOTPRINT, W_RSS, W_SWAP, W_LAZYFREE, W_FILE, W_HEAP,
+  W_GENERATION, W_HOLDING_OFF, W_CRASHES, W_PURGES, W_PURGED, W_HANDED, W_WAITS
+} wfig_t;
+
+static int has_fig(const ms_metrics_worker_t* w, wfig_t what) {
+  switch (what) {
+    case W_FOOTPRINT: case W_RSS: case W_SWAP: case W_LAZYFREE: case W_FILE:
+      return w->up;
+    case W_HEAP:
+      return w->up && w->has_heap;
+    default:
+      return 1;
+  }
+}
+
+static uint64_t fig(const ms_metrics_worker_t* w, wfig_t what) {
+  switch (what) {
+    case W_UP: return w->up ? 1 : 0;
+    case W_READY: return w->ready ? 1 : 0;
+    case W_FOOTPRINT: return w->footprint;
+    case W_RSS: return w->rss;
+    case W_SWAP: return w->swap;
+    case W_LAZYFREE: return w->lazyfree;
+    case W_FILE: return w->file;
+    case W_HEAP: return w->heap_inuse;
+    case W_GENERATION: return w->generation;
+    case W_HOLDING_OFF: return w->holding_off ? 1 : 0;
+    case W_CRASHES: return w->crashes;
+    case W_PURGES: return w->purges;
+    case W_PURGED: return w->purged_bytes;
+    case W_HANDED: return w->state_handed_bytes;
+    case W_WAITS: return w->waits;
+  }
+  return 0;
+}
+
+/* One family of per-worker series; left out when no worker has the
+ * figure (no worker up: no memory figures). */
+static void worker_family(sb_t* b, const ms_metrics_figures_t* f,
+                          const char* name, const char* type, const char* help,
+                          wfig_t what) {
+  int any = 0;
+  for (size_t i = 0; i < f->nworkers && !any; i++) any = has_fig(&f->w[i], what);
+  if (!any) return;
+  family(b, name, type, help);
+  for (size_t i = 0; i < f->nworkers; i++) {
+    if (!has_fig(&f->w[i], what)) continue;
+    worker_name(b, f, i, name, NULL);
+    sb_printf(b, " %" PRIu64 "\n", fig(&f->w[i], what));
+  }
+}
+
 int ms_metrics_render(const ms_metrics_figures_t* f, char** out, size_t* len) {
   sb_t b = {0};
   char num[40];
+  size_t nw = f->nworkers < MS_METRICS_WORKERS_MAX ? f->nworkers
+                                                   : MS_METRICS_WORKERS_MAX;
+  ms_metrics_figures_t shown = *f;
+  shown.nworkers = nw;
+  f = &shown;
 
   family(&b, "memsup_build_info", "gauge", "memsup version, always 1.");
   sb_printf(&b, "memsup_build_info{version=\"%s\"} 1\n", MEMSUP_VERSION);
-  gauge_u64(&b, "memsup_worker_up", "1 while a worker process runs.",
-            f->worker_up ? 1 : 0);
-  gauge_u64(&b, "memsup_worker_ready",
-            "1 while a worker runs and, with the SDK, has reported ready.",
-            f->ready ? 1 : 0);
-  if (f->worker_up) {
-    gauge_u64(&b, "memsup_worker_footprint_bytes",
-              "Worker footprint: private dirty plus swapped bytes.",
-              f->footprint);
-    gauge_u64(&b, "memsup_worker_rss_bytes", "Worker resident set size.",
-              f->rss);
-    gauge_u64(&b, "memsup_worker_swap_bytes", "Worker bytes in swap.", f->swap);
-    gauge_u64(&b, "memsup_worker_lazyfree_bytes",
-              "Worker bytes freed with MADV_FREE, not yet reclaimed.",
-              f->lazyfree);
-    gauge_u64(&b, "memsup_worker_file_bytes",
-              "Worker resident file-backed bytes.", f->file);
-    if (f->has_heap)
-      gauge_u64(&b, "memsup_worker_heap_inuse_bytes",
+  worker_family(&b, f, "memsup_worker_up", "gauge",
+                "1 while a worker process runs.", W_UP);
+  worker_family(&b, f, "memsup_worker_ready", "gauge",
+                "1 while a worker runs and, with the SDK, has reported ready.",
+                W_READY);
+  worker_family(&b, f, "memsup_worker_footprint_bytes", "gauge",
+                "Worker footprint: anonymous minus lazy-free, plus swap and "
+                "shared memory.", W_FOOTPRINT);
+  worker_family(&b, f, "memsup_worker_rss_bytes", "gauge",
+                "Worker resident set size.", W_RSS);
+  worker_family(&b, f, "memsup_worker_swap_bytes", "gauge",
+                "Worker bytes in swap.", W_SWAP);
+  worker_family(&b, f, "memsup_worker_lazyfree_bytes", "gauge",
+                "Worker bytes freed with MADV_FREE, not yet reclaimed.",
+                W_LAZYFREE);
+  worker_family(&b, f, "memsup_worker_file_bytes", "gauge",
+                "Worker resident file-backed bytes.", W_FILE);
+  worker_family(&b, f, "memsup_worker_heap_inuse_bytes", "gauge",
                 "Heap bytes in use as the worker's allocator reports them.",
-                f->heap_inuse);
+                W_HEAP);
+  if (nw > 0) {
+    family(&b, "memsup_worker_uptime_seconds", "gauge",
+           "Seconds since the current worker started; 0 without a worker.");
+    for (size_t i = 0; i < nw; i++) {
+      worker_name(&b, f, i, "memsup_worker_uptime_seconds", NULL);
+      fmt_double(num, sizeof(num), f->w[i].up ? f->w[i].uptime_s : 0);
+      sb_printf(&b, " %s\n", num);
+    }
   }
-  family(&b, "memsup_worker_uptime_seconds", "gauge",
-         "Seconds since the current worker started; 0 without a worker.");
-  val_double(&b, "memsup_worker_uptime_seconds",
-             f->worker_up ? f->worker_uptime_s : 0);
-  gauge_u64(&b, "memsup_worker_generation",
-            "Number of the current (or last) worker, 1 for the first.",
-            f->generation);
+  worker_family(&b, f, "memsup_worker_generation", "gauge",
+                "Number of the current (or last) worker, 1 for the first.",
+                W_GENERATION);
   if (f->limit)
-    gauge_u64(&b, "memsup_limit_bytes", "Hard limit: restart above it.",
-              f->limit);
+    gauge_u64(&b, "memsup_limit_bytes",
+              "Hard limit (per worker): restart above it.", f->limit);
   if (f->soft_limit)
     gauge_u64(&b, "memsup_soft_limit_bytes",
               "Soft limit: ask the worker to purge above it.", f->soft_limit);
@@ -230,46 +298,74 @@ int ms_metrics_render(const ms_metrics_figures_t* f, char** out, size_t* len) {
     counter_u64(&b, "memsup_cgroup_oom_kills_total",
                 "Processes the kernel's OOM killer killed in memsup's cgroup.",
                 f->cgroup_oom_kills);
-  gauge_u64(&b, "memsup_holding_off",
-            "1 while memsup holds off restarting a crashing worker.",
-            f->holding_off ? 1 : 0);
+  worker_family(&b, f, "memsup_holding_off", "gauge",
+                "1 while memsup holds off restarting a crashing worker.",
+                W_HOLDING_OFF);
   family(&b, "memsup_restarts_total", "counter",
          "Workers restarted by memsup, by reason.");
-  for (size_t i = 0; i < f->nrestarts && i < MS_METRICS_REASONS_MAX; i++) {
-    sb_str(&b, "memsup_restarts_total{reason=\"");
-    sb_label_value(&b, f->restarts[i].reason);
-    sb_printf(&b, "\"} %" PRIu64 "\n", f->restarts[i].count);
+  for (size_t i = 0; i < nw; i++) {
+    const ms_metrics_worker_t* w = &f->w[i];
+    for (size_t r = 0; r < w->nrestarts && r < MS_METRICS_REASONS_MAX; r++) {
+      sb_t label = {0};
+      sb_str(&label, "reason=\"");
+      sb_label_value(&label, w->restarts[r].reason);
+      sb_str(&label, "\"");
+      sb_add(&label, "", 1); /* NUL */
+      if (label.oom) {
+        b.oom = 1;
+        free(label.p);
+        break;
+      }
+      worker_name(&b, f, i, "memsup_restarts_total", label.p);
+      sb_printf(&b, " %" PRIu64 "\n", w->restarts[r].count);
+      free(label.p);
+    }
   }
-  counter_u64(&b, "memsup_crashes_total",
-              "Workers that exited or died without memsup asking.", f->crashes);
-  counter_u64(&b, "memsup_purges_total",
-              "Purge requests sent at the soft limit.", f->purges);
-  counter_u64(&b, "memsup_purged_bytes_total",
-              "Resident bytes the worker reported freed by purges.",
-              f->purged_bytes);
-  counter_u64(&b, "memsup_state_handed_bytes_total",
-              "State bytes handed from a worker to its replacement.",
-              f->state_handed_bytes);
-  if (f->last_restart_unix_s > 0) {
+  worker_family(&b, f, "memsup_crashes_total", "counter",
+                "Workers that exited or died without memsup asking.", W_CRASHES);
+  worker_family(&b, f, "memsup_purges_total", "counter",
+                "Purge requests sent at the soft limit.", W_PURGES);
+  worker_family(&b, f, "memsup_purged_bytes_total", "counter",
+                "Resident bytes the worker reported freed by purges.", W_PURGED);
+  worker_family(&b, f, "memsup_state_handed_bytes_total", "counter",
+                "State bytes handed from a worker to its replacement.",
+                W_HANDED);
+  if (f->pool)
+    worker_family(&b, f, "memsup_restart_waits_total", "counter",
+                  "Limit crossings that waited for another slot's memory "
+                  "restart.", W_WAITS);
+  int any_restart = 0;
+  for (size_t i = 0; i < nw; i++) any_restart |= f->w[i].last_restart_unix_s > 0;
+  if (any_restart) {
     family(&b, "memsup_last_restart_timestamp_seconds", "gauge",
            "Unix time of the last restart.");
-    val_double(&b, "memsup_last_restart_timestamp_seconds",
-               f->last_restart_unix_s);
+    for (size_t i = 0; i < nw; i++) {
+      if (!(f->w[i].last_restart_unix_s > 0)) continue;
+      worker_name(&b, f, i, "memsup_last_restart_timestamp_seconds", NULL);
+      fmt_double(num, sizeof(num), f->w[i].last_restart_unix_s);
+      sb_printf(&b, " %s\n", num);
+    }
   }
-  if (f->ngauges > 0)
+  int any_gauge = 0;
+  for (size_t i = 0; i < nw; i++) any_gauge |= f->w[i].ngauges > 0;
+  if (any_gauge)
     family(&b, "memsup_worker_sdk_value", "gauge",
            "Gauges the worker reported through the SDK, by name.");
-  for (size_t i = 0; i < f->ngauges; i++) {
-    /* Two series with one label set make Prometheus reject the scrape;
-     * the worker may send a name twice (or two long names cut to one). */
-    int dup = 0;
-    for (size_t j = 0; j < i && !dup; j++)
-      dup = strcmp(f->gauges[i].name, f->gauges[j].name) == 0;
-    if (dup) continue;
-    sb_str(&b, "memsup_worker_sdk_value{name=\"");
-    sb_label_value(&b, f->gauges[i].name);
-    fmt_double(num, sizeof(num), f->gauges[i].value);
-    sb_printf(&b, "\"} %s\n", num);
+  for (size_t k = 0; k < nw; k++) {
+    const ms_metrics_worker_t* w = &f->w[k];
+    for (size_t i = 0; i < w->ngauges; i++) {
+      /* Two series with one label set make Prometheus reject the scrape;
+       * the worker may send a name twice (or two long names cut to one). */
+      int dup = 0;
+      for (size_t j = 0; j < i && !dup; j++)
+        dup = strcmp(w->gauges[i].name, w->gauges[j].name) == 0;
+      if (dup) continue;
+      sb_str(&b, "memsup_worker_sdk_value{name=\"");
+      sb_label_value(&b, w->gauges[i].name);
+      if (f->pool) sb_printf(&b, "\",slot=\"%zu", k);
+      fmt_double(num, sizeof(num), w->gauges[i].value);
+      sb_printf(&b, "\"} %s\n", num);
+    }
   }
   if (b.oom) {
     free(b.p);

@@ -17,35 +17,47 @@
 #include "heap.h"
 
 #define MS_METRICS_REASONS_MAX 8
+#define MS_METRICS_WORKERS_MAX 64 /* config.h's MS_WORKERS_MAX */
 
-/* What one scrape shows.  Zero-initialise, then set what is known. */
+/* One worker slot's figures (a pool has several: --workers). */
 typedef struct {
-  int supervising; /* /healthz answers 200, else 503 */
-  int ready;       /* /readyz answers 200, else 503 */
-  int worker_up;   /* a worker runs: worker figures are valid */
+  int up;          /* a worker runs: its memory figures are valid */
+  int ready;       /* it runs and, with the SDK, reported ready */
   uint64_t footprint, rss, swap, lazyfree, file;
   int has_heap; /* heap_inuse is valid (the SDK reported) */
   uint64_t heap_inuse;
-  double worker_uptime_s;
+  double uptime_s;
   unsigned generation;        /* 1 for the first worker */
-  uint64_t limit, soft_limit; /* bytes; 0 = none, the metric is left out */
   int holding_off;            /* crash restarts are being held off */
-  /* Restarts by reason ("limit", ...); reason strings must outlive the
-   * call to the fill callback. */
+  /* Restarts by reason ("limit", "early"); reason strings must outlive
+   * the call to the fill callback. */
   struct {
     const char* reason;
     uint64_t count;
   } restarts[MS_METRICS_REASONS_MAX];
   size_t nrestarts;
   uint64_t crashes, purges, purged_bytes, state_handed_bytes;
+  uint64_t waits; /* crossings that waited for another slot (pool) */
   double last_restart_unix_s; /* 0 = no restart yet: left out */
+  /* The SDK's gauges, borrowed for the duration of the callback. */
+  const ms_heap_gauge_t* gauges;
+  size_t ngauges;
+} ms_metrics_worker_t;
+
+/* What one scrape shows.  Zero-initialise, then set what is known. */
+typedef struct {
+  int supervising; /* /healthz answers 200, else 503 */
+  int ready;       /* /readyz answers 200 (some worker is ready), else 503 */
+  uint64_t limit, soft_limit; /* bytes per worker; 0 = none, left out */
   /* memsup's memory cgroup (cgroup.h), read at the scrape; each figure
    * is left out when its has_ flag is 0 (no group, no limit, no file). */
   int has_cgroup_memory, has_cgroup_limit, has_cgroup_oom_kills;
   uint64_t cgroup_memory, cgroup_limit, cgroup_oom_kills;
-  /* The SDK's gauges, borrowed for the duration of the callback. */
-  const ms_heap_gauge_t* gauges;
-  size_t ngauges;
+  /* The slots: one without a pool.  pool: label each worker's series
+   * with slot="K" (--workers > 1; without, the series have no slot). */
+  int pool;
+  size_t nworkers;
+  ms_metrics_worker_t w[MS_METRICS_WORKERS_MAX];
 } ms_metrics_figures_t;
 
 /* Called on the loop at each request to fill *f (already zeroed). */

@@ -40,7 +40,13 @@ int ms_reaper_next_child(const char** p, pid_t* pid) {
   return 1;
 }
 
-static int reap_listed(const char* path, pid_t keep) {
+static int kept(pid_t pid, const pid_t* keep, size_t nkeep) {
+  for (size_t i = 0; i < nkeep; i++)
+    if (keep[i] == pid) return 1;
+  return 0;
+}
+
+static int reap_listed(const char* path, const pid_t* keep, size_t nkeep) {
   char small[4096];
   char* buf = small;
   size_t cap = sizeof(small), len = 0;
@@ -67,7 +73,7 @@ static int reap_listed(const char* path, pid_t keep) {
   const char* p = buf;
   pid_t pid;
   while (ms_reaper_next_child(&p, &pid)) {
-    if (pid <= 0 || pid == keep) continue;
+    if (pid <= 0 || kept(pid, keep, nkeep)) continue;
     int status;
     pid_t r;
     do
@@ -79,7 +85,7 @@ static int reap_listed(const char* path, pid_t keep) {
   return n;
 }
 
-int ms_reaper_sweep(pid_t keep) {
+int ms_reaper_sweep(const pid_t* keep, size_t nkeep) {
   char path[300];
   int n = 0;
   DIR* d = opendir("/proc/self/task");
@@ -88,7 +94,7 @@ int ms_reaper_sweep(pid_t keep) {
   while ((e = readdir(d)) != NULL) {
     if (e->d_name[0] < '0' || e->d_name[0] > '9') continue;
     snprintf(path, sizeof(path), "/proc/self/task/%s/children", e->d_name);
-    n += reap_listed(path, keep);
+    n += reap_listed(path, keep, nkeep);
   }
   closedir(d);
   return n;

@@ -3,6 +3,7 @@
 #ifndef MS_REAPER_H
 #define MS_REAPER_H
 
+#include <stddef.h>
 #include <sys/types.h>
 
 /* Makes memsup a child subreaper (prctl PR_SET_CHILD_SUBREAPER); not
@@ -12,9 +13,10 @@ int ms_reaper_enable(void);
  * bit survives exec, so a parent that set it and exec'd memsup (tini's own
  * reaping test does) leaves memsup the orphans to reap. */
 int ms_reaper_inherited(void);
-/* Reaps every zombie child of memsup except `keep` (libuv's own worker,
- * whose status libuv collects).  Returns how many were reaped. */
-int ms_reaper_sweep(pid_t keep);
+/* Reaps every zombie child of memsup except the nkeep pids in keep
+ * (libuv's own workers, whose status libuv collects).  Returns how many
+ * were reaped. */
+int ms_reaper_sweep(const pid_t* keep, size_t nkeep);
 
 /* Parser of a /proc/self/task/TID/children text ("123 456 "), one pid
  * per call: reads the next number at *p (NUL-terminated), stores it in

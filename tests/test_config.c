@@ -349,6 +349,8 @@ static void config_watch_needs_a_pid_and_no_command(void** state) {
   assert_error(PARSE("watch", "--limit", "1G", "--", "w"),
                "memsup watch needs --pid PID");
   assert_error(PARSE("watch", "--pid", "42", "--", "w"), "give no command");
+  assert_error(PARSE("watch", "--pid", "42", "--workers", "2"),
+               "--workers runs workers: not with --pid");
   assert_error(PARSE("watch", "--pid", "42", "w"), "give no command");
   assert_error(PARSE("watch", "--pid"), "--pid needs a value");
 }
@@ -392,6 +394,11 @@ static void config_every_numeric_flag_is_range_checked(void** state) {
       {"--max-restarts", "0", "from 1 to 10000"},
       {"--max-restarts", "10000", NULL},
       {"--max-restarts", "1", NULL},
+      {"--workers", "0", "not a whole number from 1 to 64"},
+      {"--workers", "65", "not a whole number from 1 to 64"},
+      {"--workers", "4294967297", "not a whole number from 1 to 64"},
+      {"--workers", "2.5", "not a whole number from 1 to 64"},
+      {"--workers", "64", NULL},
       /* pids: 4294967295 as pid_t is -1, "every process" to kill(2) */
       {"--pid", "4294967295", "not a process id from 1 to 4194304"},
       {"--pid", "2147483648", "not a process id from 1 to 4194304"},

@@ -181,15 +181,17 @@ static void env_replaces_memsup_and_systemd_variables(void** state) {
                   "NOTIFY_SOCKET=/x", "WATCHDOG_USEC=5",
                   "WATCHDOG_PID=9",   "LISTEN_FDS=7",
                   "LISTEN_PID=1",     "LISTEN_FDNAMES=zz",
-                  "HOME=/root",       NULL};
+                  "HOME=/root",       "MEMSUP_WORKER=9",
+                  NULL};
   char** env;
   add("127.0.0.1:0");
   snprintf(l.name[0], sizeof(l.name[0]), "web");
   add("127.0.0.1:0");
-  assert_int_equal(ms_listen_env(&l, base, 5, &env), 0);
+  assert_int_equal(ms_listen_env(&l, base, 5, 2, &env), 0);
   const char* want[] = {"PATH=/bin",
                         "HOME=/root",
                         "MEMSUP_FD=5",
+                        "MEMSUP_WORKER=2",
                         "LISTEN_FDS=2",
                         "LISTEN_FDNAMES=web:listen",
                         NULL};
@@ -199,11 +201,12 @@ static void env_replaces_memsup_and_systemd_variables(void** state) {
     assert_string_equal(env[i], want[i]);
   }
   ms_listen_env_free(env);
-  /* Without sockets: only MEMSUP_FD, at 3. */
+  /* Without sockets: only MEMSUP_FD, at 3, and the slot (0 alone). */
   ms_listen_close(&l);
-  assert_int_equal(ms_listen_env(&l, base, 3, &env), 0);
+  assert_int_equal(ms_listen_env(&l, base, 3, 0, &env), 0);
   assert_string_equal(env[2], "MEMSUP_FD=3");
-  assert_null(env[3]);
+  assert_string_equal(env[3], "MEMSUP_WORKER=0");
+  assert_null(env[4]);
   ms_listen_env_free(env);
 }
 
@@ -286,7 +289,7 @@ static void workers_get_the_sockets_as_systemd_would(void** state) {
   setenv("NOTIFY_SOCKET", "/run/should-not-leak", 1);
   add("127.0.0.1:0");
   int port = ms_listen_port(&l, 0);
-  assert_int_equal(ms_listen_env(&l, environ, 4, &env), 0);
+  assert_int_equal(ms_listen_env(&l, environ, 4, 0, &env), 0);
   assert_int_equal(ms_listen_shim_argv(self, self, worker_argv, &argv), 0);
 
   for (int gen = 1; gen <= 3; gen++) {
@@ -413,7 +416,7 @@ static void no_connection_is_refused_while_workers_are_replaced(void** state) {
   ms_listen_self_exe(self, sizeof(self));
   add("127.0.0.1:0");
   int port = ms_listen_port(&l, 0);
-  assert_int_equal(ms_listen_env(&l, environ, 4, &env), 0);
+  assert_int_equal(ms_listen_env(&l, environ, 4, 0, &env), 0);
   assert_int_equal(ms_listen_shim_argv(self, self, worker_argv, &argv), 0);
   client_t cl[SERVE_CLIENTS];
   memset(cl, 0, sizeof(cl));

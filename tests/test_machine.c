@@ -288,20 +288,20 @@ static void to_down(fx_t* f) { (void)f; }
 static const struct {
   ms_state_id_t st;
   void (*reach)(fx_t* f);
-  /*          S S F T S M G H S S O B F F P R E E T S F E
-              t p a i a e o e t t k a a a u e o x i t w v */
+  /*          S S F T S M G H S S O B F F P R E E T S F E E
+              t p a i a e o e t t k a a a u e o x i t w v a */
   const char* can;
 } table[] = {
-    {MS_ST_DOWN, to_down,             "x..x..............-x.."},
-    {MS_ST_STARTING, to_starting,     ".xxx......xx......-xxx"},
-    {MS_ST_RUNNING, to_running,       "...xxxxxxxxxxxxxxx-xxx"},
-    {MS_ST_SAVING, to_saving,         "...xxxxxxxxxxxxxxxxxxx"},
-    {MS_ST_VERIFYING, to_verifying,   "...xxxxxxxxxxxxxxx-xxx"},
-    {MS_ST_COLLECTING, to_collecting, "...xxxxxxxxxxxxxxxxxxx"},
-    {MS_ST_STOPPING, to_stopping,     "...xxxxxxxxxxxxxxxxxxx"},
-    {MS_ST_BACKOFF, to_backoff,       "...x.xx...xx......xxxx"},
-    {MS_ST_JUDGING, to_judging,       "...xxxxxxxxxxxxxxx-xxx"},
-    {MS_ST_DONE, to_done,             "xxxxxxxxxxxxxxxxxx-xxx"},
+    {MS_ST_DOWN, to_down,             "x..x..............-x..x"},
+    {MS_ST_STARTING, to_starting,     ".xxx......xx......-xxxx"},
+    {MS_ST_RUNNING, to_running,       "...xxxxxxxxxxxxxxx-xxxx"},
+    {MS_ST_SAVING, to_saving,         "...xxxxxxxxxxxxxxxxxxxx"},
+    {MS_ST_VERIFYING, to_verifying,   "...xxxxxxxxxxxxxxx-xxxx"},
+    {MS_ST_COLLECTING, to_collecting, "...xxxxxxxxxxxxxxxxxxxx"},
+    {MS_ST_STOPPING, to_stopping,     "...xxxxxxxxxxxxxxxxxxxx"},
+    {MS_ST_BACKOFF, to_backoff,       "...x.xx...xx......xxxxx"},
+    {MS_ST_JUDGING, to_judging,       "...xxxxxxxxxxxxxxx-xxxx"},
+    {MS_ST_DONE, to_done,             "xxxxxxxxxxxxxxxxxx-xxxx"},
 };
 
 /* A plausible event of each type for the machine as it is. */
@@ -334,6 +334,7 @@ static ms_event_t sample_event(fx_t* f, ms_event_type_t type) {
     case MS_EV_STOP: e.signal.sig = SIGTERM; break;
     case MS_EV_FORWARD: e.signal.sig = SIGHUP; break;
     case MS_EV_EVIDENCE: e.evidence.id = f->m.rs.id; break;
+    case MS_EV_EARLY: e.early.fraction = 0.75; e.early.next_slot = 1; break;
     default: break;
   }
   return e;
@@ -1979,6 +1980,118 @@ static void worker_without_prof_is_never_asked_for_a_profile(void** state) {
   assert_int_equal(f->m.rs.prof_end, 0);
 }
 
+/* ---- the pool's gate and early restarts ------------------------------------- */
+
+static void crossing_waits_while_another_slot_is_down(void** state) {
+  fx_t* f = *state;
+  to_running(f);
+  sample(f, 50 * MIB, 1); /* the life's early snapshot is asked here */
+  later(f, MS(50));
+  f->m.pool_busy = 2;
+  const ms_log_t* l = logged(sample(f, 120 * MIB, 1), MS_LOG_WAIT);
+  assert_non_null(l);
+  assert_int_equal(l->slot, 2);
+  assert_int_equal(l->value, 120 * MIB);
+  assert_int_equal(f->m.state, MS_ST_RUNNING);
+  assert_int_equal(count(&f->out, MS_ACT_SIGNAL_GROUP), 0);
+  assert_int_equal(count(&f->out, MS_ACT_COLLECT_EVIDENCE), 0);
+  later(f, MS(500));
+  assert_null(logged(sample(f, 125 * MIB, 1), MS_LOG_WAIT)); /* said once */
+  assert_int_equal(f->m.state, MS_ST_RUNNING);
+  later(f, MS(500));
+  f->m.pool_busy = -1;
+  sample(f, 130 * MIB, 1);
+  assert_int_equal(f->m.state, MS_ST_COLLECTING);
+  assert_true(f->m.rs.waited);
+  assert_int_equal(f->m.rs.waited_for, 2);
+  assert_true(f->m.rs.waited_s > 0.99 && f->m.rs.waited_s < 1.01);
+  assert_false(f->m.rs.ceiling);
+  assert_false(f->m.rs.early);
+}
+
+static void a_wait_that_ended_under_the_limit_is_forgotten(void** state) {
+  fx_t* f = *state;
+  to_running(f);
+  f->m.pool_busy = 1;
+  assert_non_null(logged(sample(f, 120 * MIB, 1), MS_LOG_WAIT));
+  later(f, S(1));
+  sample(f, 90 * MIB, 1); /* it freed memory while it waited */
+  f->m.pool_busy = -1;
+  later(f, S(5));
+  sample(f, 110 * MIB, 1);
+  assert_int_equal(f->m.state, MS_ST_COLLECTING);
+  assert_false(f->m.rs.waited);
+}
+
+static void waiting_slot_goes_at_the_save_ceiling(void** state) {
+  fx_t* f = *state;
+  to_running(f);
+  f->m.pool_busy = 0;
+  assert_non_null(logged(sample(f, 120 * MIB, 1), MS_LOG_WAIT));
+  later(f, MS(100));
+  /* limit 100 MiB: the ceiling is 100 + 64 MiB (policy.h) */
+  sample(f, 160 * MIB, 1);
+  assert_int_equal(f->m.state, MS_ST_RUNNING);
+  later(f, MS(100));
+  sample(f, 170 * MIB, 1);
+  assert_int_equal(f->m.state, MS_ST_COLLECTING);
+  assert_true(f->m.rs.waited);
+  assert_true(f->m.rs.ceiling);
+  assert_int_equal(f->m.rs.waited_for, 0);
+}
+
+static const ms_actions_t* early(fx_t* f) {
+  ms_event_t e = ev_(f, MS_EV_EARLY);
+  e.early.fraction = 0.75;
+  e.early.due_in_s = 1.5;
+  e.early.next_slot = 3;
+  e.early.next_due_in_s = 2.0;
+  e.early.restart_s = 1.0;
+  e.early.planned = 4;
+  feed(f, &e);
+  return &f->out;
+}
+
+static void early_request_restarts_a_running_worker_below_the_limit(void** state) {
+  fx_t* f = *state;
+  to_running(f);
+  sample(f, 80 * MIB, 1);
+  early(f);
+  assert_int_equal(f->m.state, MS_ST_COLLECTING); /* no SDK: frozen, read */
+  assert_true(signalled(&f->out, SIGSTOP));
+  assert_true(f->m.rs.early);
+  assert_int_equal(f->m.rs.value, 80 * MIB);
+  assert_int_equal(f->m.rs.early_why.next_slot, 3);
+  assert_int_equal(f->m.rs.early_why.planned, 4);
+  assert_true(f->m.rs.over_for_s == 0);
+}
+
+static void early_request_is_refused_when_held_busy_or_not_running(void** state) {
+  fx_t* f = *state;
+  to_running(f);
+  sample(f, 80 * MIB, 1);
+  f->m.pool_busy = 1; /* another slot went down meanwhile */
+  early(f);
+  assert_int_equal(f->out.n, 0);
+  assert_int_equal(f->m.state, MS_ST_RUNNING);
+  f->m.pool_busy = -1;
+  f->m.unhelpful = 1; /* restarts did not help: earlier ones would not */
+  f->m.hold_until = f->now + S(10);
+  early(f);
+  assert_int_equal(f->out.n, 0);
+  assert_int_equal(f->m.state, MS_ST_RUNNING);
+  assert_int_equal(f->m.unexpected, 0);
+}
+
+static void early_request_is_stale_while_judging(void** state) {
+  fx_t* f = *state;
+  to_judging(f);
+  early(f);
+  assert_int_equal(f->out.n, 0);
+  assert_int_equal(f->m.state, MS_ST_JUDGING);
+  assert_int_equal(f->m.unexpected, 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup_machine, teardown)
 
 int main(void) {
@@ -2055,6 +2168,12 @@ int main(void) {
       T(late_evidence_of_a_logged_restart_is_dropped),
       T(profiling_worker_is_asked_for_profiles_at_ready_and_restart),
       T(worker_without_prof_is_never_asked_for_a_profile),
+      T(crossing_waits_while_another_slot_is_down),
+      T(a_wait_that_ended_under_the_limit_is_forgotten),
+      T(waiting_slot_goes_at_the_save_ceiling),
+      T(early_request_restarts_a_running_worker_below_the_limit),
+      T(early_request_is_refused_when_held_busy_or_not_running),
+      T(early_request_is_stale_while_judging),
       cmocka_unit_test_setup_teardown(
           random_walks_never_hit_an_impossible_pair_and_log_every_restart, setup,
           teardown),

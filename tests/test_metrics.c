@@ -54,30 +54,32 @@ static void full_figures(void) {
   memset(&figs, 0, sizeof(figs));
   figs.supervising = 1;
   figs.ready = 1;
-  figs.worker_up = 1;
-  figs.footprint = 100 << 20;
-  figs.rss = 120 << 20;
-  figs.swap = 4096;
-  figs.lazyfree = 8192;
-  figs.file = 3 << 20;
-  figs.has_heap = 1;
-  figs.heap_inuse = 90 << 20;
-  figs.worker_uptime_s = 12.5;
-  figs.generation = 3;
+  figs.nworkers = 1;
+  figs.w[0].ready = 1;
+  figs.w[0].up = 1;
+  figs.w[0].footprint = 100 << 20;
+  figs.w[0].rss = 120 << 20;
+  figs.w[0].swap = 4096;
+  figs.w[0].lazyfree = 8192;
+  figs.w[0].file = 3 << 20;
+  figs.w[0].has_heap = 1;
+  figs.w[0].heap_inuse = 90 << 20;
+  figs.w[0].uptime_s = 12.5;
+  figs.w[0].generation = 3;
   figs.limit = 128 << 20;
   figs.soft_limit = 96 << 20;
   figs.has_cgroup_memory = figs.has_cgroup_limit = figs.has_cgroup_oom_kills = 1;
   figs.cgroup_memory = 200 << 20;
   figs.cgroup_limit = 256 << 20;
   figs.cgroup_oom_kills = 3;
-  figs.restarts[0].reason = "limit";
-  figs.restarts[0].count = 2;
-  figs.nrestarts = 1;
-  figs.crashes = 1;
-  figs.purges = 4;
-  figs.purged_bytes = 1 << 20;
-  figs.state_handed_bytes = 5 << 20;
-  figs.last_restart_unix_s = 1764681300.25;
+  figs.w[0].restarts[0].reason = "limit";
+  figs.w[0].restarts[0].count = 2;
+  figs.w[0].nrestarts = 1;
+  figs.w[0].crashes = 1;
+  figs.w[0].purges = 4;
+  figs.w[0].purged_bytes = 1 << 20;
+  figs.w[0].state_handed_bytes = 5 << 20;
+  figs.w[0].last_restart_unix_s = 1764681300.25;
   snprintf(gauges[0].name, sizeof(gauges[0].name), "cache.entries");
   gauges[0].value = 1500;
   snprintf(gauges[1].name, sizeof(gauges[1].name), "odd\"name\\with\nbreak");
@@ -88,8 +90,8 @@ static void full_figures(void) {
   gauges[2].value = -1;
   snprintf(gauges[3].name, sizeof(gauges[3].name), "cache.entries");
   gauges[3].value = 7;
-  figs.gauges = gauges;
-  figs.ngauges = 4;
+  figs.w[0].gauges = gauges;
+  figs.w[0].ngauges = 4;
 }
 
 static int start_server(const char* addr, uint64_t timeout_ms,
@@ -399,9 +401,9 @@ static void metrics_has_help_type_and_values(void** state) {
 
 static void metrics_leaves_out_worker_figures_without_a_worker(void** state) {
   (void)state;
-  figs.worker_up = 0;
+  figs.w[0].up = 0;
   figs.limit = 0;
-  figs.last_restart_unix_s = 0;
+  figs.w[0].last_restart_unix_s = 0;
   figs.has_cgroup_memory = figs.has_cgroup_limit = figs.has_cgroup_oom_kills = 0;
   get("GET /metrics HTTP/1.0\r\n\r\n", &resp);
   assert_int_equal(status_of(&resp), 200);
@@ -445,11 +447,51 @@ static void metrics_pass_promtool_check(void** state) {
   get("GET /metrics HTTP/1.1\r\n\r\n", &resp);
   assert_int_equal(status_of(&resp), 200);
   assert_int_equal(promtool_check(body_of(&resp), 0), 0);
-  figs.worker_up = 0;
-  figs.ngauges = 0;
-  figs.nrestarts = 0;
+  figs.w[0].up = 0;
+  figs.w[0].ngauges = 0;
+  figs.w[0].nrestarts = 0;
   get("GET /metrics HTTP/1.1\r\n\r\n", &resp);
   assert_int_equal(promtool_check(body_of(&resp), 0), 0);
+}
+
+/* A pool: each worker's series carries its slot, reasons and gauges keep
+ * their own labels beside it, a slot without a worker has no memory
+ * figures, and promtool accepts the whole (when installed). */
+static void pool_series_are_labelled_by_slot(void** state) {
+  (void)state;
+  char* body;
+  size_t len;
+  full_figures();
+  figs.pool = 1;
+  figs.nworkers = 2;
+  figs.w[1] = figs.w[0];
+  figs.w[1].up = 0;
+  figs.w[1].generation = 7;
+  figs.w[0].restarts[1].reason = "early";
+  figs.w[0].restarts[1].count = 5;
+  figs.w[0].nrestarts = 2;
+  figs.w[1].waits = 9;
+  assert_int_equal(ms_metrics_render(&figs, &body, &len), 0);
+  static const char* want[] = {
+      "memsup_worker_footprint_bytes{slot=\"0\"} 104857600\n",
+      "memsup_worker_up{slot=\"1\"} 0\n",
+      "memsup_worker_generation{slot=\"1\"} 7\n",
+      "memsup_restarts_total{reason=\"limit\",slot=\"0\"} 2\n",
+      "memsup_restarts_total{reason=\"early\",slot=\"0\"} 5\n",
+      "memsup_restart_waits_total{slot=\"1\"} 9\n",
+      "memsup_worker_sdk_value{name=\"cache.entries\",slot=\"0\"} 1500\n",
+      "memsup_limit_bytes 134217728\n",
+  };
+  for (size_t i = 0; i < sizeof(want) / sizeof(want[0]); i++)
+    if (strstr(body, want[i]) == NULL) fail_msg("no '%s' in:\n%s", want[i], body);
+  /* slot 1 has no worker: none of its memory figures */
+  assert_null(strstr(body, "memsup_worker_footprint_bytes{slot=\"1\"}"));
+  /* one family header per name, however many slots */
+  const char* h = strstr(body, "# TYPE memsup_worker_generation gauge");
+  assert_non_null(h);
+  assert_null(strstr(h + 1, "# TYPE memsup_worker_generation gauge"));
+  if (have_promtool()) assert_int_equal(promtool_check(body, 0), 0);
+  free(body);
 }
 
 static void healthz_and_readyz_follow_the_figures(void** state) {
@@ -664,7 +706,7 @@ static void prometheus_script(void* arg) {
     return;
   }
   pthread_mutex_lock(&figs_mu);
-  figs.restarts[0].count = 3;
+  figs.w[0].restarts[0].count = 3;
   pthread_mutex_unlock(&figs_mu);
   if (!prom_wait("memsup_restarts_total", ",\"3\"]")) {
     prom_failure = "memsup_restarts_total did not move to 3";
@@ -746,6 +788,7 @@ int main(void) {
           teardown),
       cmocka_unit_test_setup_teardown(metrics_pass_promtool_check, setup_short,
                                       teardown),
+      cmocka_unit_test(pool_series_are_labelled_by_slot),
       cmocka_unit_test_setup_teardown(healthz_and_readyz_follow_the_figures,
                                       setup_short, teardown),
       cmocka_unit_test_setup_teardown(other_requests_get_404_405_400,
