@@ -135,7 +135,8 @@ static void life_points(const plot_t* p, pen_t* pen, const point_t* pt,
   }
 }
 
-/* Real restarts by the pid they ended (old) and started (new). */
+/* Real restarts by the life (slot and pid) they ended (old) and started
+ * (new). */
 typedef struct {
   ms_table_t ending, starting;
 } ends_t;
@@ -144,18 +145,20 @@ static int ends_build(const data_t* d, ends_t* e) {
   const restart_t* r = d->rs.v;
   for (size_t i = 0; i < d->rs.n; i++) {
     if (r[i].dry) continue;
-    if ((r[i].old_pid && !ms_table_get_num(&e->ending, r[i].old_pid) &&
-         ms_table_put_num(&e->ending, r[i].old_pid, i) < 0) ||
-        (r[i].new_pid && !ms_table_get_num(&e->starting, r[i].new_pid) &&
-         ms_table_put_num(&e->starting, r[i].new_pid, i) < 0))
+    if ((r[i].old_pid &&
+         ms_table_put_num(&e->ending,
+                          ms_report_life_key(r[i].slot, r[i].old_pid), i) < 0) ||
+        (r[i].new_pid &&
+         ms_table_put_num(&e->starting,
+                          ms_report_life_key(r[i].slot, r[i].new_pid), i) < 0))
       return -ENOMEM;
   }
   return 0;
 }
 
 static const restart_t* ends_get(const data_t* d, const ms_table_t* t,
-                                 int pid) {
-  const size_t* i = ms_table_get_num(t, pid);
+                                 const point_t* pt) {
+  const size_t* i = ms_table_get_num(t, ms_report_life_key(pt->slot, pt->pid));
   return i ? (const restart_t*)d->rs.v + *i : NULL;
 }
 
@@ -183,9 +186,11 @@ static void series(const plot_t* p, const data_t* d, const ends_t* e, int col,
     return;
   }
   for (size_t i = 0, j = 0; i < d->pts.n; i = j) {
-    for (j = i; j < d->pts.n && pt[j].pid == pt[i].pid;) j++;
-    const restart_t* s = ends_get(d, &e->starting, pt[i].pid);
-    const restart_t* x = ends_get(d, &e->ending, pt[i].pid);
+    for (j = i; j < d->pts.n && pt[j].pid == pt[i].pid &&
+                pt[j].slot == pt[i].slot;)
+      j++;
+    const restart_t* s = ends_get(d, &e->starting, &pt[i]);
+    const restart_t* x = ends_get(d, &e->ending, &pt[i]);
     pen.any = 0;
     fprintf(p->f, "<polyline class=\"%s\" %s points=\"", cls, attrs);
     if (s && isfinite(s->after[col]) && s->t <= pt[i].t)
@@ -376,7 +381,8 @@ static double* times_of(const data_t* d, int kind, size_t* n, int* err) {
       if (r[i].dry == kind) t[(*n)++] = r[i].decided;
   } else {
     for (size_t i = 0; i < d->marks.n; i++)
-      if (m[i].purge == (kind == 2)) t[(*n)++] = m[i].t;
+      if (m[i].kind == (kind == 2 ? MS_MARK_PURGE : MS_MARK_CRASH))
+        t[(*n)++] = m[i].t;
   }
   return t;
 }
