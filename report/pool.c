@@ -133,11 +133,17 @@ static void add_time(cJSON* o, const char* key, double t) {
     cJSON_AddNullToObject(o, key);
     return;
   }
+  /* To the nearest ms, as the log's own times are written: 10.05 is
+   * 10.0499999 as a double. */
   time_t sec = (time_t)t;
-  int ms = (int)((t - (double)sec) * 1000);
+  int ms = (int)((t - (double)sec) * 1000 + 0.5);
+  if (ms > 999) {
+    sec++;
+    ms = 0;
+  }
   gmtime_r(&sec, &tm);
   size_t n = strftime(buf, sizeof(buf), "%Y-%m-%dT%H:%M:%S", &tm);
-  snprintf(buf + n, sizeof(buf) - n, ".%03dZ", ms > 999 ? 999 : ms);
+  snprintf(buf + n, sizeof(buf) - n, ".%03dZ", ms);
   cJSON_AddStringToObject(o, key, buf);
 }
 
@@ -190,7 +196,8 @@ static void fill(cJSON* o, const data_t* d, const groups_t* rs,
   n = 0;
   for (size_t k = a + 1; row >= 0 && k < b; k++)
     buf[(size_t)n++] = r[rs->at[k]].decided - r[rs->at[k - 1]].decided;
-  add_num(o, "interval_s", row >= 0 ? median(buf, (size_t)n) : NAN);
+  /* The pool's is the summary's own interval_s. */
+  if (row >= 0) add_num(o, "interval_s", median(buf, (size_t)n));
   n = 0;
   for (size_t k = a; k < b; k++)
     if (isfinite(r[rs->at[k]].downtime_ms))
