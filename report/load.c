@@ -205,8 +205,7 @@ static void mem(data_t* d, const cJSON* o, double v[3]) {
   v[2] = bytes(d, o, MS_K_HEAP);
 }
 
-static int take_sample(data_t* d, const cJSON* j, double t, int pid,
-                       int slot) {
+static int take_sample(data_t* d, const cJSON* j, double t, int pid, int slot) {
   double fp = num(j, MS_K_FOOTPRINT), rss = num(j, MS_K_RSS);
   const cJSON* g = obj(j, MS_K_GAUGES);
   if (!isfinite(fp) || !isfinite(rss)) return -EINVAL;
@@ -257,7 +256,9 @@ static double grew_bytes(data_t* d, const cJSON* m) {
 static void down(restart_t* r, const cJSON* j) {
   double up = num(j, MS_K_UP_MS), ready = num(j, MS_K_DOWNTIME_MS);
   double gone = num(j, MS_K_GONE_MS), spawn = num(j, MS_K_SPAWN_MS);
-  r->down_how = isfinite(up) && up >= 0 ? 0 : isfinite(ready) && ready >= 0 ? 1 : 2;
+  r->down_how = isfinite(up) && up >= 0         ? 0
+                : isfinite(ready) && ready >= 0 ? 1
+                                                : 2;
   double ms = r->down_how == 0 ? up : r->down_how == 1 ? ready : 0;
   if (r->down_how == 2 && isfinite(gone) && gone >= 0) {
     ms = gone;

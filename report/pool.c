@@ -80,6 +80,19 @@ static void heap_pop(heap_t* h) {
   if (h->n) h->v[i] = x;
 }
 
+/* A restart's index with its decision, so qsort needs no context. */
+typedef struct {
+  double decided;
+  size_t i;
+} decision_t;
+
+static int cmp_decided(const void* a, const void* b) {
+  const decision_t *x = a, *y = b;
+  if (x->decided != y->decided)
+    return (x->decided > y->decided) - (x->decided < y->decided);
+  return (x->i > y->i) - (x->i < y->i);
+}
+
 typedef struct {
   int max;      /* most slots down for memory at once */
   double at;    /* when that was first reached (a decision) */
@@ -91,14 +104,14 @@ typedef struct {
  * restart is down from its decision for down_s, less the slack: one
  * decided within the slack of another's end does not overlap it.  Each
  * decision counts itself and the restarts still down at it. */
-static int most_down(const restart_t* rs, const size_t* by_decided, size_t n,
-                     int no_ceiling, down_t* out) {
+static int most_down(const restart_t* rs, const decision_t* by_decided,
+                     size_t n, int no_ceiling, down_t* out) {
   heap_t h = {malloc((n + 1) * sizeof(double)), 0};
   if (h.v == NULL) return -ENOMEM;
   memset(out, 0, sizeof(*out));
   out->at = NAN;
   for (size_t k = 0; k < n; k++) {
-    const restart_t* r = &rs[by_decided[k]];
+    const restart_t* r = &rs[by_decided[k].i];
     if (no_ceiling && r->ceiling) continue;
     while (h.n && h.v[0] <= r->decided) heap_pop(&h);
     int now = (int)h.n + 1;
@@ -112,17 +125,6 @@ static int most_down(const restart_t* rs, const size_t* by_decided, size_t n,
   }
   free(h.v);
   return 0;
-}
-
-static const restart_t* by_decided_rs; /* qsort has no context argument */
-
-static int cmp_decided(const void* a, const void* b) {
-  const restart_t *x = &by_decided_rs[*(const size_t*)a],
-                  *y = &by_decided_rs[*(const size_t*)b];
-  if (x->decided != y->decided) return (x->decided > y->decided) -
-                                       (x->decided < y->decided);
-  return (*(const size_t*)a > *(const size_t*)b) -
-         (*(const size_t*)a < *(const size_t*)b);
 }
 
 /* "2026-11-21T23:32:58.433Z" for Unix seconds t; null when not finite. */
@@ -189,7 +191,8 @@ static void fill(cJSON* o, const data_t* d, const groups_t* rs,
   cJSON_AddNumberToObject(o, "dry_run", dry);
   n = 0;
   for (size_t k = a; k < b; k++)
-    if (isfinite(r[rs->at[k]].uptime_s)) buf[(size_t)n++] = r[rs->at[k]].uptime_s;
+    if (isfinite(r[rs->at[k]].uptime_s))
+      buf[(size_t)n++] = r[rs->at[k]].uptime_s;
   add_num(o, "life_s", median(buf, (size_t)n));
   /* Between this row's decisions: rs->at holds them in time order of the
    * lines, which for one slot is the order of its decisions. */
@@ -221,7 +224,7 @@ int ms_report_pool(const data_t* d, cJSON* s) {
   size_t most = d->rs.n > d->lives.n ? d->rs.n : d->lives.n;
   int *rrow = NULL, *lrow = NULL;
   marks_t* mk = NULL;
-  size_t* by_decided = NULL;
+  decision_t* by_decided = NULL;
   double* buf = NULL;
   groups_t rs = {NULL, NULL}, lives = {NULL, NULL};
   down_t all, gated;
@@ -236,7 +239,7 @@ int ms_report_pool(const data_t* d, cJSON* s) {
   for (size_t i = 0; i < d->rs.n; i++) {
     rrow[i] = r[i].dry ? -1 : r[i].slot + 1;
     mk[r[i].slot + 1].dry += r[i].dry;
-    if (!r[i].dry) by_decided[n++] = i;
+    if (!r[i].dry) by_decided[n++] = (decision_t){r[i].decided, i};
   }
   for (size_t i = 0; i < d->lives.n; i++)
     lrow[i] = isfinite(l[i].rate) ? l[i].slot + 1 : -1;
@@ -247,7 +250,6 @@ int ms_report_pool(const data_t* d, cJSON* s) {
   if (group(&rs, rrow, d->rs.n, nrows) < 0 ||
       group(&lives, lrow, d->lives.n, nrows) < 0)
     goto end;
-  by_decided_rs = r;
   if (n) qsort(by_decided, n, sizeof(*by_decided), cmp_decided);
   if (most_down(r, by_decided, n, 0, &all) < 0 ||
       most_down(r, by_decided, n, 1, &gated) < 0)

@@ -157,12 +157,10 @@ static int ends_build(const data_t* d, ends_t* e) {
   const restart_t* r = d->rs.v;
   for (size_t i = 0; i < d->rs.n; i++) {
     if (r[i].dry) continue;
-    if ((r[i].old_pid &&
-         ms_table_put_num(&e->ending,
-                          ms_report_life_key(r[i].slot, r[i].old_pid), i) < 0) ||
-        (r[i].new_pid &&
-         ms_table_put_num(&e->starting,
-                          ms_report_life_key(r[i].slot, r[i].new_pid), i) < 0))
+    int64_t old_key = ms_report_life_key(r[i].slot, r[i].old_pid);
+    int64_t new_key = ms_report_life_key(r[i].slot, r[i].new_pid);
+    if ((r[i].old_pid && ms_table_put_num(&e->ending, old_key, i) < 0) ||
+        (r[i].new_pid && ms_table_put_num(&e->starting, new_key, i) < 0))
       return -ENOMEM;
   }
   return 0;
@@ -216,7 +214,9 @@ static void series(const plot_t* p, const data_t* d, const ends_t* e, int col,
     const restart_t* s = ends_get(d, &e->starting, &pt[i]);
     const restart_t* x = ends_get(d, &e->ending, &pt[i]);
     pen.any = 0;
-    fprintf(p->f, "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" %s points=\"",
+    fprintf(p->f,
+            "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" %s "
+            "points=\"",
             cls, col ? stroke : color_of(pt[i].slot, stroke), attrs);
     if (s && isfinite(s->after[col]) && s->t <= pt[i].t)
       pen_to(&pen, px(p, s->t), py(p, s->after[col]));
@@ -328,7 +328,8 @@ static int pool_row(const plot_t* p, const data_t* d, int row, int slot,
   const mark_t* m = d->marks.v;
   double y = STRIP_T + row * ROW_H + ROW_H / 2.0;
   size_t n = 0;
-  for (size_t i = 0; i < d->rs.n; i++) n += !r[i].dry && (all || r[i].slot == slot);
+  for (size_t i = 0; i < d->rs.n; i++)
+    n += !r[i].dry && (all || r[i].slot == slot);
   if (n > MAX_MARKS) {
     double* t = malloc(n * sizeof(*t));
     if (t == NULL) return -ENOMEM;
@@ -340,7 +341,8 @@ static int pool_row(const plot_t* p, const data_t* d, int row, int slot,
     return err;
   }
   fprintf(p->f,
-          "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"%s\">%s</text>\n",
+          "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"%s\">%s"
+          "</text>\n",
           PAD_L - 6, y + 4, color, label);
   for (size_t i = 0; i < d->rs.n; i++) {
     if (r[i].dry || !(all || r[i].slot == slot)) continue;
@@ -392,7 +394,8 @@ static void legend(FILE* f, int pool) {
   for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
     const char* text = items[i].text;
     if (!pool && items[i].mark &&
-        (strcmp(items[i].mark, "early") == 0 || strcmp(items[i].mark, "wait") == 0))
+        (strcmp(items[i].mark, "early") == 0 ||
+         strcmp(items[i].mark, "wait") == 0))
       continue;
     if (pool && items[i].line && strcmp(text, "footprint") == 0) {
       /* One short stroke per colour of the slots. */

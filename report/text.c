@@ -109,9 +109,12 @@ static void print_pool(FILE* f, const cJSON* s) {
   const cJSON *p = at(s, "pool"), *e;
   char label[16];
   if (p == NULL) return;
-  fprintf(f, "slots             %g (per slot: memory restarts, early ones, "
-          "waits and the\n                  seconds waited, crashes; medians of "
-          "life, downtime, growth)\n", num(p, "slots"));
+  fprintf(f,
+          "slots             %g (per slot: memory restarts, early ones, waits "
+          "and the\n"
+          "                  seconds waited, crashes; medians of life, "
+          "downtime, growth)\n",
+          num(p, "slots"));
   fputs("  slot  restarts  early  waits  waited s  crashes  life s  "
         "downtime ms  MiB/min\n", f);
   cJSON_ArrayForEach(e, at(s, "slots")) {
@@ -128,14 +131,19 @@ static void print_pool(FILE* f, const cJSON* s) {
   fprintf(f, "down for memory   at most %g slot%s at once", most,
           most == 1 ? "" : "s");
   if (most <= 1)
-    fprintf(f, ": never two (%g restarts, decision to ready)", num(p, "restarts"));
+    fprintf(f, ": never two (%g restarts, decision to ready)",
+            num(p, "restarts"));
   else
-    fprintf(f, ", first at %s;\n                  %g restart%s decided while "
-            "another slot was down", str(p, "max_down_at") ? str(p, "max_down_at") : "n/a",
+    fprintf(f,
+            ", first at %s;\n                  %g restart%s decided while "
+            "another slot was down",
+            str(p, "max_down_at") ? str(p, "max_down_at") : "n/a",
             num(p, "overlaps"), num(p, "overlaps") == 1 ? "" : "s");
   if (num(p, "ceiling") > 0)
-    fprintf(f, "\n                  without the %g past the hard ceiling (which "
-            "do not wait): at most %g", num(p, "ceiling"), gated);
+    fprintf(f,
+            "\n                  without the %g past the hard ceiling "
+            "(which do not wait): at most %g",
+            num(p, "ceiling"), gated);
   fputc('\n', f);
   if (num(p, "down_estimated") > 0)
     fprintf(f, "                  (%g down for memory without a ready: counted "
