@@ -24,6 +24,16 @@
  * converting it to an integer stays defined. */
 #define MS_REPORT_BYTES_MAX 18446744073709549568.0 /* 2^64 - 2^11 */
 
+/* Slots report accepts (memsup runs at most 64): a line whose "slot" is
+ * not an integer in [0, this) is malformed, so a hand-made log cannot make
+ * the per-slot tables huge. */
+#define MS_REPORT_SLOTS_MAX 1024
+
+/* Two overlapping restarts closer than this are not counted as down at
+ * the same time: the pool starts a waiting slot's restart in the same
+ * loop turn as the other's ready, and the log rounds times to 1 us. */
+#define MS_REPORT_DOWN_SLACK_S 0.001
+
 typedef struct {
   void* v;
   size_t n, cap;
@@ -41,15 +51,18 @@ typedef struct {
   ms_table_t byname; /* name -> index in items; stale once items is sorted */
 } tallies_t;
 
+/* slot is the line's "slot" (--workers N > 1), or -1: no pool. */
 typedef struct {
   double t, fp, rss;
-  int pid;
+  int pid, slot;
 } point_t;
 
-/* A crash or purge line, drawn as a marker. */
+/* A crash, purge or wait line, drawn as a marker. */
+enum { MS_MARK_CRASH, MS_MARK_PURGE, MS_MARK_WAIT };
 typedef struct {
   double t;
-  int purge; /* 0: crash */
+  int kind; /* MS_MARK_* */
+  int slot;
 } mark_t;
 
 /* How one gauge moves with the footprint: sums for Pearson's r over every
@@ -63,9 +76,10 @@ typedef struct {
                           repeated name wins, as in cJSON's lookup */
 } corr_t;
 
-/* One worker life, keyed by pid (pids are assumed not reused in a log). */
+/* One worker life, keyed by slot and pid (pids are assumed not reused
+ * in a slot's log; in a pool, pids and gens are per slot). */
 typedef struct {
-  int pid;
+  int pid, slot;
   size_t samples;
   double rate;    /* MiB/min, NAN if unknown */
   double t_first; /* times of the samples g_first and g_last came from */
@@ -80,6 +94,14 @@ typedef struct {
   double decided; /* when the stop began (decided_unix_s), else t */
   double before[3], after[3]; /* footprint, rss, heap; NAN if absent */
   int old_pid, new_pid, dry;
+  int slot;           /* -1: no pool */
+  int early, ceiling; /* reason "early"; past the hard ceiling */
+  double waited_s;    /* waited for another slot's restart; NAN if not */
+  /* Down for memory: decided to decided + down_s.  down_how says where
+   * down_s came from: 0 up_ms, 1 downtime_ms (ready), 2 an estimate (the
+   * new worker's spawn: gone_ms + spawn_ms, or the old one's exit). */
+  double down_s;
+  int down_how;
   cJSON* g_before; /* owned copies of before.gauges and after.gauges */
   cJSON* g_after;
   char *prof_start, *prof_end; /* owned: prof.start and prof.end, or NULL */
@@ -88,13 +110,15 @@ typedef struct {
 typedef struct {
   double t0, t1, limit; /* covered period: first and last accepted line */
   char t0s[32], t1s[32];
-  int lines, skipped, clamped, crashes, purges, dry, not_helped;
+  int lines, skipped, clamped, crashes, purges, dry, not_helped, waits;
+  int nslots;    /* highest "slot" seen + 1; 0: no pool, report as ever */
+  int unslotted; /* accepted lines without "slot" */
   vec_t pts, lives, rs;   /* point_t, life_t, restart_t */
   vec_t marks;            /* mark_t: crashes and purges */
   vec_t corr;             /* corr_t, one per gauge name */
   unsigned long corr_objs; /* gauges objects added to corr */
   ms_table_t corr_byname; /* name -> index in corr */
-  ms_table_t life_by_pid; /* pid -> index in lives */
+  ms_table_t life_by_pid; /* ms_report_life_key() -> index in lives */
   /* maps: evidence mappings but file-backed ones (library pages, fixed);
    * grew: evidence.grew rows (regions that grew over a life);
    * procs: evidence.processes rows (--tree), footprint by command. */
@@ -120,8 +144,12 @@ void ms_report_add_num(cJSON* o, const char* key, double v);
 
 /* ---- loading (load.c) ---------------------------------------------------- */
 
-/* The life of pid, created if new; NULL when out of memory. */
-life_t* ms_report_life(data_t* d, int pid);
+/* The key of slot's pid in tables of lives (pid alone when slot is -1). */
+static inline int64_t ms_report_life_key(int slot, int pid) {
+  return (int64_t)(slot + 1) * 4294967296LL + pid;
+}
+/* The life of slot's pid, created if new; NULL when out of memory. */
+life_t* ms_report_life(data_t* d, int slot, int pid);
 /* Takes one line (with or without its newline).  Returns 0 (taken, or
  * skipped and counted as malformed) or -ENOMEM. */
 int ms_report_load_line(data_t* d, const char* line, size_t len);
@@ -140,6 +168,12 @@ void ms_report_data_free(data_t* d);
  * pid and time (samples), which svg.c relies on.  NULL when out of
  * memory. */
 cJSON* ms_report_summarize(data_t* d, char** files, int nfiles, size_t top);
+
+/* Adds "slots" (one object per slot) and "pool" (their totals and the most
+ * slots down for memory at once) to summary when d is a pool's logs (lines
+ * with "slot"); nothing otherwise.  Called by ms_report_summarize() once
+ * lives have their rates.  0 or -ENOMEM. */
+int ms_report_pool(const data_t* d, cJSON* summary);
 
 /* ---- allocation sites (prof.c) ----------------------------------------- */
 

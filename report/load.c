@@ -136,17 +136,19 @@ static int parse_ts(const char* s, double* out) {
 
 /* ---- records ------------------------------------------------------------- */
 
-life_t* ms_report_life(data_t* d, int pid) {
-  size_t* at = ms_table_get_num(&d->life_by_pid, pid);
+life_t* ms_report_life(data_t* d, int slot, int pid) {
+  int64_t key = ms_report_life_key(slot, pid);
+  size_t* at = ms_table_get_num(&d->life_by_pid, key);
   if (at) return (life_t*)d->lives.v + *at;
   size_t i = d->lives.n;
   life_t* l = ms_report_push(&d->lives, sizeof(*l));
   if (l == NULL) return NULL;
-  if (ms_table_put_num(&d->life_by_pid, pid, i) < 0) {
+  if (ms_table_put_num(&d->life_by_pid, key, i) < 0) {
     d->lives.n--;
     return NULL;
   }
   l->pid = pid;
+  l->slot = slot;
   l->rate = NAN;
   return l;
 }
@@ -203,7 +205,7 @@ static void mem(data_t* d, const cJSON* o, double v[3]) {
   v[2] = bytes(d, o, MS_K_HEAP);
 }
 
-static int take_sample(data_t* d, const cJSON* j, double t, int pid) {
+static int take_sample(data_t* d, const cJSON* j, double t, int pid, int slot) {
   double fp = num(j, MS_K_FOOTPRINT), rss = num(j, MS_K_RSS);
   const cJSON* g = obj(j, MS_K_GAUGES);
   if (!isfinite(fp) || !isfinite(rss)) return -EINVAL;
@@ -211,9 +213,9 @@ static int take_sample(data_t* d, const cJSON* j, double t, int pid) {
   fp = ms_report_clamp_bytes(fp, &d->clamped);
   rss = ms_report_clamp_bytes(rss, &d->clamped);
   point_t* p = ms_report_push(&d->pts, sizeof(*p));
-  life_t* l = p ? ms_report_life(d, pid) : NULL;
+  life_t* l = p ? ms_report_life(d, slot, pid) : NULL;
   if (l == NULL) return -ENOMEM;
-  *p = (point_t){t, fp, rss, pid};
+  *p = (point_t){t, fp, rss, pid, slot};
   if (isfinite(limit)) d->limit = limit;
   if (g == NULL) return 0;
   if (correlate(d, g, fp) < 0) return -ENOMEM;
@@ -246,7 +248,33 @@ static double grew_bytes(data_t* d, const cJSON* m) {
   return v;
 }
 
-static int take_restart(data_t* d, const cJSON* j, double t, int dry) {
+/* How long a restart kept its slot down for memory (docs/restart-log.md,
+ * "Down for memory"): the pool's own figure (up_ms) when the line has it,
+ * else to the new worker's ready (downtime_ms), else (no SDK, or no new
+ * worker) to the new worker's spawn or the old one's exit: a lower bound,
+ * as memsup waits --handshake-timeout after a spawn without the SDK. */
+static void down(restart_t* r, const cJSON* j) {
+  double up = num(j, MS_K_UP_MS), ready = num(j, MS_K_DOWNTIME_MS);
+  double gone = num(j, MS_K_GONE_MS), spawn = num(j, MS_K_SPAWN_MS);
+  r->down_how = isfinite(up) && up >= 0         ? 0
+                : isfinite(ready) && ready >= 0 ? 1
+                                                : 2;
+  double ms = r->down_how == 0 ? up : r->down_how == 1 ? ready : 0;
+  if (r->down_how == 2 && isfinite(gone) && gone >= 0) {
+    ms = gone;
+    if (r->new_pid && isfinite(spawn) && spawn >= 0) ms += spawn;
+  }
+  /* A figure no restart can have (a day) would make one restart overlap
+   * every other: it is treated as unknown. */
+  if (!(ms <= 86400e3)) {
+    ms = 0;
+    r->down_how = 2;
+  }
+  r->down_s = ms / 1e3;
+}
+
+static int take_restart(data_t* d, const cJSON* j, double t, int dry,
+                        int slot) {
   const char* reason = str(j, MS_K_REASON);
   const cJSON* before = obj(j, MS_K_BEFORE);
   const cJSON* after = obj(j, MS_K_AFTER);
@@ -269,6 +297,12 @@ static int take_restart(data_t* d, const cJSON* j, double t, int dry) {
   r->downtime_ms = num(j, MS_K_DOWNTIME_MS);
   r->old_pid = to_pid(num(j, MS_K_OLD_PID));
   r->new_pid = dry ? 0 : to_pid(num(j, MS_K_NEW_PID));
+  r->slot = slot;
+  r->early = strcmp(reason, MS_REASON_EARLY) == 0;
+  r->ceiling = cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(j, MS_K_CEILING));
+  r->waited_s = num(j, MS_K_WAITED_S);
+  if (!(r->waited_s >= 0 && r->waited_s <= 86400 * 365.0)) r->waited_s = NAN;
+  down(r, j);
   r->state_bytes = bytes(d, st, MS_K_BYTES);
   mem(d, before, r->before);
   mem(d, after, r->after);
@@ -323,7 +357,7 @@ int ms_report_load_line(data_t* d, const char* line, size_t len) {
   const char* end = NULL;
   const char *ts, *event;
   double t, pid;
-  int err = -EINVAL, clamped = d->clamped;
+  int err = -EINVAL, clamped = d->clamped, slot = -1;
   while (len > 0 && (line[len - 1] == '\n' || line[len - 1] == '\r' ||
                      line[len - 1] == ' ' || line[len - 1] == '\t'))
     len--;
@@ -339,25 +373,38 @@ int ms_report_load_line(data_t* d, const char* line, size_t len) {
   if (ts == NULL || event == NULL || !isfinite(pid) ||
       !isfinite(num(j, MS_K_GEN)) || parse_ts(ts, &t) < 0)
     goto end;
+  /* A pool's lines name their slot; one that names none that memsup can
+   * have written is malformed (a slot of 1e9 would size every table). */
+  const cJSON* sv = cJSON_GetObjectItemCaseSensitive(j, MS_K_SLOT);
+  if (sv) {
+    double k = cJSON_IsNumber(sv) ? sv->valuedouble : -1;
+    if (!(k >= 0 && k < MS_REPORT_SLOTS_MAX) || k != (double)(int)k) goto end;
+    slot = (int)k;
+  }
   if (strcmp(event, MS_LOGEV_SAMPLE) == 0)
-    err = take_sample(d, j, t, to_pid(pid));
+    err = take_sample(d, j, t, to_pid(pid), slot);
   else if (strcmp(event, MS_LOGEV_RESTART) == 0)
-    err = take_restart(d, j, t, 0);
+    err = take_restart(d, j, t, 0, slot);
   else if (strcmp(event, MS_LOGEV_WOULD_RESTART) == 0)
-    err = take_restart(d, j, t, 1);
+    err = take_restart(d, j, t, 1, slot);
   else
     err = 0; /* start, exit, stop, giveup and unknown events: counted only */
-  if (err == 0 && (strcmp(event, MS_LOGEV_CRASH) == 0 ||
-                   strcmp(event, MS_LOGEV_PURGE) == 0)) {
-    int purge = strcmp(event, MS_LOGEV_PURGE) == 0;
+  int kind = strcmp(event, MS_LOGEV_CRASH) == 0   ? MS_MARK_CRASH
+             : strcmp(event, MS_LOGEV_PURGE) == 0 ? MS_MARK_PURGE
+             : strcmp(event, MS_LOGEV_WAIT) == 0  ? MS_MARK_WAIT
+                                                  : -1;
+  if (err == 0 && kind >= 0) {
     mark_t* mk = ms_report_push(&d->marks, sizeof(*mk));
     if (mk == NULL)
       err = -ENOMEM;
     else
-      *mk = (mark_t){t, purge};
-    d->crashes += !purge;
-    d->purges += purge;
+      *mk = (mark_t){t, kind, slot};
+    d->crashes += kind == MS_MARK_CRASH;
+    d->purges += kind == MS_MARK_PURGE;
+    d->waits += kind == MS_MARK_WAIT;
   }
+  if (err == 0 && slot >= d->nslots) d->nslots = slot + 1;
+  if (err == 0 && slot < 0) d->unslotted++;
   if (err == 0 && (d->lines - d->skipped == 1 || t < d->t0)) {
     d->t0 = t;
     snprintf(d->t0s, sizeof(d->t0s), "%s", ts);

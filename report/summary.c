@@ -31,8 +31,10 @@ static int by_time(const void* a, const void* b) {
   return (x->t > y->t) - (x->t < y->t);
 }
 
+/* By life (slot, then pid), then time: each life's samples in a run. */
 static int by_pid_time(const void* a, const void* b) {
   const point_t *x = a, *y = b;
+  if (x->slot != y->slot) return (x->slot > y->slot) - (x->slot < y->slot);
   if (x->pid != y->pid) return (x->pid > y->pid) - (x->pid < y->pid);
   return (x->t > y->t) - (x->t < y->t);
 }
@@ -62,26 +64,30 @@ static double slope(const point_t* p, size_t n) {
   return sxx > 0 ? sxy / sxx : NAN;
 }
 
-/* The real restarts that ended (ending) and started each pid's life: the
- * first in time of each, as restarts are sorted by time. */
+/* The real restarts that ended (ending) and started each life: the first
+ * in time of each, as restarts are sorted by time.  Lives are (slot, pid):
+ * in a pool each slot has its own pids and gens. */
 typedef struct {
-  ms_table_t ending, starting; /* pid -> index in d->rs */
+  ms_table_t ending, starting; /* ms_report_life_key() -> index in d->rs */
 } ends_t;
 
 static int ends_build(const data_t* d, ends_t* e) {
   const restart_t* r = d->rs.v;
   for (size_t i = 0; i < d->rs.n; i++) {
     if (r[i].dry) continue;
-    if (ms_table_put_num(&e->ending, r[i].old_pid, i) < 0 ||
-        ms_table_put_num(&e->starting, r[i].new_pid, i) < 0)
+    if (ms_table_put_num(&e->ending,
+                         ms_report_life_key(r[i].slot, r[i].old_pid), i) < 0 ||
+        ms_table_put_num(&e->starting,
+                         ms_report_life_key(r[i].slot, r[i].new_pid), i) < 0)
       return -ENOMEM;
   }
   return 0;
 }
 
-static const restart_t* life_restart(const data_t* d, const ends_t* e, int pid,
-                                     int ending) {
-  const size_t* i = ms_table_get_num(ending ? &e->ending : &e->starting, pid);
+static const restart_t* life_restart(const data_t* d, const ends_t* e,
+                                     const life_t* l, int ending) {
+  const size_t* i = ms_table_get_num(ending ? &e->ending : &e->starting,
+                                     ms_report_life_key(l->slot, l->pid));
   return i ? (const restart_t*)d->rs.v + *i : NULL;
 }
 
@@ -137,20 +143,23 @@ static int lives(data_t* d, tallies_t* gauges) {
   ends_t ends = {{0}, {0}};
   int err = -ENOMEM;
   for (size_t i = 0; i < d->rs.n; i++)
-    if (!r[i].dry && ((r[i].old_pid && !ms_report_life(d, r[i].old_pid)) ||
-                      (r[i].new_pid && !ms_report_life(d, r[i].new_pid))))
+    if (!r[i].dry &&
+        ((r[i].old_pid && !ms_report_life(d, r[i].slot, r[i].old_pid)) ||
+         (r[i].new_pid && !ms_report_life(d, r[i].slot, r[i].new_pid))))
       goto end;
   for (size_t i = 0, j; i < d->pts.n; i = j) {
-    for (j = i; j < d->pts.n && p[j].pid == p[i].pid;) j++;
-    life_t* l = ms_report_life(d, p[i].pid); /* exists: loading made it */
+    for (j = i; j < d->pts.n && p[j].pid == p[i].pid && p[j].slot == p[i].slot;)
+      j++;
+    /* Exists: loading made it. */
+    life_t* l = ms_report_life(d, p[i].slot, p[i].pid);
     l->samples = j - i;
     if (j - i >= 3) l->rate = slope(p + i, j - i);
   }
   if (ends_build(d, &ends) < 0) goto end;
   life_t* l = d->lives.v;
   for (size_t i = 0; i < d->lives.n; i++) {
-    const restart_t* e = l[i].pid ? life_restart(d, &ends, l[i].pid, 1) : NULL;
-    const restart_t* s = l[i].pid ? life_restart(d, &ends, l[i].pid, 0) : NULL;
+    const restart_t* e = l[i].pid ? life_restart(d, &ends, &l[i], 1) : NULL;
+    const restart_t* s = l[i].pid ? life_restart(d, &ends, &l[i], 0) : NULL;
     if (!isfinite(l[i].rate) && e && e->uptime_s > 0) {
       double from = s && isfinite(s->after[0]) ? s->after[0] : 0;
       l[i].rate = (e->before[0] - from) / e->uptime_s * 60 / MIB;
@@ -354,6 +363,7 @@ cJSON* ms_report_summarize(data_t* d, char** files, int nfiles, size_t top) {
     cJSON* e = cJSON_CreateObject();
     cJSON_AddItemToArray(a, e);
     cJSON_AddNumberToObject(e, "pid", l->pid);
+    if (l->slot >= 0) cJSON_AddNumberToObject(e, "slot", l->slot);
     cJSON_AddNumberToObject(e, "rate", buf[n++] = l->rate);
     cJSON_AddNumberToObject(e, "samples", (double)l->samples);
     cJSON_AddStringToObject(e, "from", l->samples >= 3 ? "samples" : "restart");
@@ -382,6 +392,11 @@ cJSON* ms_report_summarize(data_t* d, char** files, int nfiles, size_t top) {
   /* Downtime is known only for restarts whose new worker said ready (the
    * SDK); the others have null and are not in the median. */
   add_num(o, "known", (double)n);
+  if (ms_report_pool(d, s) < 0) {
+    cJSON_Delete(s);
+    s = NULL;
+    goto end;
+  }
 
   cJSON_AddItemToObject(s, "classification", tally_obj(&d->classes));
   cJSON_AddItemToObject(

@@ -36,6 +36,18 @@
 #define C_DRY "#84c"
 #define C_PURGE "#2a2"
 #define C_CRASH "#c00"
+#define C_WAIT "#555"
+
+/* A pool's slots, told apart by colour (slot k: k % 8); no red or grey,
+ * which are the limit's, the crashes' and rss's. */
+static const char* const slot_color[] = {"#1f77b4", "#ff7f0e", "#2ca02c",
+                                         "#9467bd", "#8c564b", "#e377c2",
+                                         "#17becf", "#bcbd22"};
+#define SLOT_ROWS 8 /* up to this many slots: a strip row each */
+
+static const char* color_of(int slot, const char* none) {
+  return slot < 0 ? none : slot_color[slot % 8];
+}
 
 typedef struct {
   FILE* f;
@@ -135,7 +147,8 @@ static void life_points(const plot_t* p, pen_t* pen, const point_t* pt,
   }
 }
 
-/* Real restarts by the pid they ended (old) and started (new). */
+/* Real restarts by the life (slot and pid) they ended (old) and started
+ * (new). */
 typedef struct {
   ms_table_t ending, starting;
 } ends_t;
@@ -144,18 +157,18 @@ static int ends_build(const data_t* d, ends_t* e) {
   const restart_t* r = d->rs.v;
   for (size_t i = 0; i < d->rs.n; i++) {
     if (r[i].dry) continue;
-    if ((r[i].old_pid && !ms_table_get_num(&e->ending, r[i].old_pid) &&
-         ms_table_put_num(&e->ending, r[i].old_pid, i) < 0) ||
-        (r[i].new_pid && !ms_table_get_num(&e->starting, r[i].new_pid) &&
-         ms_table_put_num(&e->starting, r[i].new_pid, i) < 0))
+    int64_t old_key = ms_report_life_key(r[i].slot, r[i].old_pid);
+    int64_t new_key = ms_report_life_key(r[i].slot, r[i].new_pid);
+    if ((r[i].old_pid && ms_table_put_num(&e->ending, old_key, i) < 0) ||
+        (r[i].new_pid && ms_table_put_num(&e->starting, new_key, i) < 0))
       return -ENOMEM;
   }
   return 0;
 }
 
 static const restart_t* ends_get(const data_t* d, const ms_table_t* t,
-                                 int pid) {
-  const size_t* i = ms_table_get_num(t, pid);
+                                 const point_t* pt) {
+  const size_t* i = ms_table_get_num(t, ms_report_life_key(pt->slot, pt->pid));
   return i ? (const restart_t*)d->rs.v + *i : NULL;
 }
 
@@ -165,29 +178,46 @@ static const restart_t* ends_get(const data_t* d, const ms_table_t* t,
  * ends where the limit was crossed).  With no samples at all, the same
  * from the restarts alone. */
 static void series(const plot_t* p, const data_t* d, const ends_t* e, int col,
-                   const char* attrs) {
+                   const char* stroke, const char* attrs) {
   const point_t* pt = d->pts.v;
   const restart_t* r = d->rs.v;
   const char* cls = col ? "rss" : "footprint";
   pen_t pen = {p->f, 0, 0, 0};
   if (d->pts.n == 0) {
-    fprintf(p->f, "<polyline class=\"%s\" %s points=\"", cls, attrs);
-    for (size_t i = 0; i < d->rs.n; i++) {
-      if (r[i].dry) continue;
-      if (isfinite(r[i].before[col]))
-        pen_to(&pen, px(p, r[i].decided), py(p, r[i].before[col]));
-      if (isfinite(r[i].after[col]))
-        pen_to(&pen, px(p, r[i].t), py(p, r[i].after[col]));
+    /* One line through every restart: in a pool, one per slot (and one
+     * for restarts without a slot, another run's, when there are any). */
+    int last = d->nslots ? d->nslots - 1 : -2; /* -2: every restart */
+    for (int k = d->nslots ? -1 : -2; k <= last; k++) {
+      int any = k != -1;
+      for (size_t i = 0; i < d->rs.n && !any; i++) any = r[i].slot == -1;
+      if (!any) continue;
+      pen.any = 0;
+      fprintf(p->f,
+              "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" %s "
+              "points=\"",
+              cls, col || k < 0 ? stroke : color_of(k, stroke), attrs);
+      for (size_t i = 0; i < d->rs.n; i++) {
+        if (r[i].dry || (k > -2 && r[i].slot != k)) continue;
+        if (isfinite(r[i].before[col]))
+          pen_to(&pen, px(p, r[i].decided), py(p, r[i].before[col]));
+        if (isfinite(r[i].after[col]))
+          pen_to(&pen, px(p, r[i].t), py(p, r[i].after[col]));
+      }
+      fputs("\"/>\n", p->f);
     }
-    fputs("\"/>\n", p->f);
     return;
   }
   for (size_t i = 0, j = 0; i < d->pts.n; i = j) {
-    for (j = i; j < d->pts.n && pt[j].pid == pt[i].pid;) j++;
-    const restart_t* s = ends_get(d, &e->starting, pt[i].pid);
-    const restart_t* x = ends_get(d, &e->ending, pt[i].pid);
+    for (j = i; j < d->pts.n && pt[j].pid == pt[i].pid &&
+                pt[j].slot == pt[i].slot;)
+      j++;
+    const restart_t* s = ends_get(d, &e->starting, &pt[i]);
+    const restart_t* x = ends_get(d, &e->ending, &pt[i]);
     pen.any = 0;
-    fprintf(p->f, "<polyline class=\"%s\" %s points=\"", cls, attrs);
+    fprintf(p->f,
+            "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" %s "
+            "points=\"",
+            cls, col ? stroke : color_of(pt[i].slot, stroke), attrs);
     if (s && isfinite(s->after[col]) && s->t <= pt[i].t)
       pen_to(&pen, px(p, s->t), py(p, s->after[col]));
     life_points(p, &pen, pt + i, j - i, col);
@@ -287,8 +317,64 @@ static int strip_row(const plot_t* p, int row, const char* label,
   return 0;
 }
 
+/* A pool's strip row: the memory restarts and waits of one slot (all:
+ * of every slot), each in its slot's colour: a filled triangle per
+ * restart, a hollow one per early restart, a hollow circle per wait and a
+ * line over the time a restart waited.  Over MAX_MARKS restarts, bars per
+ * interval as strip_row() draws them (waits left out). */
+static int pool_row(const plot_t* p, const data_t* d, int row, int slot,
+                    int all, const char* label, const char* color) {
+  const restart_t* r = d->rs.v;
+  const mark_t* m = d->marks.v;
+  double y = STRIP_T + row * ROW_H + ROW_H / 2.0;
+  size_t n = 0;
+  for (size_t i = 0; i < d->rs.n; i++)
+    n += !r[i].dry && (all || r[i].slot == slot);
+  if (n > MAX_MARKS) {
+    double* t = malloc(n * sizeof(*t));
+    if (t == NULL) return -ENOMEM;
+    n = 0;
+    for (size_t i = 0; i < d->rs.n; i++)
+      if (!r[i].dry && (all || r[i].slot == slot)) t[n++] = r[i].decided;
+    int err = strip_row(p, row, label, "restart", color, t, n);
+    free(t);
+    return err;
+  }
+  fprintf(p->f,
+          "<text x=\"%d\" y=\"%.1f\" text-anchor=\"end\" fill=\"%s\">%s"
+          "</text>\n",
+          PAD_L - 6, y + 4, color, label);
+  for (size_t i = 0; i < d->rs.n; i++) {
+    if (r[i].dry || !(all || r[i].slot == slot)) continue;
+    const char* c = color_of(r[i].slot, C_RESTART);
+    double x = px(p, r[i].decided);
+    if (isfinite(r[i].waited_s))
+      fprintf(p->f,
+              "<line class=\"waited\" x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" "
+              "y2=\"%.1f\" stroke=\"%s\" stroke-width=\"2\"/>\n",
+              px(p, r[i].decided - r[i].waited_s), y, x, y, c);
+    fprintf(p->f,
+            "<path class=\"restart\" d=\"M%.1f,%.1f l-5,-9 h10 z\" "
+            "fill=\"%s\" stroke=\"%s\" stroke-width=\"1.5\">",
+            x, y + 5, r[i].early ? "white" : c, c);
+    if (r[i].slot >= 0)
+      fprintf(p->f, "<title>slot %d%s%s</title>", r[i].slot,
+              r[i].early ? ", early" : "", r[i].ceiling ? ", ceiling" : "");
+    fputs("</path>\n", p->f);
+  }
+  for (size_t i = 0; i < d->marks.n; i++)
+    if (m[i].kind == MS_MARK_WAIT && (all || m[i].slot == slot))
+      fprintf(p->f,
+              "<circle class=\"wait\" cx=\"%.1f\" cy=\"%.1f\" r=\"3.5\" "
+              "fill=\"white\" stroke=\"%s\" stroke-width=\"1.5\"/>\n",
+              px(p, m[i].t), y, color_of(m[i].slot, C_WAIT));
+  return 0;
+}
+
 /* The legend, one row under the title. */
-static void legend(FILE* f) {
+/* The legend, one row under the title; a pool's adds early restarts and
+ * waits, and its footprint lines take their slot's colour. */
+static void legend(FILE* f, int pool) {
   static const struct {
     const char* text;
     const char* line; /* a line's attributes, or NULL for a marker */
@@ -298,12 +384,31 @@ static void legend(FILE* f) {
       {"rss", "stroke=\"" C_RSS "\" stroke-width=\"1\"", NULL},
       {"limit", "stroke=\"" C_LIMIT "\" stroke-dasharray=\"6 4\"", NULL},
       {"restart", NULL, "restart"},
+      {"early", NULL, "early"},
+      {"wait", NULL, "wait"},
       {"dry-run", NULL, "dry-run"},
       {"purge", NULL, "purge"},
       {"crash", NULL, "crash"},
   };
   double x = PAD_L;
   for (size_t i = 0; i < sizeof(items) / sizeof(items[0]); i++) {
+    const char* text = items[i].text;
+    if (!pool && items[i].mark &&
+        (strcmp(items[i].mark, "early") == 0 ||
+         strcmp(items[i].mark, "wait") == 0))
+      continue;
+    if (pool && items[i].line && strcmp(text, "footprint") == 0) {
+      /* One short stroke per colour of the slots. */
+      for (int k = 0; k < 4; k++)
+        fprintf(f,
+                "<line x1=\"%.1f\" y1=\"44\" x2=\"%.1f\" y2=\"44\" "
+                "stroke=\"%s\" stroke-width=\"2\"/>\n",
+                x + 5.5 * k, x + 5.5 * (k + 1), slot_color[k]);
+      text = "footprint (slot colour)";
+      fprintf(f, "<text x=\"%.1f\" y=\"48\">%s</text>\n", x + 26, text);
+      x += 26 + 8 * strlen(text) + 18;
+      continue;
+    }
     /* The legend's own markers and lines carry no class: counting a
      * class counts events. */
     if (items[i].line)
@@ -313,6 +418,14 @@ static void legend(FILE* f) {
     else if (strcmp(items[i].mark, "restart") == 0)
       fprintf(f, "<path d=\"M%.1f,49 l-5,-9 h10 z\" fill=\"" C_RESTART
                  "\"/>\n", x + 11);
+    else if (strcmp(items[i].mark, "early") == 0)
+      fprintf(f, "<path d=\"M%.1f,49 l-5,-9 h10 z\" fill=\"white\" stroke=\""
+                 C_RESTART "\" stroke-width=\"1.5\"/>\n", x + 11);
+    else if (strcmp(items[i].mark, "wait") == 0)
+      fprintf(f, "<line x1=\"%.1f\" y1=\"44\" x2=\"%.1f\" y2=\"44\" stroke=\""
+                 C_WAIT "\" stroke-width=\"2\"/><circle cx=\"%.1f\" cy=\"44\" "
+                 "r=\"3.5\" fill=\"white\" stroke=\"" C_WAIT "\" "
+                 "stroke-width=\"1.5\"/>\n", x + 3, x + 20, x + 5);
     else if (strcmp(items[i].mark, "dry-run") == 0)
       fprintf(f, "<path d=\"M%.1f,49 l-5,-9 h10 z\" fill=\"white\" stroke=\""
                  C_DRY "\" stroke-width=\"1.5\"/>\n", x + 11);
@@ -322,9 +435,8 @@ static void legend(FILE* f) {
     else
       fprintf(f, "<path d=\"M%.1f,40 l8,8 m0,-8 l-8,8\" stroke=\"" C_CRASH
                  "\" stroke-width=\"2\"/>\n", x + 7);
-    fprintf(f, "<text x=\"%.1f\" y=\"48\">%s</text>\n", x + 26,
-            items[i].text);
-    x += 26 + 8 * strlen(items[i].text) + 18;
+    fprintf(f, "<text x=\"%.1f\" y=\"48\">%s</text>\n", x + 26, text);
+    x += 26 + 8 * strlen(text) + 18;
   }
 }
 
@@ -376,7 +488,8 @@ static double* times_of(const data_t* d, int kind, size_t* n, int* err) {
       if (r[i].dry == kind) t[(*n)++] = r[i].decided;
   } else {
     for (size_t i = 0; i < d->marks.n; i++)
-      if (m[i].purge == (kind == 2)) t[(*n)++] = m[i].t;
+      if (m[i].kind == (kind == 2 ? MS_MARK_PURGE : MS_MARK_CRASH))
+        t[(*n)++] = m[i].t;
   }
   return t;
 }
@@ -395,10 +508,21 @@ int ms_report_svg(FILE* f, const data_t* d, char** files, int nfiles,
   int rows = 0, err = 0;
   ends_t ends = {{0}, {0}};
   char label[32];
+  /* A pool's restarts: a strip row per slot while they are few enough to
+   * read, else one row with a colour per slot; another run's restarts
+   * without a slot in a row of their own. */
+  int pool = d->nslots > 0, per_slot = pool && d->nslots <= SLOT_ROWS;
+  int unslotted = 0;
+  for (size_t i = 0; i < d->rs.n && per_slot && !unslotted; i++)
+    unslotted = !r[i].dry && r[i].slot < 0;
   for (int k = 0; k < 4; k++) {
     t[k] = times_of(d, k, &n[k], &err);
-    rows += n[k] > 0;
+    rows += n[k] > 0 && !(pool && k == 0);
   }
+  if (per_slot)
+    rows += d->nslots + unslotted;
+  else if (pool)
+    rows += n[0] > 0 || d->waits > 0;
   if (err < 0 || ends_build(d, &ends) < 0) {
     err = -ENOMEM;
     goto end;
@@ -433,10 +557,23 @@ int ms_report_svg(FILE* f, const data_t* d, char** files, int nfiles,
   fputs(" to ", p.f);
   xml_puts(p.f, d->t1s);
   fputs("</text>\n", p.f);
-  legend(p.f);
-  for (int k = 0, row = 0; k < 4; k++)
-    if (n[k] && strip_row(&p, row++, row_label[k], row_cls[k], row_color[k],
-                          t[k], n[k]) < 0) {
+  legend(p.f, pool);
+  int row = 0;
+  if (per_slot) {
+    for (int k = 0; k < d->nslots && err == 0; k++) {
+      snprintf(label, sizeof(label), "slot %d", k);
+      err = pool_row(&p, d, row++, k, 0, label, color_of(k, C_RESTART));
+    }
+    if (unslotted && err == 0)
+      err = pool_row(&p, d, row++, -1, 0, "no slot", C_RESTART);
+  } else if (pool && (n[0] > 0 || d->waits > 0)) {
+    err = pool_row(&p, d, row++, 0, 1, row_label[0], C_RESTART);
+  }
+  if (err < 0) goto end;
+  for (int k = 0; k < 4; k++)
+    if (n[k] && !(pool && k == 0) &&
+        strip_row(&p, row++, row_label[k], row_cls[k], row_color[k], t[k],
+                  n[k]) < 0) {
       err = -ENOMEM;
       goto end;
     }
@@ -461,9 +598,9 @@ int ms_report_svg(FILE* f, const data_t* d, char** files, int nfiles,
       if (!r[i].dry)
         fprintf(p.f,
                 "<line x1=\"%.1f\" y1=\"%.1f\" x2=\"%.1f\" y2=\"%d\" "
-                "stroke=\"" C_RESTART "\" stroke-opacity=\"0.35\"/>\n",
+                "stroke=\"%s\" stroke-opacity=\"0.35\"/>\n",
                 px(&p, r[i].decided), p.plot_t, px(&p, r[i].decided),
-                SVG_H - PAD_B);
+                SVG_H - PAD_B, color_of(r[i].slot, C_RESTART));
   if (d->limit > 0)
     fprintf(p.f,
             "<line class=\"limit\" x1=\"%d\" y1=\"%.1f\" x2=\"%d\" y2=\"%.1f\" "
@@ -473,11 +610,9 @@ int ms_report_svg(FILE* f, const data_t* d, char** files, int nfiles,
             PAD_L, py(&p, d->limit), SVG_W - PAD_R, py(&p, d->limit),
             SVG_W - PAD_R, py(&p, d->limit) - 4,
             ms_fmt_bytes(label, (unsigned long long)d->limit));
-  series(&p, d, &ends, 1,
-         "fill=\"none\" stroke=\"" C_RSS "\" stroke-width=\"1\"");
-  series(&p, d, &ends, 0,
-         "fill=\"none\" stroke=\"" C_FOOT "\" stroke-width=\"2\" "
-         "stroke-linejoin=\"round\"");
+  series(&p, d, &ends, 1, C_RSS, "stroke-width=\"1\"");
+  series(&p, d, &ends, 0, C_FOOT,
+         "stroke-width=\"2\" stroke-linejoin=\"round\"");
   fputs("</svg>\n", p.f);
 end:
   for (int k = 0; k < 4; k++) free(t[k]);

@@ -93,6 +93,63 @@ static void print_counts(FILE* f, const cJSON* o, const char* end) {
   fprintf(f, "%s%s", *sep ? "" : "none", end);
 }
 
+/* One row of the per-slot table: label, then o's figures. */
+static void pool_row(FILE* f, const char* label, const cJSON* o) {
+  char a[32], b[32], c[32], d[32];
+  fprintf(f, "%6s%10g%7g%7g%10s%9g%8s%13s%9s\n", label, num(o, "restarts"),
+          num(o, "early"), num(o, "waits"), fmt(a, "%.2f", num(o, "waited_s")),
+          num(o, "crashes"), fmt(b, "%.1f", num(o, "life_s")),
+          fmt(c, "%.2f", num(o, "downtime_ms")),
+          fmt(d, "%.2f", num(o, "growth_mib_per_min")));
+}
+
+/* A pool's logs (summary has "pool"): a row per slot and the totals, then
+ * the most slots down for memory at once. */
+static void print_pool(FILE* f, const cJSON* s) {
+  const cJSON *p = at(s, "pool"), *e;
+  char label[16];
+  if (p == NULL) return;
+  fprintf(f,
+          "slots             %g (per slot: memory restarts, early ones, waits "
+          "and the\n"
+          "                  seconds waited, crashes; medians of life, "
+          "downtime, growth)\n",
+          num(p, "slots"));
+  fputs("  slot  restarts  early  waits  waited s  crashes  life s  "
+        "downtime ms  MiB/min\n", f);
+  cJSON_ArrayForEach(e, at(s, "slots")) {
+    const cJSON* k = cJSON_GetObjectItemCaseSensitive(e, "slot");
+    /* Lines without a slot: another run, without a pool, in the same log. */
+    if (cJSON_IsNumber(k))
+      snprintf(label, sizeof(label), "%g", k->valuedouble);
+    else
+      snprintf(label, sizeof(label), "none");
+    pool_row(f, label, e);
+  }
+  pool_row(f, "pool", p);
+  double most = num(p, "max_down"), gated = num(p, "max_down_without_ceiling");
+  fprintf(f, "down for memory   at most %g slot%s at once", most,
+          most == 1 ? "" : "s");
+  if (most <= 1)
+    fprintf(f, ": never two (%g restarts, decision to ready)",
+            num(p, "restarts"));
+  else
+    fprintf(f,
+            ", first at %s;\n                  %g restart%s decided while "
+            "another slot was down",
+            str(p, "max_down_at") ? str(p, "max_down_at") : "n/a",
+            num(p, "overlaps"), num(p, "overlaps") == 1 ? "" : "s");
+  if (num(p, "ceiling") > 0)
+    fprintf(f,
+            "\n                  without the %g past the hard ceiling "
+            "(which do not wait): at most %g",
+            num(p, "ceiling"), gated);
+  fputc('\n', f);
+  if (num(p, "down_estimated") > 0)
+    fprintf(f, "                  (%g down for memory without a ready: counted "
+            "to the new worker's spawn)\n", num(p, "down_estimated"));
+}
+
 void ms_report_print_text(FILE* f, const cJSON* s) {
   char a[32], b[32], c[32];
   const cJSON* e;
@@ -158,6 +215,7 @@ void ms_report_print_text(FILE* f, const cJSON* s) {
           fmt(a, "%.2f", jnum(s, "downtime_ms.median")),
           fmt(b, "%.2f", jnum(s, "downtime_ms.max")),
           jnum(s, "downtime_ms.known"));
+  print_pool(f, s);
   fputs("classification    ", f);
   print_counts(f, at(s, "classification"), "\n");
   fputs("mappings that grew most (private dirty summed over restarts):\n", f);

@@ -235,6 +235,22 @@ static void restart_pool(cJSON* ev, const ms_restart_t* rs) {
   }
 }
 
+/* In a pool, how long the slot counted as down for memory (docs/pool.md):
+ * to the new worker's "ready"; without the SDK, to --handshake-timeout
+ * after its spawn (when the pool counts it up again); null when the
+ * restart ended without a new worker. */
+static void restart_up(cJSON* ev, const ms_machine_t* m) {
+  const ms_restart_t* rs = &m->rs;
+  if (rs->t_ready) {
+    add_ms(ev, MS_K_UP_MS, rs->t_decide, rs->t_ready);
+  } else if (rs->new_pid && rs->t_spawn && !m->w.sdk) {
+    uint64_t up = rs->t_spawn + m->cfg->handshake_ns;
+    cJSON_AddNumberToObject(ev, MS_K_UP_MS, r3(msecs(up - rs->t_decide)));
+  } else {
+    cJSON_AddNullToObject(ev, MS_K_UP_MS);
+  }
+}
+
 static void restart(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l) {
   const ms_restart_t* rs = &m->rs;
   const ms_config_t* cfg = el->cfg;
@@ -286,6 +302,7 @@ static void restart(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l)
   restart_state(ev, rs);
   restart_prof(ev, cfg, rs);
   restart_pool(ev, rs);
+  if (el->slot >= 0) restart_up(ev, m);
   emit(el, ev);
 
   ms_fmt_bytes(b1, rs->value);

@@ -22,14 +22,15 @@
 #define MS_LOGEV_SAMPLE "sample" /* sample log only */
 #define MS_LOGEV_FILTERED "filtered" /* a crossing shorter than --for */
 #define MS_LOGEV_WAIT "wait" /* pool: over the limit while another slot
-                                restarts for memory */
+                               restarts for memory */
 
 /* ---- on every line ------------------------------------------------------ */
 #define MS_K_TS "ts"
 #define MS_K_EVENT "event"
 #define MS_K_PID "pid"
 #define MS_K_GEN "gen"
-#define MS_K_SLOT "slot" /* with --workers > 1 only: the worker's slot */
+#define MS_K_SLOT "slot" /* with --workers N > 1 only: the worker's slot,
+                            0..N-1; pid and gen are that slot's */
 
 /* ---- memory figures: before, after, purge before/after, sample lines ---- */
 #define MS_K_FOOTPRINT "footprint"
@@ -59,8 +60,7 @@
 #define MS_K_REASON "reason"
 #define MS_REASON_LIMIT "limit" /* crossed the limit */
 #define MS_REASON_EARLY "early" /* pool: restarted below the limit so that
-                                   the slots' restarts do not fall due
-                                   together; the "early" object says why */
+                                   the slots' restarts do not pile up */
 #define MS_K_METRIC "metric"    /* also watch */
 #define MS_K_VALUE "value"
 #define MS_K_OVER_FOR_S "over_for_s"
@@ -83,20 +83,26 @@
 #define MS_K_JUDGED_AFTER_S "judged_after_s"   /* new worker's age at the verdict */
 #define MS_K_CROSSED_AFTER_S "crossed_after_s" /* also hold */
 #define MS_K_HOLD_S "hold_s"                   /* also hold */
+/* pool (--workers N > 1) */
+#define MS_K_WAITED_S "waited_s"   /* crossed while another slot restarted
+                                     for memory, and waited this long */
+#define MS_K_WAITED_FOR "waited_for" /* the slot it waited for */
+#define MS_K_CEILING "ceiling" /* true: past the hard ceiling, did not wait */
+#define MS_K_UP_MS "up_ms" /* decision -> the slot counts as up again: the
+                             new worker's ready, or --handshake-timeout
+                             after its spawn without the SDK, or the
+                             restart's end without a new worker */
+/* an "early" restart's object of the same name (MS_K_EARLY, below): */
+#define MS_K_FRACTION "fraction"           /* of the limit it was at */
+#define MS_K_DUE_IN_S "due_in_s"           /* its own time to the limit */
+#define MS_K_NEXT_SLOT "next_slot"         /* the slot due next */
+#define MS_K_NEXT_DUE_IN_S "next_due_in_s" /* that slot's time to it */
+#define MS_K_RESTART_S "restart_s" /* the restart time memsup expects */
+#define MS_K_PLANNED "planned"     /* restarts planned back to back */
 
-/* restart's pool fields (--workers > 1) */
-/* "early" object (MS_K_EARLY): the keys below */
-#define MS_K_FRACTION "fraction"
-#define MS_K_DUE_IN_S "due_in_s"
-#define MS_K_NEXT_SLOT "next_slot"
-#define MS_K_NEXT_DUE_IN_S "next_due_in_s"
-#define MS_K_RESTART_S "restart_s"
-#define MS_K_PLANNED "planned"
-#define MS_K_WAITED_S "waited_s"     /* crossed while another slot restarted */
-#define MS_K_WAITED_FOR "waited_for" /* ... that slot */
-#define MS_K_CEILING "ceiling"       /* ... and went at the save ceiling */
-/* "wait" event: metric, limit, value, and: */
-#define MS_K_WAITING_FOR "waiting_for"
+/* ---- wait (pool) -------------------------------------------------------- */
+/* metric, limit, value as above, and: */
+#define MS_K_WAITING_FOR "waiting_for" /* the slot restarting for memory */
 
 /* ---- hold ---------------------------------------------------------------- */
 /* reason, metric, limit, value, crossed_after_s, hold_s as above, and: */
@@ -134,7 +140,8 @@
 #define MS_K_GREW "grew" /* array: regions whose footprint grew since the
                             life's early snapshot, or null; rows have
                             MS_K_NAME, MS_K_CLASS, and the three below */
-#define MS_K_EARLY "early"
+#define MS_K_EARLY "early" /* also a restart's object when its reason is
+                              MS_REASON_EARLY: the keys under "pool" above */
 #define MS_K_LATE "late"
 /* a row's growth is "grew" (MS_K_GREW) too */
 #define MS_K_GREW_SINCE_S "grew_since_s" /* uptime of the early snapshot */

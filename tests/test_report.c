@@ -20,6 +20,23 @@
  *   is 9.5e19 (over 2^64), one with rss -1 and state bytes 1e30, both with
  *   [heap] private dirty 9.5e19, and a sample of 501 with footprint 2e20:
  *   7 figures out of range.
+ * pool.jsonl (--workers 2: every line has "slot"; limit 64 MiB): gens
+ *   1, 2, 3 in both slots.  Slot 0: pid 200 (samples 10, 20, 30 MiB at
+ *   00:00:10/20/30: 60 MiB/min) restarted at 00:01:00.000 ("limit",
+ *   downtime 40 ms) into 202, which is restarted "early" at 00:01:50
+ *   (before 60 MiB, after-of-its-start 4 MiB, uptime 50 s: 67.2 MiB/min,
+ *   downtime 50) into 204, which crashes at 00:02:30.  Slot 1: pid 201
+ *   crosses during slot 0's restart ("wait" at 00:01:00.010) and is
+ *   restarted at 00:01:00.040, slot 0's ready (waited_s 0.03, downtime
+ *   45; before 65 MiB, no starting restart, uptime 60: 65 MiB/min), into
+ *   203 (before 66, after 5, uptime 61: 60 MiB/min), restarted at
+ *   00:02:00 (downtime 30) into pid 200: slot 0's first pid, reused
+ *   (samples 5, 6, 7 MiB 10 s apart: 6 MiB/min).
+ * pool_ceiling.jsonl: a run without a pool (a restart 50->51 at
+ *   23:59:00, no "slot"), then 3 slots: slot 0 restarted at 00:00:10.000
+ *   without the SDK (downtime null, gone 100 + spawn 5 ms: down to
+ *   10.105, estimated), slot 1 at 00:00:10.050 past the ceiling
+ *   ("ceiling": true, waited_s 0.03, downtime 80), slot 2 at 00:00:20.
  */
 #include <errno.h>
 #include <math.h>
@@ -848,6 +865,234 @@ static void report_compare_ignores_fixed_library_pages(void** state) {
   assert_contains(out, "region (anonymous): 32.0 MiB grown per restart in A");
 }
 
+/* The per-slot figures of pool.jsonl, worked out in the header. */
+static void report_pool_counts_restarts_per_slot(void** state) {
+  (void)state;
+  cJSON* j = json_of(RUN("--json", fx("pool.jsonl")));
+  const cJSON* slots = cJSON_GetObjectItemCaseSensitive(j, "slots");
+  assert_int_equal(cJSON_GetArraySize(slots), 2);
+  const cJSON* s0 = cJSON_GetArrayItem(slots, 0);
+  const cJSON* s1 = cJSON_GetArrayItem(slots, 1);
+  assert_float_equal(at(s0, "slot"), 0, 0);
+  assert_float_equal(at(s0, "restarts"), 2, 0);
+  assert_float_equal(at(s0, "early"), 1, 0);
+  assert_float_equal(at(s0, "waits"), 0, 0);
+  assert_float_equal(at(s0, "crashes"), 1, 0);
+  assert_float_equal(at(s0, "life_s"), 55, 1e-9);
+  assert_float_equal(at(s0, "interval_s"), 50, 1e-6);
+  assert_float_equal(at(s0, "downtime_ms"), 45, 1e-9);
+  assert_float_equal(at(s0, "growth_mib_per_min"), (60 + 67.2) / 2, 1e-6);
+  assert_float_equal(at(s0, "lives"), 2, 0);
+  assert_float_equal(at(s1, "slot"), 1, 0);
+  assert_float_equal(at(s1, "restarts"), 2, 0);
+  assert_float_equal(at(s1, "early"), 0, 0);
+  assert_float_equal(at(s1, "waits"), 1, 0);
+  assert_float_equal(at(s1, "waited"), 1, 0);
+  assert_float_equal(at(s1, "waited_s"), 0.03, 1e-9);
+  assert_float_equal(at(s1, "crashes"), 0, 0);
+  assert_float_equal(at(s1, "life_s"), 60.5, 1e-9);
+  assert_float_equal(at(s1, "downtime_ms"), 37.5, 1e-9);
+  assert_float_equal(at(s1, "growth_mib_per_min"), 60, 1e-6);
+  assert_float_equal(at(s1, "lives"), 3, 0);
+  /* Both reasons are memory restarts; the pool adds the slots up. */
+  assert_float_equal(at(j, "restarts.total"), 4, 0);
+  assert_float_equal(at(j, "restarts.by_reason.limit"), 3, 0);
+  assert_float_equal(at(j, "restarts.by_reason.early"), 1, 0);
+  assert_float_equal(at(j, "pool.slots"), 2, 0);
+  assert_float_equal(at(j, "pool.restarts"), 4, 0);
+  assert_float_equal(at(j, "pool.early"), 1, 0);
+  assert_float_equal(at(j, "pool.waits"), 1, 0);
+  assert_float_equal(at(j, "pool.crashes"), 1, 0);
+  assert_float_equal(at(j, "pool.downtime_ms"), 42.5, 1e-9);
+  assert_float_equal(at(j, "pool.lives"), 5, 0);
+  /* Slot 1 was decided at slot 0's ready: one down at a time. */
+  assert_float_equal(at(j, "pool.max_down"), 1, 0);
+  assert_float_equal(at(j, "pool.overlaps"), 0, 0);
+  assert_string_equal(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(j, "pool"), "max_down_at")
+          ->valuestring,
+      "2026-11-21T00:01:00.000Z");
+  cJSON_Delete(j);
+  /* A log without slots has neither key: its report is what it was. */
+  j = json_of(RUN("--json", fx("hourly.jsonl")));
+  assert_null(cJSON_GetObjectItem(j, "slots"));
+  assert_null(cJSON_GetObjectItem(j, "pool"));
+  cJSON_Delete(j);
+}
+
+/* Slot 1's last worker got pid 200, slot 0's first: keyed by pid alone,
+ * the two lives would be one (6 samples, 4 lives, a slope across both). */
+static void report_pool_keeps_lives_of_slots_apart(void** state) {
+  (void)state;
+  cJSON* j = json_of(RUN("--json", fx("pool.jsonl")));
+  const cJSON* g = cJSON_GetObjectItemCaseSensitive(j, "growth_mib_per_min");
+  const cJSON *e, *l0 = NULL, *l1 = NULL;
+  assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(g, "lives")), 5);
+  cJSON_ArrayForEach(e, cJSON_GetObjectItem(g, "lives")) {
+    if (at(e, "pid") != 200) continue;
+    if (at(e, "slot") == 0) l0 = e;
+    if (at(e, "slot") == 1) l1 = e;
+  }
+  assert_non_null(l0);
+  assert_non_null(l1);
+  assert_float_equal(at(l0, "rate"), 60, 1e-6);
+  assert_float_equal(at(l0, "samples"), 3, 0);
+  assert_float_equal(at(l1, "rate"), 6, 1e-6);
+  assert_float_equal(at(l1, "samples"), 3, 0);
+  assert_float_equal(at(g, "median"), 60, 1e-6);
+  cJSON_Delete(j);
+}
+
+/* Writes a pool log of two restarts: slot 0 decided at 00:00:10 and down
+ * for 40 ms (downtime_ms), slot 1 decided gap_ms after slot 0's ready
+ * (negative: before it). */
+static void write_abutting(const char* path, double gap_ms) {
+  FILE* f = fopen(path, "w");
+  assert_non_null(f);
+  double t0 = 1795219210.0; /* 2026-11-21T00:00:10Z */
+  for (int k = 0; k < 2; k++)
+    fprintf(f,
+            "{\"ts\":\"2026-11-21T00:00:2%d.000Z\",\"event\":\"restart\","
+            "\"slot\":%d,\"pid\":%d,\"gen\":2,\"reason\":\"limit\","
+            "\"decided_unix_s\":%.6f,\"old_pid\":%d,\"new_pid\":%d,"
+            "\"uptime_s\":10,\"before\":{\"footprint\":67108864},"
+            "\"downtime_ms\":40.0}\n",
+            k, k, 20 + k, k ? t0 + 0.040 + gap_ms / 1e3 : t0, 10 + k, 20 + k);
+  assert_int_equal(fclose(f), 0);
+}
+
+/* pool_ceiling.jsonl: slot 1 was decided 50 ms into slot 0's 105 ms: two
+ * down at once, none without the ceiling restart; slot 0's end is an
+ * estimate (no SDK).  The lines without a slot are a row of their own. */
+static void report_pool_counts_slots_down_at_once(void** state) {
+  char log[128];
+  (void)state;
+  cJSON* j = json_of(RUN("--json", fx("pool_ceiling.jsonl")));
+  assert_float_equal(at(j, "pool.slots"), 3, 0);
+  assert_float_equal(at(j, "pool.max_down"), 2, 0);
+  assert_float_equal(at(j, "pool.max_down_without_ceiling"), 1, 0);
+  assert_float_equal(at(j, "pool.overlaps"), 1, 0);
+  assert_float_equal(at(j, "pool.ceiling"), 1, 0);
+  assert_float_equal(at(j, "pool.down_estimated"), 1, 0);
+  assert_string_equal(
+      cJSON_GetObjectItem(cJSON_GetObjectItem(j, "pool"), "max_down_at")
+          ->valuestring,
+      "2026-11-21T00:00:10.050Z");
+  const cJSON* slots = cJSON_GetObjectItemCaseSensitive(j, "slots");
+  assert_int_equal(cJSON_GetArraySize(slots), 4);
+  assert_true(cJSON_IsNull(
+      cJSON_GetObjectItem(cJSON_GetArrayItem(slots, 0), "slot")));
+  assert_float_equal(at(cJSON_GetArrayItem(slots, 0), "restarts"), 1, 0);
+  assert_float_equal(at(cJSON_GetArrayItem(slots, 1), "down_s"), 0.105, 1e-9);
+  assert_float_equal(at(cJSON_GetArrayItem(slots, 1), "down_estimated"), 1, 0);
+  assert_float_equal(at(cJSON_GetArrayItem(slots, 2), "ceiling"), 1, 0);
+  cJSON_Delete(j);
+  /* A restart decided at the other's ready, or within the 1 ms slack of
+   * it, is not down with it; 2 ms before it is. */
+  snprintf(log, sizeof(log), "%s/abut.jsonl", dir);
+  const double gaps[] = {0, -0.5, 5, -2, -30};
+  const double want[] = {1, 1, 1, 2, 2};
+  for (int i = 0; i < 5; i++) {
+    write_abutting(log, gaps[i]);
+    j = json_of(RUN("--json", log));
+    if (at(j, "pool.max_down") != want[i])
+      fail_msg("gap %g ms: max_down %g, not %g", gaps[i],
+               at(j, "pool.max_down"), want[i]);
+    cJSON_Delete(j);
+  }
+}
+
+static void report_pool_text_has_a_row_per_slot(void** state) {
+  (void)state;
+  assert_int_equal(RUN(fx("pool.jsonl")), 0);
+  assert_contains(out, "restarts          4 (limit 3, early 1)");
+  assert_contains(out, "slots             2 (per slot:");
+  assert_contains(out, "  slot  restarts  early  waits  waited s  crashes  "
+                       "life s  downtime ms  MiB/min\n"
+                       "     0         2      1      0      0.00        1    "
+                       "55.0        45.00    63.60\n"
+                       "     1         2      0      1      0.03        0    "
+                       "60.5        37.50    60.00\n"
+                       "  pool         4      1      1      0.03        1    "
+                       "60.0        42.50    60.00\n");
+  assert_contains(out, "down for memory   at most 1 slot at once: never two "
+                       "(4 restarts, decision to ready)");
+  assert_int_equal(RUN(fx("pool_ceiling.jsonl")), 0);
+  assert_contains(out, "  none         1");
+  assert_contains(out, "at most 2 slots at once, first at "
+                       "2026-11-21T00:00:10.050Z;");
+  assert_contains(out, "without the 1 past the hard ceiling (which do not "
+                       "wait): at most 1");
+  assert_contains(out, "(1 down for memory without a ready");
+  /* No pool, no table. */
+  assert_int_equal(RUN(fx("hourly.jsonl")), 0);
+  assert_null(strstr(out, "slot"));
+  assert_null(strstr(out, "down for memory"));
+}
+
+/* A row per slot in the strip: each restart's marker in its slot's row
+ * and colour (early ones hollow), waits, and footprint lines in the
+ * slot's colour (slot 0 blue, slot 1 orange). */
+static void report_pool_svg_marks_restarts_per_slot(void** state) {
+  char svg[128];
+  static char buf[1 << 16];
+  (void)state;
+  snprintf(svg, sizeof(svg), "%s/pool.svg", dir);
+  assert_int_equal(RUN("--svg", svg, fx("pool.jsonl")), 0);
+  assert_svg(svg, 4, 1);
+  FILE* f = fopen(svg, "r");
+  assert_non_null(f);
+  slurp(f, buf, sizeof(buf));
+  assert_int_equal(count(buf, ">slot 0</text>"), 1);
+  assert_int_equal(count(buf, ">slot 1</text>"), 1);
+  assert_int_equal(count(buf, "<title>slot 0"), 2);
+  assert_int_equal(count(buf, "<title>slot 1"), 2);
+  assert_int_equal(count(buf, "<title>slot 0, early</title>"), 1);
+  assert_int_equal(count(buf, "class=\"wait\""), 1);
+  assert_int_equal(count(buf, "class=\"waited\""), 1);
+  /* The two lives with samples, both pid 200: one line each. */
+  assert_int_equal(count(buf, "class=\"footprint\" fill=\"none\" "
+                              "stroke=\"#1f77b4\""), 1);
+  assert_int_equal(count(buf, "class=\"footprint\" fill=\"none\" "
+                              "stroke=\"#ff7f0e\""), 1);
+  /* The slot rows' markers sit one row apart: slot 1's lower. */
+  const char* m0 = strstr(buf, "<title>slot 0</title>");
+  const char* m1 = strstr(buf, "<title>slot 1</title>");
+  assert_non_null(m0);
+  assert_non_null(m1);
+  double x0, y0, x1, y1;
+  while (m0 > buf && strncmp(m0, "d=\"M", 3) != 0) m0--;
+  while (m1 > buf && strncmp(m1, "d=\"M", 3) != 0) m1--;
+  assert_int_equal(sscanf(m0, "d=\"M%lf,%lf", &x0, &y0), 2);
+  assert_int_equal(sscanf(m1, "d=\"M%lf,%lf", &x1, &y1), 2);
+  assert_float_equal(y1 - y0, 16, 0.01);
+}
+
+/* "slot" must be an integer memsup can write (0..1023): else the line is
+ * malformed, and a log whose only slots are such has no pool. */
+static void report_skips_lines_with_a_slot_memsup_cannot_write(void** state) {
+  char log[128];
+  (void)state;
+  snprintf(log, sizeof(log), "%s/badslot.jsonl", dir);
+  FILE* f = fopen(log, "w");
+  assert_non_null(f);
+  const char* bad[] = {"-1", "1.5", "\"0\"", "5000", "null", "1e300"};
+  for (int i = 0; i < 6; i++)
+    fprintf(f,
+            "{\"ts\":\"2026-11-21T00:00:0%d.000Z\",\"event\":\"crash\","
+            "\"slot\":%s,\"pid\":7,\"gen\":1}\n",
+            i, bad[i]);
+  fputs("{\"ts\":\"2026-11-21T00:00:09.000Z\",\"event\":\"crash\","
+        "\"pid\":7,\"gen\":1}\n",
+        f);
+  assert_int_equal(fclose(f), 0);
+  cJSON* j = json_of(RUN("--json", log));
+  assert_float_equal(at(j, "skipped"), 6, 0);
+  assert_float_equal(at(j, "restarts.crashes"), 1, 0);
+  assert_null(cJSON_GetObjectItem(j, "pool"));
+  cJSON_Delete(j);
+}
+
 int main(void) {
   const struct CMUnitTest tests[] = {
       cmocka_unit_test(report_rates_use_first_to_last_line),
@@ -872,6 +1117,12 @@ int main(void) {
       cmocka_unit_test(report_gauges_of_a_big_object_are_matched_by_name),
       cmocka_unit_test(report_ranks_gauges_by_how_they_track_the_footprint),
       cmocka_unit_test(report_compare_ignores_fixed_library_pages),
+      cmocka_unit_test(report_pool_counts_restarts_per_slot),
+      cmocka_unit_test(report_pool_keeps_lives_of_slots_apart),
+      cmocka_unit_test(report_pool_counts_slots_down_at_once),
+      cmocka_unit_test(report_pool_text_has_a_row_per_slot),
+      cmocka_unit_test(report_pool_svg_marks_restarts_per_slot),
+      cmocka_unit_test(report_skips_lines_with_a_slot_memsup_cannot_write),
   };
   return cmocka_run_group_tests(tests, make_dir, remove_dir);
 }
