@@ -99,6 +99,21 @@ static void pool_restarts_one_slot_at_a_time_and_slots_keep_state(void** state) 
                 waits, k);
   cJSON_Delete(rs);
 
+  /* memsup report reads the same from the log: per slot, never two down. */
+  assert_int_equal(h_tool(h, "report", h_ms(15000), "report", "--json", h->log,
+                          NULL),
+                   0);
+  char* rep = h_read_file(h_path(h, "report.out"));
+  cJSON* j = cJSON_Parse(rep);
+  if (!cJSON_IsObject(j)) fail_msg("report --json printed: %s", rep);
+  free(rep);
+  cJSON* pool = h_get(j, "pool");
+  assert_int_equal((int)h_num(pool, "slots"), 4);
+  assert_int_equal((int)h_num(pool, "restarts"), m);
+  assert_int_equal((int)h_num(pool, "max_down_without_ceiling"), 1);
+  assert_int_equal(cJSON_GetArraySize(h_get(j, "slots")), 4);
+  cJSON_Delete(j);
+
   /* Every state a worker restored was its own slot's. */
   char* out = h_read_file(h->out);
   assert_non_null(out);
