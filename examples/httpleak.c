@@ -62,7 +62,8 @@ typedef struct conn_s {
   size_t out_len, out_off, out_cap;
   int close_after; /* close once out is flushed */
   int want_out;    /* EPOLLOUT registered */
-  double idle_deadline; /* draining: close if no request by then */
+  int lingering;   /* answered and shut down for writing: reading to EOF */
+  double idle_deadline; /* draining or lingering: close if idle by then */
 } conn_t;
 
 static struct {
@@ -84,7 +85,7 @@ static int epfd = -1, sigfd = -1;
 static int lfds[MAX_LISTEN];
 static size_t nlisten;
 static conn_t* conns;
-static size_t nconns;
+static size_t nconns, nlinger;
 static int draining;
 static double drain_deadline;
 
@@ -224,6 +225,7 @@ static int bind_port(const char* host, int port) {
 /* ---- connections ---- */
 
 static void conn_close(conn_t* c) {
+  if (c->lingering) nlinger--;
   epoll_ctl(epfd, EPOLL_CTL_DEL, c->fd, NULL);
   close(c->fd);
   if (c->prev) c->prev->next = c->next;
@@ -232,6 +234,21 @@ static void conn_close(conn_t* c) {
   nconns--;
   free(c->out);
   free(c);
+}
+
+/* The last response is written: shut down our side and read what the
+ * client still sends until it closes (a lingering close, as nginx does),
+ * because closing with unread bytes sends a reset, which can destroy the
+ * response before the client has read it. */
+static void conn_done(conn_t* c) {
+  if (shutdown(c->fd, SHUT_WR) < 0) {
+    conn_close(c);
+    return;
+  }
+  c->lingering = 1;
+  c->in_len = 0;
+  c->idle_deadline = now_s() + 1;
+  nlinger++;
 }
 
 static int out_append(conn_t* c, const char* p, size_t n) {
@@ -446,6 +463,14 @@ static int serve(conn_t* c) {
 }
 
 static void on_readable(conn_t* c) {
+  if (c->lingering) {
+    char junk[4096];
+    ssize_t r;
+    while ((r = recv(c->fd, junk, sizeof(junk), 0)) > 0) continue;
+    if (r == 0 || (errno != EAGAIN && errno != EWOULDBLOCK && errno != EINTR))
+      conn_close(c);
+    return;
+  }
   for (;;) {
     if (c->in_len == IN_MAX) break; /* serve() answers 431 */
     ssize_t r = recv(c->fd, c->in + c->in_len, IN_MAX - c->in_len, 0);
@@ -462,8 +487,12 @@ static void on_readable(conn_t* c) {
     conn_close(c);
     return;
   }
-  if (conn_flush(c) < 0 || (c->close_after && c->out_len == 0)) {
+  if (conn_flush(c) < 0) {
     conn_close(c);
+    return;
+  }
+  if (c->close_after && c->out_len == 0) {
+    conn_done(c);
     return;
   }
   c->idle_deadline = draining ? now_s() + drain_ms / 1000 : 0;
@@ -528,7 +557,7 @@ static void expire_idle(void) {
   double now = now_s();
   for (conn_t *c = conns, *next; c; c = next) {
     next = c->next;
-    if (now >= drain_deadline ||
+    if ((draining && now >= drain_deadline) ||
         (c->idle_deadline > 0 && now >= c->idle_deadline && c->out_len == 0))
       conn_close(c);
   }
@@ -626,7 +655,7 @@ int main(int argc, char** argv) {
   struct epoll_event evs[MAX_EVENTS];
   for (;;) {
     int timeout = interval;
-    if (draining) timeout = 50;
+    if (draining || (nlinger && (timeout < 0 || timeout > 100))) timeout = 100;
     int ne = epoll_wait(epfd, evs, MAX_EVENTS, timeout);
     if (ne < 0 && errno != EINTR) {
       fprintf(stderr, "httpleak: epoll_wait: %s\n", strerror(errno));
@@ -646,8 +675,12 @@ int main(int argc, char** argv) {
       } else {
         conn_t* cn = evs[i].data.ptr;
         if (evs[i].events & EPOLLOUT) {
-          if (conn_flush(cn) < 0 || (cn->close_after && cn->out_len == 0)) {
+          if (conn_flush(cn) < 0) {
             conn_close(cn);
+            continue;
+          }
+          if (cn->close_after && cn->out_len == 0 && !cn->lingering) {
+            conn_done(cn);
             continue;
           }
         }
@@ -668,10 +701,8 @@ int main(int argc, char** argv) {
       memsup_checkpoint();
       next_cp = now + CHECKPOINT_MS / 1000.0;
     }
-    if (draining) {
-      expire_idle();
-      if (nconns == 0) break;
-    }
+    if (draining || nlinger) expire_idle();
+    if (draining && nconns == 0) break;
   }
   printf("httpleak[pid %d slot %d]: stopped after %" PRIu64
          " requests (%" PRIu64 " this life)\n",
