@@ -103,7 +103,8 @@ def max_overlap(iv):
 def memsup_run(d):
     ev = memsup_logs(d)
     r = {"restarts": 0, "limit": 0, "early": 0, "crash": 0, "wait": 0,
-         "ceiling": 0, "hold": 0, "giveup": 0, "downtime_ms": []}
+         "ceiling": 0, "hold": 0, "giveup": 0, "downtime_ms": [],
+         "waited_max_s": 0}
     for slot, e in ev:
         k = e.get("event")
         if k == "restart":
@@ -114,6 +115,7 @@ def memsup_run(d):
                 r["limit"] += 1
             if e.get("ceiling"):
                 r["ceiling"] += 1
+            r["waited_max_s"] = max(r["waited_max_s"], e.get("waited_s") or 0)
             if e.get("downtime_ms") is not None:
                 r["downtime_ms"].append(e["downtime_ms"])
         elif k in ("crash", "wait", "hold", "giveup"):
@@ -146,6 +148,39 @@ def pm2_run(d):
     except OSError:
         pass
     r["crash"] = max(0, r["restarts"] - r["limit"])
+    return r
+
+
+RESTORED = re.compile(r"httpleak\[pid (\d+) slot (-?\d+)\]: restored slot (-?\d+)'s "
+                      r"state: gen (\d+), (\d+) requests")
+
+
+def state_run(d):
+    """What each new worker says it restored (its stdout, in memsup's
+    output): restores, restores of another slot's state, and breaks in a
+    slot's chain of generations (slot k's n-th restore must hold gen n:
+    each worker saves the gen it runs as, one more than it restored)."""
+    r = {"restores": 0, "wrong_slot": 0, "gen_breaks": 0, "unreadable": 0}
+    last = {}
+    for name in sorted(os.listdir(d)):
+        if not re.fullmatch(r"memsup(?:\.\d+)?\.out", name):
+            continue
+        with open(os.path.join(d, name), errors="replace") as f:
+            for line in f:
+                if "state unreadable" in line or "state corrupt" in line:
+                    r["unreadable"] += 1
+                m = RESTORED.search(line)
+                if not m:
+                    continue
+                slot, saved_by, gen = int(m.group(2)), int(m.group(3)), int(m.group(4))
+                if name != "memsup.out":  # memsup-sep: one memsup per slot
+                    slot = saved_by = int(name.split(".")[1]) if saved_by == slot else -2
+                r["restores"] += 1
+                if saved_by != slot:
+                    r["wrong_slot"] += 1
+                if gen != last.get(slot, 0) + 1:
+                    r["gen_breaks"] += 1
+                last[slot] = gen
     return r
 
 
@@ -220,7 +255,8 @@ def main():
             if w is None:
                 continue
             sup = pm2_run(d) if cfg.startswith("pm2") else memsup_run(d)
-            reps.append({"wrk": w, "sup": sup, "stats": stats_run(d)})
+            reps.append({"wrk": w, "sup": sup, "stats": stats_run(d),
+                         "state": state_run(d)})
         if reps:
             rows[cfg] = {"reps": reps}
 
@@ -282,14 +318,15 @@ def main():
         if "reps" not in rows.get(cfg, {}) or cfg.startswith("pm2"):
             continue
         for i, r in enumerate(rows[cfg]["reps"], 1):
-            s, st = r["sup"], r["stats"]
+            s, st = r["sup"], r["state"]
             dt = med(s["downtime_ms"])
             pool.append(
-                "| %s | %d | %d | %d | %d | %s | %s | %d | %d | %s | %d of %s | %d | %s |" % (
+                "| %s | %d | %d | %d | %d | %s | %s | %d | %s | %d | %d | %s | %d / %d / %d | %s |" % (
                     cfg, i, s["limit"], s["early"], s["crash"], s["wait"],
-                    s["ceiling"], s["max_down"], s["overlapping"],
-                    fmt(dt, nd=1), st["pids"], p.get("workers", "?"),
-                    st["wrong_state"], " ".join(s["exit"]) or "–"))
+                    s["ceiling"], s["hold"], s["waited_max_s"], s["max_down"],
+                    s["overlapping"], fmt(dt, nd=1), st["restores"],
+                    st["wrong_slot"], st["gen_breaks"],
+                    " ".join(s["exit"]) or "–"))
     pm2rows = []
     for cfg in configs:
         if "reps" not in rows.get(cfg, {}) or not cfg.startswith("pm2"):
@@ -326,17 +363,20 @@ def main():
     out.extend(ratio)
     if pool:
         out.append("")
-        out.append("memsup per run (from its restart log and the workers' /stats "
-                   "after the load): *max down* is the most slots down for memory "
-                   "at one instant (decision → new worker ready, `downtime_ms`), "
-                   "*overlapping* the restarts whose down time overlapped another "
-                   "slot's; *wrong state* counts workers whose restored state was "
-                   "saved by another slot.")
+        out.append("memsup per run, from its restart log and what each new worker "
+                   "printed on restore: *hold* counts `hold` events (a restart "
+                   "judged not to help, memory restarts of that slot held off); "
+                   "*max wait* the longest `waited_s`; *max down* the most slots "
+                   "down for memory at one instant (decision → new worker ready, "
+                   "`downtime_ms`), *overlapping* the restarts whose down time "
+                   "overlapped another slot's; *restores / other slot's / gen "
+                   "breaks*: states restored, of them saved by another slot, and "
+                   "breaks in a slot's chain of generations.")
         out.append("")
         out.append("| config | rep | limit restarts | early | crash | wait events "
-                   "| ceiling | max down | overlapping | downtime ms | workers "
-                   "answering /stats | wrong state | memsup exit |")
-        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
+                   "| ceiling | hold | max wait (s) | max down | overlapping "
+                   "| downtime ms | restores / other slot's / gen breaks | memsup exit |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|---|")
         out.extend(pool)
     if pm2rows:
         out.append("")
