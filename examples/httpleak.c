@@ -110,6 +110,13 @@ static double num(const char* s, const char* what) {
   return v;
 }
 
+/* Wall clock, for the lines a benchmark lines up with its own clock. */
+static double unix_s(void) {
+  struct timespec ts;
+  clock_gettime(CLOCK_REALTIME, &ts);
+  return ts.tv_sec + ts.tv_nsec / 1e9;
+}
+
 static double now_s(void) {
   struct timespec ts;
   clock_gettime(CLOCK_MONOTONIC, &ts);
@@ -542,9 +549,9 @@ static void start_drain(void) {
     close(lfds[i]);
   }
   nlisten = 0;
-  printf("httpleak[pid %d slot %d]: stopping: %zu connections to finish, "
-         "%" PRIu64 " requests served (%" PRIu64 " this life)\n",
-         (int)getpid(), st.slot, nconns, st.requests,
+  printf("httpleak[pid %d slot %d]: stopping at %.6f: %zu connections to "
+         "finish, %" PRIu64 " requests served (%" PRIu64 " this life)\n",
+         (int)getpid(), st.slot, unix_s(), nconns, st.requests,
          st.requests - st.restored);
   for (conn_t *c = conns, *next; c; c = next) {
     next = c->next;
@@ -587,7 +594,10 @@ int main(int argc, char** argv) {
   if (optind != argc || port > 65535) usage();
   setvbuf(stdout, NULL, _IOLBF, 0);
 
+  /* The slot: memsup's, else PM2's instance number (-i N), so that the
+   * lines of a PM2 run can be told apart the same way. */
   const char* w = getenv("MEMSUP_WORKER");
+  if (w == NULL || *w == '\0') w = getenv("NODE_APP_INSTANCE");
   if (w && *w) st.slot = atoi(w);
   body = malloc(body_bytes + 1);
   if (body == NULL) return 1;
@@ -644,10 +654,10 @@ int main(int argc, char** argv) {
     epoll_ctl(epfd, EPOLL_CTL_ADD, lfds[i], &ev);
   }
   memsup_ready();
-  printf("httpleak[pid %d slot %d gen %" PRIu64 "]: serving on %zu socket%s, "
-         "leaking %zu bytes per request\n",
-         (int)getpid(), st.slot, st.gen, nlisten, nlisten == 1 ? "" : "s",
-         leak_bytes);
+  printf("httpleak[pid %d slot %d gen %" PRIu64 "]: serving at %.6f on %zu "
+         "socket%s, leaking %zu bytes per request\n",
+         (int)getpid(), st.slot, st.gen, unix_s(), nlisten,
+         nlisten == 1 ? "" : "s", leak_bytes);
 
   int interval = mfd >= 0 ? memsup_interval_ms() : -1;
   if (interval <= 0 && mfd >= 0) interval = 1000;

@@ -184,6 +184,92 @@ def state_run(d):
     return r
 
 
+LIFE = re.compile(r"httpleak\[pid (\d+) slot (-?\d+)(?: gen \d+)?\]: "
+                  r"(serving|stopping) at (\d+\.\d+)")
+AFTER_READY_S = 0.25
+
+
+def restart_windows(d):
+    """[a worker told to stop, its slot's next worker serving + 0.25 s),
+    from the workers' own lines: the same definition under memsup and PM2
+    (the 0.25 s covers the reconnections that follow)."""
+    ev = {}
+    for name in sorted(os.listdir(d)):
+        m = re.fullmatch(r"(?:memsup(?:\.(\d+))?\.out|pm2-worker\.out)", name)
+        if not m:
+            continue
+        with open(os.path.join(d, name), errors="replace") as f:
+            for line in f:
+                x = LIFE.search(line)
+                if x:
+                    slot = int(m.group(1)) if m.group(1) else int(x.group(2))
+                    ev.setdefault(slot, []).append((float(x.group(4)), x.group(3)))
+    win = []
+    for slot, es in ev.items():
+        es.sort()
+        for i, (t, kind) in enumerate(es):
+            if kind != "stopping":
+                continue
+            nxt = next((u for u, k in es[i + 1:] if k == "serving"), None)
+            win.append((t, (nxt if nxt is not None else t + 0.75) + AFTER_READY_S))
+    return sorted(win)
+
+
+def pct(xs, q):
+    if not xs:
+        return None
+    xs = sorted(xs)
+    return xs[min(len(xs) - 1, int(q / 100.0 * len(xs)))]
+
+
+def probe_run(d):
+    """The probe's requests sent inside a restart window and outside."""
+    try:
+        with open(os.path.join(d, "probe.txt")) as f:
+            recs = [line.split() for line in f]
+    except OSError:
+        return None
+    if not recs:
+        return None
+    t0 = min(float(r[0]) for r in recs)
+    t1 = max(float(r[0]) for r in recs)
+    # Windows while the probe ran: not the stop of the whole pool after it.
+    win = [(a, b) for a, b in restart_windows(d) if a < t1 and b > t0]
+    inside, outside = [], []
+    err_in = err_out = 0
+    for t, lat, outcome in recs:
+        t = float(t)
+        hit = any(a <= t < b for a, b in win)  # few windows: fine
+        ok = outcome.isdigit() and 200 <= int(outcome) < 300
+        if hit:
+            inside.append(float(lat))
+            err_in += not ok
+        else:
+            outside.append(float(lat))
+            err_out += not ok
+    return {"windows": len(win), "win_s": sum(b - a for a, b in win),
+            "n_in": len(inside), "n_out": len(outside),
+            "err_in": err_in, "err_out": err_out,
+            "p50_in": pct(inside, 50), "p99_in": pct(inside, 99),
+            "max_in": max(inside) if inside else None,
+            "p50_out": pct(outside, 50), "p99_out": pct(outside, 99),
+            "max_out": max(outside) if outside else None}
+
+
+def conns_run(d):
+    """Established connections per worker, counted half-way (ss)."""
+    per = {}
+    try:
+        with open(os.path.join(d, "conns-mid.txt")) as f:
+            for line in f:
+                m = re.search(r"pid=(\d+)", line)
+                if m:
+                    per[m.group(1)] = per.get(m.group(1), 0) + 1
+    except OSError:
+        return None
+    return sorted(per.values())
+
+
 def stats_run(d):
     """Which workers answered /stats after the load, and whether any
     holds another slot's state."""
@@ -256,7 +342,8 @@ def main():
                 continue
             sup = pm2_run(d) if cfg.startswith("pm2") else memsup_run(d)
             reps.append({"wrk": w, "sup": sup, "stats": stats_run(d),
-                         "state": state_run(d)})
+                         "state": state_run(d), "probe": probe_run(d),
+                         "conns": conns_run(d)})
         if reps:
             rows[cfg] = {"reps": reps}
 
@@ -312,6 +399,26 @@ def main():
         parts.append("requests %.2f×" % (a / b if b else float("nan")))
         ratio.append("- %s vs %s (medians): %s" % (with_r, base, ", ".join(parts)))
 
+    # The probe: latency by time, inside restart windows and outside.
+    pr = []
+    for cfg in configs:
+        if "reps" not in rows.get(cfg, {}):
+            continue
+        reps = [r for r in rows[cfg]["reps"] if r["probe"]]
+        if not reps:
+            continue
+        P = lambda k: [r["probe"][k] for r in reps]  # noqa: E731
+        ms = lambda k: med([x / 1000 if x is not None else None  # noqa: E731
+                            for x in P(k)])
+        spread = ["%d:%s" % (len(r["conns"]), "/".join(map(str, r["conns"])))
+                  for r in reps if r["conns"] is not None]
+        pr.append("| %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+            LABEL.get(cfg, cfg), fmt(med(P("windows"))), fmt(med(P("win_s")), nd=1),
+            fmt(med(P("n_in"))), fmt(med(P("err_in"))), fmt(ms("p50_in"), nd=2),
+            fmt(ms("p99_in"), nd=2), fmt(ms("max_in"), nd=1),
+            fmt(med(P("err_out"))), fmt(ms("p50_out"), nd=2),
+            fmt(ms("p99_out"), nd=2), "; ".join(spread) or "–"))
+
     # The pool's own checks, from memsup's log and the workers' /stats.
     pool = []
     for cfg in configs:
@@ -361,6 +468,23 @@ def main():
     out.extend(md)
     out.append("")
     out.extend(ratio)
+    if pr:
+        out.append("")
+        out.append("Latency by time, from the probe (%s connections beside wrk, one "
+                   "GET / every %s µs each, wall-clock send times): requests sent "
+                   "inside a *restart window* (a worker told to stop → the next "
+                   "worker of its slot serving + %.2f s, from the workers' own "
+                   "lines, the same rule for memsup and PM2) and outside.  The "
+                   "last column is the wrk connections per worker half-way "
+                   "through each run (workers: counts)." % (
+                       p.get("probe_conns"), p.get("probe_gap_us"), AFTER_READY_S))
+        out.append("")
+        out.append("| configuration | restart windows | in windows (s) | probe requests "
+                   "in windows | failed in | p50 in (ms) | p99 in (ms) | max in (ms) "
+                   "| failed outside | p50 outside (ms) | p99 outside (ms) "
+                   "| wrk connections per worker |")
+        out.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+        out.extend(pr)
     if pool:
         out.append("")
         out.append("memsup per run, from its restart log and what each new worker "
