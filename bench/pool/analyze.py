@@ -116,6 +116,7 @@ def memsup_run(d):
             if e.get("ceiling"):
                 r["ceiling"] += 1
             r["waited_max_s"] = max(r["waited_max_s"], e.get("waited_s") or 0)
+            r["peak"] = max(r.get("peak", 0), e.get("value") or 0)
             if e.get("downtime_ms") is not None:
                 r["downtime_ms"].append(e["downtime_ms"])
         elif k in ("crash", "wait", "hold", "giveup"):
@@ -145,6 +146,8 @@ def pm2_run(d):
         with open(os.path.join(d, "pm2.log")) as f:
             text = f.read()
         r["limit"] = len(re.findall(r"exceeds --max-memory-restart", text))
+        r["peak"] = max([int(x) for x in re.findall(r"current_memory=(\d+)", text)],
+                        default=0)
     except OSError:
         pass
     r["crash"] = max(0, r["restarts"] - r["limit"])
@@ -354,8 +357,8 @@ def main():
     md.append("| configuration | runs | requests | requests/s | non-2xx (status ≥ 400) "
               "| socket errors connect / read / write / timeout | memory restarts "
               "(limit + early) | other restarts (crash) | p50 (ms) | p99 (ms) "
-              "| p99.9 (ms) | max (ms) |")
-    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|")
+              "| p99.9 (ms) | max (ms) | largest worker at a restart (MiB) |")
+    md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for cfg in configs:
         if cfg not in rows:
             continue
@@ -375,13 +378,15 @@ def main():
         memtxt = fmt(med(mem))
         if not cfg.startswith("pm2") and any(early):
             memtxt += " (early %s)" % fmt(med(early))
-        md.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
+        peak = med([r["sup"].get("peak") / 2**20 if r["sup"].get("peak") else None
+                    for r in rows[cfg]["reps"]])
+        md.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             LABEL.get(cfg, cfg), n, fmt(med(W("requests"))), fmt(med(rps)),
             fmt(med(W("status"))), errs, memtxt, fmt(med(S("crash"))),
             fmt(med([x / 1000 for x in W("p50_us")]), nd=2),
             fmt(med([x / 1000 for x in W("p99_us")]), nd=2),
             fmt(med([x / 1000 for x in W("p999_us")]), nd=2),
-            fmt(med([x / 1000 for x in W("max_us")]), nd=1)))
+            fmt(med([x / 1000 for x in W("max_us")]), nd=1), fmt(peak, nd=0)))
 
     # Ratios: each supervisor against its own no-restart run.
     ratio = []
