@@ -61,6 +61,13 @@ unsigned ms_policy_crashes_within(const ms_intensity_t* in, uint64_t window_ns,
  * state, its input, its start-up), so restarting again only loops. */
 int ms_policy_unhelpful(uint64_t before, uint64_t after);
 
+/* ... unless the new worker, once ready (its state restored), was at most
+ * half as big as the old one was before: the restart gave the memory back,
+ * and the worker grew back by leaking (faster than before: in a pool, one
+ * worker can take more of the load), not because it needs that much to
+ * start.  low: its smallest measured figure after "ready". */
+int ms_policy_reclaimed(uint64_t before, uint64_t low);
+
 /* While a worker saves, the limit is not acted on (it was already
  * crossed: the restart is under way), but the worker is still sampled.
  * Past this ceiling memsup stops waiting for the save and kills it:
@@ -102,5 +109,9 @@ uint64_t ms_policy_hold(unsigned consecutive_unhelpful);
 #define MS_HOLD_GROWTH_NS (5ull * 1000 * 1000 * 1000)
 int ms_policy_hold_broken(uint64_t held_ns, uint64_t from, uint64_t value,
                           uint64_t limit);
+/* The hold ends sooner past the save ceiling (ms_policy_ceiling): a worker
+ * there that grew by a quarter of the limit since the hold began, for
+ * MS_HOLD_GROWTH_NS, is restarted too, so a held leak is bounded near the
+ * ceiling rather than at twice the limit.  (Included in the above.) */
 
 #endif
