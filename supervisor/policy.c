@@ -68,9 +68,7 @@ uint64_t ms_policy_hold(unsigned consecutive_unhelpful) {
 
 int ms_policy_hold_broken(uint64_t held_ns, uint64_t from, uint64_t value,
                           uint64_t limit) {
-  if (held_ns < MS_HOLD_GROWTH_NS) return 0;
-  if (value >= from + limit) return 1;
-  return value >= ms_policy_ceiling(limit) && value >= from + limit / 4;
+  return held_ns >= MS_HOLD_GROWTH_NS && value >= from + limit;
 }
 
 int ms_policy_reclaimed(uint64_t before, uint64_t low) {

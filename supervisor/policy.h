@@ -109,9 +109,4 @@ uint64_t ms_policy_hold(unsigned consecutive_unhelpful);
 #define MS_HOLD_GROWTH_NS (5ull * 1000 * 1000 * 1000)
 int ms_policy_hold_broken(uint64_t held_ns, uint64_t from, uint64_t value,
                           uint64_t limit);
-/* The hold ends sooner past the save ceiling (ms_policy_ceiling): a worker
- * there that grew by a quarter of the limit since the hold began, for
- * MS_HOLD_GROWTH_NS, is restarted too, so a held leak is bounded near the
- * ceiling rather than at twice the limit.  (Included in the above.) */
-
 #endif
