@@ -167,7 +167,9 @@ static void finish(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out,
     uint64_t low = judged == MS_METRIC_HEAP ? w->low_heap : w->low_footprint;
     int unhelpful = rs->crossed ||
                     ms_policy_unhelpful(rs->judged_before, rs->judged_after);
-    if (unhelpful && low_known && ms_policy_reclaimed(rs->judged_before, low)) {
+    if (unhelpful && low_known &&
+        ms_policy_reclaimed(rs->judged_before, low,
+                            (uint64_t)(rs->uptime_s * 1e9))) {
       unhelpful = 0;
       rs->reclaimed = 1;
       rs->low = low;

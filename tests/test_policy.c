@@ -115,6 +115,14 @@ static void hold_ends_only_for_a_worker_still_growing(void** state) {
   assert_int_equal(ms_policy_hold_broken(SEC(5), 130 * M, 257 * M, 128 * M), 0);
 }
 
+static void reclaimed_needs_a_long_old_life_and_a_small_new_start(void** state) {
+  (void)state;
+  const uint64_t M = 1 << 20;
+  assert_int_equal(ms_policy_reclaimed(100 * M, 50 * M, SEC(8)), 1);
+  assert_int_equal(ms_policy_reclaimed(100 * M, 51 * M, SEC(8)), 0);
+  assert_int_equal(ms_policy_reclaimed(100 * M, 1 * M, SEC(7)), 0);
+}
+
 static void judge_window_is_half_the_last_life_within_4s_and_60s(void** state) {
   (void)state;
   assert_int_equal(ms_policy_judge_window(0), SEC(4));
@@ -149,6 +157,7 @@ int main(void) {
       cmocka_unit_test(intensity_forgets_crashes_outside_the_window),
       cmocka_unit_test(unhelpful_restart_detected_and_backed_off),
       cmocka_unit_test(ceiling_is_the_limit_plus_a_quarter_or_64_mib),
+      cmocka_unit_test(reclaimed_needs_a_long_old_life_and_a_small_new_start),
       cmocka_unit_test(judge_window_is_half_the_last_life_within_4s_and_60s),
       cmocka_unit_test(hold_ends_only_for_a_worker_still_growing),
   };
