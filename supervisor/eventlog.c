@@ -290,6 +290,8 @@ static void restart(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l)
   else
     cJSON_AddNullToObject(ev, MS_K_CROSSED_AFTER_S);
   cJSON_AddNumberToObject(ev, MS_K_HOLD_S, r3(secs(rs->hold_ns)));
+  if (rs->reclaimed)
+    cJSON_AddNumberToObject(ev, MS_K_LOW_AFTER_READY, (double)rs->low);
   /* What clients of the worker go without: from the decision to the new
    * worker's "ready".  Only a worker that speaks the SDK says when it is
    * ready; for any other it is not known (null), and spawn time would
@@ -334,6 +336,12 @@ static void restart(ms_eventlog_t* el, const ms_machine_t* m, const ms_log_t* l)
     ms_warn("restart #%u ended without a new worker (%s)", rs->number,
             m->want == MS_WANT_DOWN ? "memsup is stopping"
                                     : "it could not be started");
+  if (rs->reclaimed)
+    ms_info("restart #%u helped: pid %d was down to %s once ready (%s before); "
+            "it grew back %s by leaking, not by starting up",
+            rs->number, (int)rs->new_pid, ms_fmt_bytes(b1, rs->low),
+            ms_fmt_bytes(b2, rs->judged_before),
+            rs->crossed ? "over the limit soon" : "to as big");
   if (rs->helped == 0 && rs->crossed)
     ms_warn("restart #%u did not help: pid %d crossed the limit again %.1f s "
             "after it started",

@@ -16,6 +16,8 @@ void ms_log_set_context(const char* ctx) {
   snprintf(context, sizeof(context), "%s", ctx ? ctx : "");
 }
 
+const char* ms_log_context(void) { return context; }
+
 static void vlog(const char* tag, const char* fmt, va_list ap) {
   char line[1024];
   vsnprintf(line, sizeof(line), fmt, ap);

@@ -10,6 +10,8 @@ int ms_log_verbosity(void);
 /* Text put after "memsup: " on every line until reset with NULL ("slot 2:
  * " while a pool's slot acts); copied, at most 31 bytes. */
 void ms_log_set_context(const char* ctx);
+/* The context now ("" when none), to put back after a nested one. */
+const char* ms_log_context(void);
 
 void ms_error(const char* fmt, ...) __attribute__((format(printf, 1, 2)));
 void ms_warn(const char* fmt, ...) __attribute__((format(printf, 1, 2)));

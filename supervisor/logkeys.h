@@ -83,6 +83,9 @@
 #define MS_K_JUDGED_AFTER_S "judged_after_s"   /* new worker's age at the verdict */
 #define MS_K_CROSSED_AFTER_S "crossed_after_s" /* also hold */
 #define MS_K_HOLD_S "hold_s"                   /* also hold */
+#define MS_K_LOW_AFTER_READY "low_after_ready" /* helped although it crossed
+                                                  soon or ended as big: its
+                                                  smallest figure once ready */
 /* pool (--workers N > 1) */
 #define MS_K_WAITED_S "waited_s"   /* crossed while another slot restarted
                                      for memory, and waited this long */

@@ -162,8 +162,19 @@ static void finish(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out,
      * what the worker loads or does as it starts.  Restarting at full
      * speed would only loop, so the next restarts are held off while the
      * worker runs on (policy.h: ms_policy_hold). */
-    if (rs->crossed ||
-        ms_policy_unhelpful(rs->judged_before, rs->judged_after)) {
+    const ms_worker_t* w = &m->w;
+    int low_known = judged == MS_METRIC_HEAP ? w->low_heap_known : w->low_known;
+    uint64_t low = judged == MS_METRIC_HEAP ? w->low_heap : w->low_footprint;
+    int unhelpful = rs->crossed ||
+                    ms_policy_unhelpful(rs->judged_before, rs->judged_after);
+    if (unhelpful && low_known &&
+        ms_policy_reclaimed(rs->judged_before, low,
+                            (uint64_t)(rs->uptime_s * 1e9))) {
+      unhelpful = 0;
+      rs->reclaimed = 1;
+      rs->low = low;
+    }
+    if (unhelpful) {
       rs->helped = 0;
       m->unhelpful++;
       rs->hold_ns = ms_policy_hold(m->unhelpful);
@@ -285,6 +296,11 @@ static void note_stats(ms_machine_t* m, const ms_event_t* ev,
   if (!m->w.sdk) return;
   m->w.heap = ev->stats;
   m->w.stats_ns = ev->now;
+  if (m->w.ready && ev->stats.has_heap &&
+      (!m->w.low_heap_known || ev->stats.allocated < m->w.low_heap)) {
+    m->w.low_heap_known = 1;
+    m->w.low_heap = ev->stats.allocated;
+  }
 }
 
 static void note_eof(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out) {
@@ -673,7 +689,9 @@ static void judge(ms_machine_t* m, const ms_event_t* ev, ms_actions_t* out,
   }
   finish(m, ev, out, mem);
   m->state = MS_ST_RUNNING;
-  if (crossed) {
+  /* Crossed, but the restart gave the memory back (reclaimed): no hold,
+   * the next sample restarts it like any crossing. */
+  if (crossed && rs->helped == 0) {
     m->hold_logged = 1;
     m->hold_since_ns = ev->now;
     m->hold_from = value;
@@ -834,12 +852,17 @@ static void check_limit(ms_machine_t* m, const ms_event_t* ev,
     return;
   }
   int waited = m->waiting;
+  uint64_t wait_since = m->wait_since_ns;
+  int busy = m->pool_busy;
   begin_restart(m, ev, out, mem, metric, value, 0);
-  if (waited) {
+  if (waited || busy >= 0) {
+    /* It waited, or went at once past the ceiling beside another slot
+     * (a worker whose hold broke there, or one that grew past it in a
+     * tick): either way the line says so. */
     m->rs.waited = 1;
-    m->rs.waited_s = secs(ev->now - m->wait_since_ns);
-    m->rs.waited_for = m->wait_for;
-    m->rs.ceiling = m->pool_busy >= 0;
+    m->rs.waited_s = waited ? secs(ev->now - wait_since) : 0;
+    m->rs.waited_for = waited ? m->wait_for : busy;
+    m->rs.ceiling = busy >= 0;
   }
 }
 
@@ -1036,6 +1059,11 @@ static void early_snapshot(ms_machine_t* m, const ms_event_t* ev,
 static void running_on_sample(ms_machine_t* m, const ms_event_t* ev,
                               ms_actions_t* out) {
   const ms_mem_t* mem = &ev->sample.mem;
+  ms_worker_t* w = &m->w;
+  if (w->ready && mem->full && (!w->low_known || mem->footprint < w->low_footprint)) {
+    w->low_known = 1;
+    w->low_footprint = mem->footprint;
+  }
   note_sample(m, ev, out);
   switch (m->w.metric) {
     case MS_METRIC_RSS:

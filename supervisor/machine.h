@@ -319,6 +319,9 @@ typedef struct {
   int prof;               /* its hello said it can dump heap profiles */
   int prof_start;         /* a start-of-life profile was asked */
   ms_limit_state_t lim;
+  /* Its smallest measured figures once ready (ms_policy_reclaimed). */
+  int low_known, low_heap_known;
+  uint64_t low_footprint, low_heap;
   uint64_t purge_seq;     /* purge asked and not answered, 0 none */
   int purge_unsent;       /* purge_seq decided, waiting for its "before"
                              read: the request goes once it is in */
@@ -394,6 +397,10 @@ typedef struct {
   ms_metric_t judged_on;  /* metric "helped" compared (same on both sides) */
   uint64_t judged_before, judged_after;
   int helped;             /* 1, 0, or -1 unknown (no after) */
+  int reclaimed;          /* helped although it crossed soon or ended as
+                             big: once ready it was down to low (policy.h:
+                             ms_policy_reclaimed) */
+  uint64_t low;
   uint64_t judge_ns;      /* the new worker is judged over its first
                              judge_ns (ms_policy_judge_window) */
   int crossed;            /* it crossed the limit within them ... */

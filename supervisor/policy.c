@@ -71,6 +71,10 @@ int ms_policy_hold_broken(uint64_t held_ns, uint64_t from, uint64_t value,
   return held_ns >= MS_HOLD_GROWTH_NS && value >= from + limit;
 }
 
+int ms_policy_reclaimed(uint64_t before, uint64_t low, uint64_t old_life_ns) {
+  return old_life_ns >= 2 * MS_JUDGE_MIN_NS && low <= before / 2;
+}
+
 uint64_t ms_policy_ceiling(uint64_t limit) {
   if (limit == 0) return 0;
   uint64_t margin = limit / 4;

@@ -61,6 +61,17 @@ unsigned ms_policy_crashes_within(const ms_intensity_t* in, uint64_t window_ns,
  * state, its input, its start-up), so restarting again only loops. */
 int ms_policy_unhelpful(uint64_t before, uint64_t after);
 
+/* ... unless the old worker had lived at least 2 * MS_JUDGE_MIN_NS and the
+ * new one, once ready (its state restored), was at most half as big as the
+ * old one was before: the restart gave the memory back, and the worker grew
+ * back by leaking faster than before (in a pool, one worker can take more
+ * of the load), not because it needs that much to start.  A worker whose
+ * lives were already short is judged by the rule above: restarting it more
+ * often than every MS_JUDGE_MIN_NS is of little use.  low: the new worker's
+ * smallest measured figure after "ready"; old_life_ns: the old worker's
+ * start -> restart decision. */
+int ms_policy_reclaimed(uint64_t before, uint64_t low, uint64_t old_life_ns);
+
 /* While a worker saves, the limit is not acted on (it was already
  * crossed: the restart is under way), but the worker is still sampled.
  * Past this ceiling memsup stops waiting for the save and kills it:
@@ -102,5 +113,4 @@ uint64_t ms_policy_hold(unsigned consecutive_unhelpful);
 #define MS_HOLD_GROWTH_NS (5ull * 1000 * 1000 * 1000)
 int ms_policy_hold_broken(uint64_t held_ns, uint64_t from, uint64_t value,
                           uint64_t limit);
-
 #endif

@@ -365,10 +365,13 @@ static void fill_metrics(void* arg, ms_metrics_figures_t* f) {
  * step name the slot. */
 static void post(ms_slot_t* slot) {
   ms_sup_t* sup = slot->sup;
-  char ctx[24];
+  char ctx[24], outer[32];
   slot->qlen++;
   if (slot->draining) return;
   slot->draining = 1;
+  /* A slot's step can post to another (the pool's end stops the other
+   * slots): the outer slot's context is put back after. */
+  snprintf(outer, sizeof(outer), "%s", ms_log_context());
   if (sup->nslots > 1) {
     snprintf(ctx, sizeof(ctx), "slot %u: ", slot->k);
     ms_log_set_context(ctx);
@@ -383,7 +386,7 @@ static void post(ms_slot_t* slot) {
     for (size_t i = 0; i < acts.n; i++) run(slot, &acts.a[i]);
     pool_track(sup);
   }
-  ms_log_set_context(NULL);
+  ms_log_set_context(outer);
   slot->draining = 0;
   notify_ready(sup);
 }

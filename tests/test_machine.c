@@ -2092,6 +2092,95 @@ static void early_request_is_stale_while_judging(void** state) {
   assert_int_equal(f->m.unexpected, 0);
 }
 
+/* A worker whose restart gave the memory back but which leaks faster than
+ * before (in a pool, it took more of the load) crosses again within the
+ * judged window: once ready it was at 10 MiB of the 120 MiB before, so the
+ * restart helped; no hold, and the next sample restarts it. */
+/* A worker that had lived 10 s, restarted. */
+static void to_judging_after_a_long_life(fx_t* f) {
+  to_running(f);
+  later(f, S(8));
+  sample(f, 120 * MIB, 1);
+  assert_int_equal(f->m.state, MS_ST_COLLECTING);
+  evidence(f);
+  later(f, MS(20));
+  exit_ev(f, 0, SIGTERM);
+  spawned(f);
+  assert_int_equal(f->m.state, MS_ST_JUDGING);
+}
+
+static void fast_regrowth_after_a_low_start_is_helped_not_held(void** state) {
+  fx_t* f = *state;
+  to_judging_after_a_long_life(f);
+  feed_type(f, MS_EV_READY);
+  later(f, MS(100));
+  sample(f, 10 * MIB, 1);
+  later(f, S(2));
+  ms_actions_t* out = sample(f, 110 * MIB, 1);
+  const ms_log_t* l = logged(out, MS_LOG_RESTART);
+  assert_non_null(l);
+  assert_int_equal(f->m.rs.crossed, 1);
+  assert_int_equal(f->m.rs.helped, 1);
+  assert_int_equal(f->m.rs.reclaimed, 1);
+  assert_int_equal(f->m.rs.low, 10 * MIB);
+  assert_null(logged(out, MS_LOG_HOLD));
+  assert_int_equal(f->m.unhelpful, 0);
+  later(f, MS(50));
+  sample(f, 112 * MIB, 1);
+  assert_int_equal(f->m.state, MS_ST_COLLECTING);
+}
+
+/* The same crossing without such a low point (it was 90 MiB as soon as it
+ * was ready: it needs that much to run) did not help: held. */
+static void regrowth_without_a_low_start_is_held(void** state) {
+  fx_t* f = *state;
+  to_judging_after_a_long_life(f);
+  feed_type(f, MS_EV_READY);
+  later(f, MS(100));
+  sample(f, 90 * MIB, 1);
+  later(f, S(2));
+  ms_actions_t* out = sample(f, 110 * MIB, 1);
+  assert_non_null(logged(out, MS_LOG_RESTART));
+  assert_int_equal(f->m.rs.helped, 0);
+  assert_int_equal(f->m.rs.reclaimed, 0);
+  assert_non_null(logged(out, MS_LOG_HOLD));
+  later(f, MS(50));
+  sample(f, 112 * MIB, 1);
+  assert_int_equal(f->m.state, MS_ST_RUNNING);
+}
+
+/* Lives that were already short (2 s here) are judged by the 4 s floor,
+ * however small the new worker starts: restarting every 2 s is of little
+ * use (an unbounded cache refilling in 3 s is held, not looped). */
+static void short_lives_are_held_even_after_a_low_start(void** state) {
+  fx_t* f = *state;
+  to_judging(f);
+  feed_type(f, MS_EV_READY);
+  later(f, MS(100));
+  sample(f, 10 * MIB, 1);
+  later(f, S(2));
+  ms_actions_t* out = sample(f, 110 * MIB, 1);
+  assert_non_null(logged(out, MS_LOG_RESTART));
+  assert_int_equal(f->m.rs.helped, 0);
+  assert_int_equal(f->m.rs.reclaimed, 0);
+  assert_non_null(logged(out, MS_LOG_HOLD));
+}
+
+/* Past the ceiling beside another slot's restart, a crossing goes without
+ * having waited, and the line says it went at the ceiling. */
+static void ceiling_crossing_beside_a_busy_slot_is_flagged(void** state) {
+  fx_t* f = *state;
+  to_running(f);
+  sample(f, 50 * MIB, 1);
+  later(f, MS(50));
+  f->m.pool_busy = 3;
+  sample(f, 170 * MIB, 1);
+  assert_int_equal(f->m.state, MS_ST_COLLECTING);
+  assert_true(f->m.rs.ceiling);
+  assert_int_equal(f->m.rs.waited_for, 3);
+  assert_true(f->m.rs.waited_s == 0);
+}
+
 #define T(name) cmocka_unit_test_setup_teardown(name, setup_machine, teardown)
 
 int main(void) {
@@ -2174,6 +2263,10 @@ int main(void) {
       T(early_request_restarts_a_running_worker_below_the_limit),
       T(early_request_is_refused_when_held_busy_or_not_running),
       T(early_request_is_stale_while_judging),
+      T(fast_regrowth_after_a_low_start_is_helped_not_held),
+      T(regrowth_without_a_low_start_is_held),
+      T(short_lives_are_held_even_after_a_low_start),
+      T(ceiling_crossing_beside_a_busy_slot_is_flagged),
       cmocka_unit_test_setup_teardown(
           random_walks_never_hit_an_impossible_pair_and_log_every_restart, setup,
           teardown),

@@ -107,11 +107,20 @@ static void hold_ends_only_for_a_worker_still_growing(void** state) {
   /* Grown by more than the limit, but not for long (a start-up peak
    * still touching its buffer): held. */
   assert_int_equal(ms_policy_hold_broken(SEC(4), 130 * M, 300 * M, 128 * M), 0);
-  /* A cache that went on filling after the crossing: held. */
+  /* A cache that went on filling after the crossing, even past the save
+   * ceiling (128 + 64 MiB): held (restarting it would loop). */
   assert_int_equal(ms_policy_hold_broken(SEC(60), 129 * M, 200 * M, 128 * M), 0);
   /* Still growing 5 s on, by the limit: a leak, restarted. */
   assert_int_equal(ms_policy_hold_broken(SEC(5), 130 * M, 258 * M, 128 * M), 1);
   assert_int_equal(ms_policy_hold_broken(SEC(5), 130 * M, 257 * M, 128 * M), 0);
+}
+
+static void reclaimed_needs_a_long_old_life_and_a_small_new_start(void** state) {
+  (void)state;
+  const uint64_t M = 1 << 20;
+  assert_int_equal(ms_policy_reclaimed(100 * M, 50 * M, SEC(8)), 1);
+  assert_int_equal(ms_policy_reclaimed(100 * M, 51 * M, SEC(8)), 0);
+  assert_int_equal(ms_policy_reclaimed(100 * M, 1 * M, SEC(7)), 0);
 }
 
 static void judge_window_is_half_the_last_life_within_4s_and_60s(void** state) {
@@ -148,6 +157,7 @@ int main(void) {
       cmocka_unit_test(intensity_forgets_crashes_outside_the_window),
       cmocka_unit_test(unhelpful_restart_detected_and_backed_off),
       cmocka_unit_test(ceiling_is_the_limit_plus_a_quarter_or_64_mib),
+      cmocka_unit_test(reclaimed_needs_a_long_old_life_and_a_small_new_start),
       cmocka_unit_test(judge_window_is_half_the_last_life_within_4s_and_60s),
       cmocka_unit_test(hold_ends_only_for_a_worker_still_growing),
   };
