@@ -141,6 +141,8 @@ const cJSON* ms_report_obj(const cJSON* o, const char* key);
 double ms_report_clamp_bytes(double v, int* clamped);
 /* Adds key: v, or key: null when v is not finite. */
 void ms_report_add_num(cJSON* o, const char* key, double v);
+/* Median of v (sorted in place); NAN when n is 0 (summary.c). */
+double ms_report_median(double* v, size_t n);
 
 /* ---- loading (load.c) ---------------------------------------------------- */
 

@@ -13,14 +13,14 @@
 
 #define num ms_report_num
 #define add_num ms_report_add_num
+#define median ms_report_median
 
 static int cmp_double(const void* a, const void* b) {
   double x = *(const double*)a, y = *(const double*)b;
   return (x > y) - (x < y);
 }
 
-/* Sorts v in place; NAN when n is 0. */
-static double median(double* v, size_t n) {
+double ms_report_median(double* v, size_t n) {
   if (n == 0) return NAN;
   qsort(v, n, sizeof(*v), cmp_double);
   return n % 2 ? v[n / 2] : (v[n / 2 - 1] + v[n / 2]) / 2;
