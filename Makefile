@@ -152,13 +152,22 @@ unit: $(UNIT_BIN)
 	  MEMSUP_FIXTURES=tests/fixtures $$t; done
 
 # The integration binaries spend most of their time waiting on real
-# workers, so they run side by side (IT_JOBS at once); each one's output is
-# kept in a file and shown whole, in order, when all are done.
+# workers, so they run side by side (IT_JOBS at once), and each runs up to
+# IT_TEST_JOBS of its tests at once, each test in a process of its own
+# (MEMSUP_IT_JOBS; tests/harness.h).  The slowest binaries (IT_FIRST, by
+# their measured wall time) start first, so that none of them starts late
+# and runs on alone; the others follow in name order.  Each binary's
+# output is kept in a file and shown whole, in order, when all are done.
 IT_JOBS ?= 3
+IT_TEST_JOBS ?= 2
+IT_FIRST = it_sdk it_fds it_decisions it_review it_sdks it_cause it_core it_prod
+IT_ORDER = $(foreach t,$(IT_FIRST),$(filter $(BUILD)/tests/$(t),$(IT_BIN))) \
+           $(filter-out $(IT_FIRST:%=$(BUILD)/tests/%),$(IT_BIN))
 integration: $(BUILD)/memsup examples $(IT_BIN)
-	$(Q)for t in $(IT_BIN); do echo $$t; done | xargs -P $(IT_JOBS) -I{} sh -c \
+	$(Q)for t in $(IT_ORDER); do echo $$t; done | xargs -P $(IT_JOBS) -I{} sh -c \
 	  'MEMSUP_BIN=$(BUILD)/memsup MEMSUP_EXAMPLES=build/examples \
-	   MEMSUP_WRAPPER="$(WRAPPER)" {} > {}.log 2>&1; echo $$? > {}.rc'; \
+	   MEMSUP_WRAPPER="$(WRAPPER)" MEMSUP_IT_JOBS=$(IT_TEST_JOBS) \
+	   {} > {}.log 2>&1; echo $$? > {}.rc'; \
 	rc=0; for t in $(IT_BIN); do echo "== $$t"; cat $$t.log; \
 	  [ "$$(cat $$t.rc)" = 0 ] || { echo "== $$t FAILED"; rc=1; }; done; \
 	exit $$rc
@@ -185,7 +194,7 @@ VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
            --track-fds=no
 valgrind: $(BUILD)/memsup examples $(IT_BIN)
 	$(Q)$(MAKE) --no-print-directory integration WRAPPER="$(VALGRIND)" \
-	  MEMSUP_SLOW=1
+	  MEMSUP_SLOW=1 IT_TEST_JOBS=1
 
 # Every tests/fuzz/fuzz_NAME.c is a libFuzzer target.  FUZZ_SRC_NAME lists
 # the project sources it links (besides the target file); each target's
