@@ -135,10 +135,19 @@ $(BUILD)/tests/it_%: tests/it_%.c tests/harness.c $(BUILD)/child-sdk/wire.o
 	$(if $(Q),@echo "  CC      $@")
 	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcjson $(TEST_LIBS)
 
-# Unit tests first: they are fast and pinpoint a broken module before the
-# slower end-to-end runs; last, a smoke run of the benchmark harness keeps
-# it from rotting (figures are not checked there, only that it runs).
-test: unit integration conformance man-check
+# Everything the tests run is built first, on every core (JOBS); then the
+# tests run, one rule after the other.  Unit tests first: they are fast and
+# pinpoint a broken module before the slower end-to-end runs; last, a smoke
+# run of the benchmark harness keeps it from rotting (figures are not
+# checked there, only that it runs).
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+.PHONY: test-bins unit-bins integration-bins
+unit-bins: $(UNIT_BIN)
+integration-bins: $(BUILD)/memsup examples $(IT_BIN)
+test-bins: unit-bins integration-bins $(BUILD)/tests/conformance $(CONF_WORKERS)
+test:
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) test-bins
+	$(Q)$(MAKE) --no-print-directory unit integration conformance man-check
 	$(Q)$(MAKE) --no-print-directory bench-smoke
 
 # The man page and the bash completion agree with --help.
@@ -178,15 +187,16 @@ integration: $(BUILD)/memsup examples $(IT_BIN)
 SAN_CC ?= clang
 SAN_FLAGS = -fsanitize=address,undefined,float-cast-overflow \
             -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_MAKE = $(MAKE) --no-print-directory BUILD=build-san CC=$(SAN_CC) EX_CC=$(CC) \
+	  SAN="$(SAN_FLAGS)" FORTIFY= CFLAGS="-O1 -g -DMEMSUP_NO_JEMALLOC"
 check:
-	$(Q)$(MAKE) --no-print-directory examples
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) examples
 	$(Q)[ "$$(cat build-san/.cc 2>/dev/null)" = "$(SAN_CC)" ] || \
 	  { rm -rf build-san && mkdir -p build-san && echo "$(SAN_CC)" >build-san/.cc; }
+	$(Q)$(SAN_MAKE) -j$(JOBS) unit-bins integration-bins
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(MAKE) --no-print-directory BUILD=build-san CC=$(SAN_CC) EX_CC=$(CC) \
-	  SAN="$(SAN_FLAGS)" \
-	  FORTIFY= CFLAGS="-O1 -g -DMEMSUP_NO_JEMALLOC" unit integration
+	  $(SAN_MAKE) unit integration
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
