@@ -210,7 +210,8 @@ valgrind: $(BUILD)/memsup examples $(IT_BIN)
 # the project sources it links (besides the target file); each target's
 # seed corpus is tests/fuzz/corpus/NAME/ (if present).  `make fuzz` runs each
 # for FUZZ_SECONDS; `make fuzz-smoke` (part of `make check` when clang's
-# libFuzzer runtime is installed) runs each for FUZZ_SMOKE_SECONDS.
+# libFuzzer runtime is installed) runs each for FUZZ_SMOKE_SECONDS; JOBS
+# targets run at once, each single-threaded on a core of its own.
 FUZZ_SECONDS ?= 30
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_CC ?= clang
@@ -231,15 +232,16 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*)
 	  -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -Ichild-sdk/include \
 	  -Isupervisor -I. -o $@ $^ $(FUZZ_LIBS)
 
-fuzz: $(FUZZ_BINS)
-	$(Q)tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
+fuzz:
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) $(FUZZ_BINS)
+	$(Q)FUZZ_JOBS=$(JOBS) tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 
 # Skipped (with a word) where clang cannot link a libFuzzer binary.
 fuzz-smoke:
 	$(Q)if echo 'int LLVMFuzzerTestOneInput(const char*d,unsigned long n){(void)d;(void)n;return 0;}' \
 	  | $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null; then \
-	  $(MAKE) --no-print-directory $(FUZZ_BINS) && \
-	  tests/fuzz/run $(FUZZ_SMOKE_SECONDS) $(FUZZ_BINS); \
+	  $(MAKE) --no-print-directory -j$(JOBS) $(FUZZ_BINS) && \
+	  FUZZ_JOBS=$(JOBS) tests/fuzz/run $(FUZZ_SMOKE_SECONDS) $(FUZZ_BINS); \
 	else echo "fuzz-smoke: clang's libFuzzer is not installed (make deps installs it); skipped"; fi
 
 # The Python and Go SDKs, and the conformance suite (tests/conformance/):
