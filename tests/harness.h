@@ -5,7 +5,8 @@
  * and, even when a test fails, kill memsup and its workers and remove the
  * dir.  Environment: MEMSUP_BIN (default build/memsup), MEMSUP_EXAMPLES
  * (default build/examples), MEMSUP_WRAPPER (e.g. "valgrind -q", split on
- * spaces), MEMSUP_SLOW (multiply every deadline by 10).
+ * spaces), MEMSUP_SLOW (multiply every deadline by 10), MEMSUP_IT_JOBS
+ * (tests run at once, each in a process of its own; h_run_group_tests).
  */
 #ifndef MS_HARNESS_H
 #define MS_HARNESS_H
