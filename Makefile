@@ -138,10 +138,19 @@ $(BUILD)/tests/it_%: tests/it_%.c tests/harness.c $(BUILD)/child-sdk/wire.o
 	$(if $(Q),@echo "  CC      $@")
 	$(Q)$(CC) $(FINAL_CFLAGS) $(FINAL_LDFLAGS) -o $@ $(filter %.c %.o,$^) -lcjson $(TEST_LIBS)
 
-# Unit tests first: they are fast and pinpoint a broken module before the
-# slower end-to-end runs; last, a smoke run of the benchmark harness keeps
-# it from rotting (figures are not checked there, only that it runs).
-test: unit integration conformance man-check
+# Everything the tests run is built first, on every core (JOBS); then the
+# tests run, one rule after the other.  Unit tests first: they are fast and
+# pinpoint a broken module before the slower end-to-end runs; last, a smoke
+# run of the benchmark harness keeps it from rotting (figures are not
+# checked there, only that it runs).
+JOBS ?= $(shell nproc 2>/dev/null || echo 1)
+.PHONY: test-bins unit-bins integration-bins
+unit-bins: $(UNIT_BIN)
+integration-bins: $(BUILD)/memsup examples $(IT_BIN)
+test-bins: unit-bins integration-bins $(BUILD)/tests/conformance $(CONF_WORKERS)
+test:
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) test-bins
+	$(Q)$(MAKE) --no-print-directory unit integration conformance man-check
 	$(Q)$(MAKE) --no-print-directory bench-smoke
 
 # The man page and the bash completion agree with --help.
@@ -155,13 +164,22 @@ unit: $(UNIT_BIN)
 	  MEMSUP_FIXTURES=tests/fixtures $$t; done
 
 # The integration binaries spend most of their time waiting on real
-# workers, so they run side by side (IT_JOBS at once); each one's output is
-# kept in a file and shown whole, in order, when all are done.
+# workers, so they run side by side (IT_JOBS at once), and each runs up to
+# IT_TEST_JOBS of its tests at once, each test in a process of its own
+# (MEMSUP_IT_JOBS; tests/harness.h).  The slowest binaries (IT_FIRST, by
+# their measured wall time) start first, so that none of them starts late
+# and runs on alone; the others follow in name order.  Each binary's
+# output is kept in a file and shown whole, in order, when all are done.
 IT_JOBS ?= 3
+IT_TEST_JOBS ?= 2
+IT_FIRST = it_sdk it_fds it_decisions it_review it_sdks it_cause it_core it_prod
+IT_ORDER = $(foreach t,$(IT_FIRST),$(filter $(BUILD)/tests/$(t),$(IT_BIN))) \
+           $(filter-out $(IT_FIRST:%=$(BUILD)/tests/%),$(IT_BIN))
 integration: $(BUILD)/memsup examples $(IT_BIN)
-	$(Q)for t in $(IT_BIN); do echo $$t; done | xargs -P $(IT_JOBS) -I{} sh -c \
+	$(Q)for t in $(IT_ORDER); do echo $$t; done | xargs -P $(IT_JOBS) -I{} sh -c \
 	  'MEMSUP_BIN=$(BUILD)/memsup MEMSUP_EXAMPLES=build/examples \
-	   MEMSUP_WRAPPER="$(WRAPPER)" {} > {}.log 2>&1; echo $$? > {}.rc'; \
+	   MEMSUP_WRAPPER="$(WRAPPER)" MEMSUP_IT_JOBS=$(IT_TEST_JOBS) \
+	   {} > {}.log 2>&1; echo $$? > {}.rc'; \
 	rc=0; for t in $(IT_BIN); do echo "== $$t"; cat $$t.log; \
 	  [ "$$(cat $$t.rc)" = 0 ] || { echo "== $$t FAILED"; rc=1; }; done; \
 	exit $$rc
@@ -172,15 +190,16 @@ integration: $(BUILD)/memsup examples $(IT_BIN)
 SAN_CC ?= clang
 SAN_FLAGS = -fsanitize=address,undefined,float-cast-overflow \
             -fno-omit-frame-pointer -fno-sanitize-recover=all
+SAN_MAKE = $(MAKE) --no-print-directory BUILD=build-san CC=$(SAN_CC) EX_CC=$(CC) \
+	  SAN="$(SAN_FLAGS)" FORTIFY= CFLAGS="-O1 -g -DMEMSUP_NO_JEMALLOC"
 check:
-	$(Q)$(MAKE) --no-print-directory examples
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) examples
 	$(Q)[ "$$(cat build-san/.cc 2>/dev/null)" = "$(SAN_CC)" ] || \
 	  { rm -rf build-san && mkdir -p build-san && echo "$(SAN_CC)" >build-san/.cc; }
+	$(Q)$(SAN_MAKE) -j$(JOBS) unit-bins integration-bins
 	$(Q)ASAN_OPTIONS=detect_leaks=1:abort_on_error=0 \
 	  UBSAN_OPTIONS=print_stacktrace=1:halt_on_error=1 \
-	  $(MAKE) --no-print-directory BUILD=build-san CC=$(SAN_CC) EX_CC=$(CC) \
-	  SAN="$(SAN_FLAGS)" \
-	  FORTIFY= CFLAGS="-O1 -g -DMEMSUP_NO_JEMALLOC" unit integration
+	  $(SAN_MAKE) unit integration
 	$(Q)$(MAKE) --no-print-directory fuzz-smoke
 
 VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
@@ -188,13 +207,14 @@ VALGRIND = valgrind -q --error-exitcode=99 --leak-check=full \
            --track-fds=no
 valgrind: $(BUILD)/memsup examples $(IT_BIN)
 	$(Q)$(MAKE) --no-print-directory integration WRAPPER="$(VALGRIND)" \
-	  MEMSUP_SLOW=1
+	  MEMSUP_SLOW=1 IT_TEST_JOBS=1
 
 # Every tests/fuzz/fuzz_NAME.c is a libFuzzer target.  FUZZ_SRC_NAME lists
 # the project sources it links (besides the target file); each target's
 # seed corpus is tests/fuzz/corpus/NAME/ (if present).  `make fuzz` runs each
 # for FUZZ_SECONDS; `make fuzz-smoke` (part of `make check` when clang's
-# libFuzzer runtime is installed) runs each for FUZZ_SMOKE_SECONDS.
+# libFuzzer runtime is installed) runs each for FUZZ_SMOKE_SECONDS; JOBS
+# targets run at once, each single-threaded on a core of its own.
 FUZZ_SECONDS ?= 30
 FUZZ_SMOKE_SECONDS ?= 10
 FUZZ_CC ?= clang
@@ -215,15 +235,16 @@ build-fuzz/fuzz_%: tests/fuzz/fuzz_%.c $$(FUZZ_SRC_$$*)
 	  -fno-sanitize-recover=all -std=c11 -D_GNU_SOURCE -Ichild-sdk/include \
 	  -Isupervisor -I. -o $@ $^ $(FUZZ_LIBS)
 
-fuzz: $(FUZZ_BINS)
-	$(Q)tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
+fuzz:
+	$(Q)$(MAKE) --no-print-directory -j$(JOBS) $(FUZZ_BINS)
+	$(Q)FUZZ_JOBS=$(JOBS) tests/fuzz/run $(FUZZ_SECONDS) $(FUZZ_BINS)
 
 # Skipped (with a word) where clang cannot link a libFuzzer binary.
 fuzz-smoke:
 	$(Q)if echo 'int LLVMFuzzerTestOneInput(const char*d,unsigned long n){(void)d;(void)n;return 0;}' \
 	  | $(FUZZ_CC) -fsanitize=fuzzer -x c - -o /dev/null 2>/dev/null; then \
-	  $(MAKE) --no-print-directory $(FUZZ_BINS) && \
-	  tests/fuzz/run $(FUZZ_SMOKE_SECONDS) $(FUZZ_BINS); \
+	  $(MAKE) --no-print-directory -j$(JOBS) $(FUZZ_BINS) && \
+	  FUZZ_JOBS=$(JOBS) tests/fuzz/run $(FUZZ_SMOKE_SECONDS) $(FUZZ_BINS); \
 	else echo "fuzz-smoke: clang's libFuzzer is not installed (make deps installs it); skipped"; fi
 
 # The Python and Go SDKs, and the conformance suite (tests/conformance/):

@@ -376,3 +376,164 @@ const char* h_str(const cJSON* obj, const char* key) {
   cJSON* v = h_get(obj, key);
   return cJSON_IsNull(v) ? NULL : cJSON_GetStringValue(v);
 }
+
+/* ---- running a group's tests side by side (h_run_group_tests) ---- */
+
+typedef struct {
+  pid_t pid;      /* its process while it runs, else 0 */
+  int fd;         /* its stdout and stderr: an unlinked temp file */
+  int status;     /* wait status once reaped */
+  int done;       /* reaped */
+  int64_t start;  /* ms */
+  double secs;
+} h_job_t;
+
+/* Copies one test's output to stdout without cmocka's one-test header and
+ * summary (the group gets one summary at the end); anything else, such as
+ * a sanitizer's report at exit, is kept. */
+static void print_job_output(int fd) {
+  size_t len = 0, cap = 4096;
+  char* s = malloc(cap);
+  ssize_t r;
+  while (s && (r = pread(fd, s + len, cap - len - 1, (off_t)len)) > 0) {
+    len += (size_t)r;
+    if (cap - len < 2) s = realloc(s, cap *= 2);
+  }
+  if (!s) return;
+  s[len] = '\0';
+  int summary = 0;
+  for (char *line = s, *nl; *line; line = nl ? nl + 1 : line + strlen(line)) {
+    nl = strchr(line, '\n');
+    size_t n = nl ? (size_t)(nl - line) : strlen(line);
+    int drop = strncmp(line, "[==========]", 12) == 0;
+    if (drop && strstr(line, " test(s) run.") && (size_t)(strstr(line, " test(s) run.") - line) < n)
+      summary = 1;
+    if (summary && (n == 0 || strncmp(line, "[  PASSED  ]", 12) == 0 ||
+                    strncmp(line, "[  FAILED  ]", 12) == 0 ||
+                    strncmp(line, "[  SKIPPED ]", 12) == 0 ||
+                    (n > 2 && line[0] == ' ' && strstr(line, " TEST(S)") &&
+                     (size_t)(strstr(line, " TEST(S)") - line) < n)))
+      drop = 1;
+    if (!drop) printf("%.*s\n", (int)n, line);
+  }
+  free(s);
+  fflush(stdout);
+}
+
+/* Whether a line of the test's output starts with prefix. */
+static int job_said(int fd, const char* prefix) {
+  char buf[65536], line[128];
+  ssize_t r = pread(fd, buf, sizeof(buf) - 1, 0);
+  buf[r > 0 ? r : 0] = '\0';
+  snprintf(line, sizeof(line), "\n%s", prefix);
+  return strncmp(buf, prefix, strlen(prefix)) == 0 || strstr(buf, line) != NULL;
+}
+
+static void start_job(h_job_t* job, size_t n, size_t i,
+                      const struct CMUnitTest* test) {
+  const char* tmp = getenv("TMPDIR");
+  char path[512];
+  snprintf(path, sizeof(path), "%s/memsup-it-out-XXXXXX", tmp ? tmp : "/tmp");
+  int fd = mkstemp(path);
+  if (fd < 0) {
+    perror("h_run_group_tests: mkstemp");
+    exit(1);
+  }
+  unlink(path);
+  fcntl(fd, F_SETFD, FD_CLOEXEC);
+  fflush(NULL);
+  pid_t pid = fork();
+  if (pid < 0) {
+    perror("h_run_group_tests: fork");
+    exit(1);
+  }
+  if (pid == 0) {
+    /* The test sees what it would see alone: no other test's files. */
+    for (size_t j = 0; j < n; j++)
+      if (job[j].fd >= 0) close(job[j].fd);
+    if (dup2(fd, 1) < 0 || dup2(fd, 2) < 0) _exit(111);
+    close(fd);
+    setvbuf(stdout, NULL, _IONBF, 0);
+    int failed = _cmocka_run_group_tests(test->name, test, 1, NULL, NULL);
+    /* exit, not _exit: a sanitizer's leak check runs at exit. */
+    exit(failed ? 1 : 0);
+  }
+  job[i].pid = pid;
+  job[i].fd = fd;
+  job[i].start = now_ms();
+}
+
+int h_run_group_tests(const char* group, const struct CMUnitTest* tests,
+                      size_t n, CMFixtureFunction group_setup,
+                      CMFixtureFunction group_teardown) {
+  const char* env = getenv("MEMSUP_IT_JOBS");
+  int jobs = env ? atoi(env) : 1;
+  if (jobs <= 1 || n <= 1 || group_setup || group_teardown)
+    return _cmocka_run_group_tests(group, tests, n, group_setup,
+                                   group_teardown);
+  h_job_t* job = calloc(n, sizeof(*job));
+  assert_non_null(job);
+  for (size_t i = 0; i < n; i++) job[i].fd = -1;
+  size_t next = 0, shown = 0;
+  int running = 0, failed = 0, skipped = 0;
+  printf("[==========] Running %zu test(s), up to %d at a time.\n", n, jobs);
+  fflush(stdout);
+  while (shown < n) {
+    while (running < jobs && next < n) {
+      start_job(job, n, next, &tests[next]);
+      next++;
+      running++;
+    }
+    int st;
+    pid_t pid = waitpid(-1, &st, 0);
+    if (pid < 0) {
+      if (errno == EINTR) continue;
+      perror("h_run_group_tests: waitpid");
+      exit(1);
+    }
+    for (size_t i = 0; i < n; i++)
+      if (job[i].pid == pid && !job[i].done) {
+        job[i].done = 1;
+        job[i].status = st;
+        job[i].secs = (double)(now_ms() - job[i].start) / 1000.0;
+        running--;
+      }
+    /* In table order: each test's output once it and those before it are
+     * done. */
+    for (; shown < n && job[shown].done; shown++) {
+      h_job_t* j = &job[shown];
+      print_job_output(j->fd);
+      int ok = WIFEXITED(j->status) && WEXITSTATUS(j->status) == 0;
+      if (!ok) {
+        failed++;
+        if (WIFSIGNALED(j->status))
+          printf("[  FAILED  ] %s: its process was killed by signal %d\n",
+                 tests[shown].name, WTERMSIG(j->status));
+        else if (WEXITSTATUS(j->status) != 1 || !job_said(j->fd, "[  FAILED  ] "))
+          /* e.g. a sanitizer's report at exit, after the test passed */
+          printf("[  FAILED  ] %s: its process exited with %d\n",
+                 tests[shown].name, WEXITSTATUS(j->status));
+      } else if (job_said(j->fd, "[  SKIPPED ] ")) {
+        skipped++;
+      }
+      if (j->secs >= 1.0) /* where the time goes; never checked */
+        printf("[   TIME   ] %s: %.1f s\n", tests[shown].name, j->secs);
+      fflush(stdout);
+      close(j->fd);
+      j->fd = -1;
+    }
+  }
+  printf("[==========] %zu test(s) run.\n", n);
+  printf("[  PASSED  ] %zu test(s).\n", n - (size_t)failed - (size_t)skipped);
+  if (skipped) printf("[  SKIPPED ] %d test(s).\n", skipped);
+  if (failed) {
+    printf("[  FAILED  ] %d test(s), listed below:\n", failed);
+    for (size_t i = 0; i < n; i++)
+      if (!WIFEXITED(job[i].status) || WEXITSTATUS(job[i].status) != 0)
+        printf("[  FAILED  ] %s\n", tests[i].name);
+    printf("\n %d FAILED TEST(S)\n", failed);
+  }
+  fflush(stdout);
+  free(job);
+  return failed;
+}

@@ -5,7 +5,8 @@
  * and, even when a test fails, kill memsup and its workers and remove the
  * dir.  Environment: MEMSUP_BIN (default build/memsup), MEMSUP_EXAMPLES
  * (default build/examples), MEMSUP_WRAPPER (e.g. "valgrind -q", split on
- * spaces), MEMSUP_SLOW (multiply every deadline by 10).
+ * spaces), MEMSUP_SLOW (multiply every deadline by 10), MEMSUP_IT_JOBS
+ * (tests run at once, each in a process of its own; h_run_group_tests).
  */
 #ifndef MS_HARNESS_H
 #define MS_HARNESS_H
@@ -89,6 +90,23 @@ char h_proc_state(pid_t pid);
  * waiting; no test asserts a duration. */
 int h_ms(int ms);
 void h_sleep_ms(int ms);
+
+/* Every it_*.c's cmocka_run_group_tests(tests, setup, teardown) comes
+ * here.  With MEMSUP_IT_JOBS=N (N > 1) and no group fixtures, each test
+ * runs in a process of its own (forked: its own fds, signal dispositions,
+ * statics, cwd), up to N at a time, since most of a test's time is spent
+ * waiting on real workers; each test's output is printed whole, in the
+ * order of the table, followed by one summary.  Otherwise (unset, 1, or
+ * group fixtures) it is cmocka's own runner, one test after the other.
+ * Either way it returns the number of failed tests. */
+int h_run_group_tests(const char* group, const struct CMUnitTest* tests,
+                      size_t n, CMFixtureFunction group_setup,
+                      CMFixtureFunction group_teardown);
+#undef cmocka_run_group_tests
+#define cmocka_run_group_tests(group_tests, group_setup, group_teardown)    \
+  h_run_group_tests(#group_tests, group_tests,                              \
+                    sizeof(group_tests) / sizeof((group_tests)[0]),         \
+                    group_setup, group_teardown)
 
 /* Members of a log line; a missing member or a wrong type fails the test.
  * h_str returns NULL for a JSON null. */
