@@ -172,7 +172,7 @@ unit: $(UNIT_BIN)
 # output is kept in a file and shown whole, in order, when all are done.
 IT_JOBS ?= 3
 IT_TEST_JOBS ?= 2
-IT_FIRST = it_sdk it_fds it_decisions it_review it_sdks it_cause it_core it_prod
+IT_FIRST = it_sdk it_fds it_decisions it_review it_sdks it_cause it_pool it_core it_prod
 IT_ORDER = $(foreach t,$(IT_FIRST),$(filter $(BUILD)/tests/$(t),$(IT_BIN))) \
            $(filter-out $(IT_FIRST:%=$(BUILD)/tests/%),$(IT_BIN))
 integration: $(BUILD)/memsup examples $(IT_BIN)
