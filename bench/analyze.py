@@ -1,6 +1,8 @@
 #!/usr/bin/env python3
 """bench/analyze.py DATA OUT.md: turns bench/run's raw data into the
-results tables and writes OUT.md (BENCHMARKS.md for a full run).  Standard
+results tables and writes OUT.md (BENCHMARKS.md for a full run); when OUT.md
+already holds the KEEP_MARK line, everything from it to the end (the sections
+written by hand from bench/soak and bench/pool) is kept.  Standard
 library only (Debian's python3).  Exits 1 when a memsup figure has no data:
 that is the harness breaking, not memsup missing a goal."""
 import glob
@@ -23,6 +25,10 @@ BROKEN = []
 DATA = ""
 FALSE_S = 60.0
 BASE = 0  # the worker's footprint besides its leak, bytes
+# Everything from this line to the end of the file being overwritten is kept:
+# the sections written by hand from other harnesses (bench/soak, bench/pool).
+KEEP_MARK = ("<!-- Sections below are written by hand from other harnesses "
+             "(bench/soak, bench/pool); make bench keeps them. -->")
 
 
 def read(path, default=None):
@@ -589,9 +595,13 @@ def main():
     md.append(interpret(leak, idle, false, maps, h, hs, res["goals"]))
     if BROKEN:
         md.append("\n**Harness problems:** " + "; ".join(BROKEN) + "\n")
+    kept = ""
+    old = read(out_md, "") or ""
+    if KEEP_MARK in old:
+        kept = "\n" + old[old.index(KEEP_MARK):]
     with open(out_md, "w") as f:
-        f.write("\n".join(md))
-    print("bench: wrote %s" % out_md)
+        f.write("\n".join(md) + kept)
+    print("bench: wrote %s%s" % (out_md, " (kept the hand-written sections)" if kept else ""))
     if BROKEN:
         print("bench: harness broken: " + "; ".join(BROKEN), file=sys.stderr)
         return 1
