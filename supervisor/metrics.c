@@ -171,16 +171,17 @@ static void counter_u64(sb_t* b, const char* name, const char* help,
   val_u64(b, name, v);
 }
 
-/* A worker's series: name{slot="K"} in a pool, else name; extra is a
- * further label ("reason=\"limit\"") or NULL. */
+/* A worker's series: name{slot="K"} in a pool, else name. */
 static void worker_name(sb_t* b, const ms_metrics_figures_t* f, size_t i,
-                        const char* name, const char* extra) {
+                        const char* name) {
   sb_str(b, name);
-  if (!f->pool && extra == NULL) return;
-  sb_str(b, "{");
-  if (extra) sb_str(b, extra);
-  if (f->pool) sb_printf(b, "%sslot=\"%zu\"", extra ? "," : "", i);
-  sb_str(b, "}");
+  if (f->pool) sb_printf(b, "{slot=\"%zu\"}", i);
+}
+
+/* Workers to show: nworkers, at most the array's size. */
+static size_t nworkers(const ms_metrics_figures_t* f) {
+  return f->nworkers < MS_METRICS_WORKERS_MAX ? f->nworkers
+                                              : MS_METRICS_WORKERS_MAX;
 }
 
 /* Which per-worker figure a family shows, for worker_family(). */
@@ -227,12 +228,12 @@ static void worker_family(sb_t* b, const ms_metrics_figures_t* f,
                           const char* name, const char* type, const char* help,
                           wfig_t what) {
   int any = 0;
-  for (size_t i = 0; i < f->nworkers && !any; i++) any = has_fig(&f->w[i], what);
+  for (size_t i = 0; i < nworkers(f) && !any; i++) any = has_fig(&f->w[i], what);
   if (!any) return;
   family(b, name, type, help);
-  for (size_t i = 0; i < f->nworkers; i++) {
+  for (size_t i = 0; i < nworkers(f); i++) {
     if (!has_fig(&f->w[i], what)) continue;
-    worker_name(b, f, i, name, NULL);
+    worker_name(b, f, i, name);
     sb_printf(b, " %" PRIu64 "\n", fig(&f->w[i], what));
   }
 }
@@ -240,11 +241,7 @@ static void worker_family(sb_t* b, const ms_metrics_figures_t* f,
 int ms_metrics_render(const ms_metrics_figures_t* f, char** out, size_t* len) {
   sb_t b = {0};
   char num[40];
-  size_t nw = f->nworkers < MS_METRICS_WORKERS_MAX ? f->nworkers
-                                                   : MS_METRICS_WORKERS_MAX;
-  ms_metrics_figures_t shown = *f;
-  shown.nworkers = nw;
-  f = &shown;
+  size_t nw = nworkers(f);
 
   family(&b, "memsup_build_info", "gauge", "memsup version, always 1.");
   sb_printf(&b, "memsup_build_info{version=\"%s\"} 1\n", MEMSUP_VERSION);
@@ -272,7 +269,7 @@ int ms_metrics_render(const ms_metrics_figures_t* f, char** out, size_t* len) {
     family(&b, "memsup_worker_uptime_seconds", "gauge",
            "Seconds since the current worker started; 0 without a worker.");
     for (size_t i = 0; i < nw; i++) {
-      worker_name(&b, f, i, "memsup_worker_uptime_seconds", NULL);
+      worker_name(&b, f, i, "memsup_worker_uptime_seconds");
       fmt_double(num, sizeof(num), f->w[i].up ? f->w[i].uptime_s : 0);
       sb_printf(&b, " %s\n", num);
     }
@@ -306,19 +303,11 @@ int ms_metrics_render(const ms_metrics_figures_t* f, char** out, size_t* len) {
   for (size_t i = 0; i < nw; i++) {
     const ms_metrics_worker_t* w = &f->w[i];
     for (size_t r = 0; r < w->nrestarts && r < MS_METRICS_REASONS_MAX; r++) {
-      sb_t label = {0};
-      sb_str(&label, "reason=\"");
-      sb_label_value(&label, w->restarts[r].reason);
-      sb_str(&label, "\"");
-      sb_add(&label, "", 1); /* NUL */
-      if (label.oom) {
-        b.oom = 1;
-        free(label.p);
-        break;
-      }
-      worker_name(&b, f, i, "memsup_restarts_total", label.p);
-      sb_printf(&b, " %" PRIu64 "\n", w->restarts[r].count);
-      free(label.p);
+      sb_str(&b, "memsup_restarts_total{reason=\"");
+      sb_label_value(&b, w->restarts[r].reason);
+      sb_str(&b, "\"");
+      if (f->pool) sb_printf(&b, ",slot=\"%zu\"", i);
+      sb_printf(&b, "} %" PRIu64 "\n", w->restarts[r].count);
     }
   }
   worker_family(&b, f, "memsup_crashes_total", "counter",
@@ -341,7 +330,7 @@ int ms_metrics_render(const ms_metrics_figures_t* f, char** out, size_t* len) {
            "Unix time of the last restart.");
     for (size_t i = 0; i < nw; i++) {
       if (!(f->w[i].last_restart_unix_s > 0)) continue;
-      worker_name(&b, f, i, "memsup_last_restart_timestamp_seconds", NULL);
+      worker_name(&b, f, i, "memsup_last_restart_timestamp_seconds");
       fmt_double(num, sizeof(num), f->w[i].last_restart_unix_s);
       sb_printf(&b, " %s\n", num);
     }
