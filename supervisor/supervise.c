@@ -843,8 +843,7 @@ static void stagger(ms_sup_t* sup, uint64_t now) {
   ms_early_t why;
   const ms_config_t* cfg = sup->cfg;
   if (sup->nslots < 2 || cfg->limit == 0 || cfg->dry_run || sup->ending) return;
-  for (unsigned k = 0; k < sup->nslots; k++)
-    if (sup->slots[k]->down_since) return;
+  if (pool_busy(sup, sup->nslots) >= 0) return; /* nslots: no slot excepted */
   for (unsigned k = 0; k < sup->nslots; k++) {
     const ms_machine_t* m = &sup->slots[k]->m;
     ms_growth_fit_t fit;
