@@ -117,6 +117,8 @@ def memsup_run(d):
                 r["ceiling"] += 1
             r["waited_max_s"] = max(r["waited_max_s"], e.get("waited_s") or 0)
             r["peak"] = max(r.get("peak", 0), e.get("value") or 0)
+            r["peak_rss"] = max(r.get("peak_rss", 0),
+                                (e.get("before") or {}).get("rss") or 0)
             if e.get("downtime_ms") is not None:
                 r["downtime_ms"].append(e["downtime_ms"])
         elif k in ("crash", "wait", "hold", "giveup"):
@@ -357,7 +359,8 @@ def main():
     md.append("| configuration | runs | requests | requests/s | non-2xx (status ≥ 400) "
               "| socket errors connect / read / write / timeout | memory restarts "
               "(limit + early) | other restarts (crash) | p50 (ms) | p99 (ms) "
-              "| p99.9 (ms) | max (ms) | largest worker at a restart (MiB) |")
+              "| p99.9 (ms) | max (ms) | largest worker at a restart (MiB; memsup: "
+              "footprint / RSS, PM2: RSS) |")
     md.append("|---|---|---|---|---|---|---|---|---|---|---|---|---|")
     for cfg in configs:
         if cfg not in rows:
@@ -380,13 +383,19 @@ def main():
             memtxt += " (early %s)" % fmt(med(early))
         peak = med([r["sup"].get("peak") / 2**20 if r["sup"].get("peak") else None
                     for r in rows[cfg]["reps"]])
+        peak_rss = med([r["sup"].get("peak_rss") / 2**20
+                        if r["sup"].get("peak_rss") else None
+                        for r in rows[cfg]["reps"]])
+        peaktxt = fmt(peak, nd=0)
+        if peak_rss is not None:  # memsup: its footprint (the metric), then RSS
+            peaktxt += " / " + fmt(peak_rss, nd=0)
         md.append("| %s | %d | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s | %s |" % (
             LABEL.get(cfg, cfg), n, fmt(med(W("requests"))), fmt(med(rps)),
             fmt(med(W("status"))), errs, memtxt, fmt(med(S("crash"))),
             fmt(med([x / 1000 for x in W("p50_us")]), nd=2),
             fmt(med([x / 1000 for x in W("p99_us")]), nd=2),
             fmt(med([x / 1000 for x in W("p999_us")]), nd=2),
-            fmt(med([x / 1000 for x in W("max_us")]), nd=1), fmt(peak, nd=0)))
+            fmt(med([x / 1000 for x in W("max_us")]), nd=1), peaktxt))
 
     # Ratios: each supervisor against its own no-restart run.
     ratio = []
