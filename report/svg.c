@@ -184,26 +184,27 @@ static void series(const plot_t* p, const data_t* d, const ends_t* e, int col,
   const char* cls = col ? "rss" : "footprint";
   pen_t pen = {p->f, 0, 0, 0};
   if (d->pts.n == 0) {
-    /* One line through every restart: in a pool, one per slot (and one
-     * for restarts without a slot, another run's, when there are any). */
-    int last = d->nslots ? d->nslots - 1 : -2; /* -2: every restart */
-    for (int k = d->nslots ? -1 : -2; k <= last; k++) {
-      int any = k != -1;
-      for (size_t i = 0; i < d->rs.n && !any; i++) any = r[i].slot == -1;
-      if (!any) continue;
-      pen.any = 0;
-      fprintf(p->f,
-              "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" %s "
-              "points=\"",
-              cls, col || k < 0 ? stroke : color_of(k, stroke), attrs);
+    /* From the restarts alone: each life between two restarts, from the
+     * value the first measured after to the value the second measured
+     * before; never across a restart (the memory dropped there, it did
+     * not slide down to the next worker's "after").  In a pool, per slot
+     * (and apart, restarts without a slot, another run's). */
+    for (int k = d->nslots ? -1 : -2; k < d->nslots; k++) {
+      const restart_t* prev = NULL;
       for (size_t i = 0; i < d->rs.n; i++) {
         if (r[i].dry || (k > -2 && r[i].slot != k)) continue;
-        if (isfinite(r[i].before[col]))
+        if (prev && isfinite(prev->after[col]) && isfinite(r[i].before[col])) {
+          pen.any = 0;
+          fprintf(p->f,
+                  "<polyline class=\"%s\" fill=\"none\" stroke=\"%s\" %s "
+                  "points=\"",
+                  cls, col || k < 0 ? stroke : color_of(k, stroke), attrs);
+          pen_to(&pen, px(p, prev->t), py(p, prev->after[col]));
           pen_to(&pen, px(p, r[i].decided), py(p, r[i].before[col]));
-        if (isfinite(r[i].after[col]))
-          pen_to(&pen, px(p, r[i].t), py(p, r[i].after[col]));
+          fputs("\"/>\n", p->f);
+        }
+        prev = &r[i];
       }
-      fputs("\"/>\n", p->f);
     }
     return;
   }
