@@ -280,6 +280,35 @@ static void report_skips_malformed_lines_and_keeps_figures(void** state) {
   assert_contains(out, "skipped 6 malformed lines");
 }
 
+/* A pool log with lines whose slot memsup cannot have written (negative,
+ * fractional, a string, past 1023): each is skipped as malformed, and the
+ * figures are pool.jsonl's. */
+static void report_skips_lines_with_a_bad_slot(void** state) {
+  char bad[128], cmd[8400];
+  (void)state;
+  snprintf(bad, sizeof(bad), "%s/badslot.jsonl", dir);
+  snprintf(cmd, sizeof(cmd),
+           "cp '%s' '%s' && printf '%%s\n' "
+           "'{\"ts\":\"2026-11-21T00:00:20.000Z\",\"event\":\"crash\",\"slot\":-1,\"pid\":9,\"gen\":1,\"exit_code\":1,\"signal\":null,\"uptime_s\":1}' "
+           "'{\"ts\":\"2026-11-21T00:00:20.000Z\",\"event\":\"crash\",\"slot\":1.5,\"pid\":9,\"gen\":1,\"exit_code\":1,\"signal\":null,\"uptime_s\":1}' "
+           "'{\"ts\":\"2026-11-21T00:00:20.000Z\",\"event\":\"crash\",\"slot\":\"0\",\"pid\":9,\"gen\":1,\"exit_code\":1,\"signal\":null,\"uptime_s\":1}' "
+           "'{\"ts\":\"2026-11-21T00:00:20.000Z\",\"event\":\"crash\",\"slot\":1024,\"pid\":9,\"gen\":1,\"exit_code\":1,\"signal\":null,\"uptime_s\":1}' "
+           ">> '%s'",
+           fx("pool.jsonl"), bad, bad);
+  assert_int_equal(system(cmd), 0);
+  cJSON* a = json_of(RUN("--json", bad));
+  cJSON* b = json_of(RUN("--json", fx("pool.jsonl")));
+  assert_float_equal(at(a, "skipped"), 4, 0);
+  const char* drop[] = {"files", "lines", "skipped"};
+  for (int i = 0; i < 3; i++) {
+    cJSON_DeleteItemFromObject(a, drop[i]);
+    cJSON_DeleteItemFromObject(b, drop[i]);
+  }
+  assert_true(cJSON_Compare(a, b, 1));
+  cJSON_Delete(a);
+  cJSON_Delete(b);
+}
+
 /* Lines may come in any order: hourly.jsonl read backwards gives the same
  * figures (restart intervals and lives need the restarts sorted). */
 static void report_reads_lines_in_any_order(void** state) {
@@ -1100,6 +1129,7 @@ int main(void) {
       cmocka_unit_test(report_growth_is_sample_slope_with_three_or_more),
       cmocka_unit_test(report_medians_and_what_grew),
       cmocka_unit_test(report_skips_malformed_lines_and_keeps_figures),
+      cmocka_unit_test(report_skips_lines_with_a_bad_slot),
       cmocka_unit_test(report_reads_lines_in_any_order),
       cmocka_unit_test(report_text_answers_the_questions),
       cmocka_unit_test(report_svg_is_xml_with_a_marker_per_restart),
